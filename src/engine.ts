@@ -1,0 +1,174 @@
+// Composition root: wires the state DB, the S3 client, the shared transfer queue and the folders.
+// syncOnce() is `r2mirror sync`; the daemon will add watchers and timers around the same folders.
+
+import path from 'node:path';
+import PQueue from 'p-queue';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { Config, Credentials, MaxDelete } from './config.js';
+import { ExitCode, FatalError } from './errors.js';
+import { DEFAULT_PART } from './keys.js';
+import { Folder, type FolderReport, type Progress, type Tally } from './folder.js';
+import type { Logger } from './log.js';
+import { Bucket, createClient, type OpCounter, type OpCounts } from './remote/bucket.js';
+import { Store } from './state/store.js';
+import { ByteBudget } from './transfer.js';
+
+/** Options of one `sync` run. */
+export interface SyncOptions {
+  /** Only these folders (by name); all when empty. */
+  readonly folders?: readonly string[];
+  readonly dryRun?: boolean;
+  /** Override the configured delete limit for this run. */
+  readonly maxDelete?: MaxDelete | undefined;
+  readonly allowEmpty?: boolean;
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** The result of a run, as printed by the CLI (human or `--json`). */
+export interface SyncReport {
+  readonly ok: boolean;
+  readonly dryRun: boolean;
+  readonly exitCode: number;
+  readonly durationMs: number;
+  readonly folders: FolderReport[];
+  readonly totals: {
+    uploaded: Tally; adopted: Tally; copied: Tally; deleted: number; trashed: number; unchanged: number;
+    skipped: number; failed: number;
+  };
+  readonly ops: OpCounts;
+  /** Dry runs: what the plan would spend. */
+  readonly estimate?: { classA: number; classB: number; free: number };
+}
+
+/** Test seams; production passes none. */
+export interface EngineOptions {
+  readonly dryRun?: boolean;
+  readonly backoffMs?: number;
+  readonly maxAttempts?: number;
+}
+
+/** The engine of one process. Build with Engine.open(); close() is idempotent. */
+export class Engine {
+  readonly progress: Progress = { filesTotal: 0, filesDone: 0, bytesTotal: 0, bytesDone: 0 };
+  private closed = false;
+
+  private constructor(
+    readonly config: Config,
+    private readonly store: Store,
+    private readonly client: S3Client,
+    readonly ops: OpCounter,
+    private readonly folders: Map<string, Folder>,
+    private readonly log: Logger,
+  ) {}
+
+  /** Open the state DB (locked unless dry run) and build the client, queue and folders. */
+  static open(config: Config, credentials: Credentials, log: Logger, opts: EngineOptions = {}): Engine {
+    const store = Store.open(config.state, { readonly: !!opts.dryRun, lock: !opts.dryRun });
+    try {
+      const partSize = config.partSize ?? DEFAULT_PART;
+      const { client, ops } = createClient({
+        endpoint: config.remote.endpoint, accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey,
+        requestTimeoutMs: config.requestTimeout, maxSockets: config.transfers * 4 + 4, maxAttempts: opts.maxAttempts,
+      });
+      const queue = new PQueue({ concurrency: config.transfers });
+      const budget = new ByteBudget(config.memory);
+      // The DB lives outside the mirrored folders in the normal layout; if a user puts it inside one, it
+      // must not be mirrored (it changes on every run).
+      const stateFiles = ['', '-wal', '-shm', '-journal', '.lock', '.lock-journal'].map((s) => path.resolve(config.state + s));
+      const folders = new Map<string, Folder>();
+      for (const f of config.folders) {
+        folders.set(f.name, new Folder({
+          config: f, store, bucket: new Bucket(client, f.bucket), queue, budget, log, partSize, retries: config.retries,
+          transfers: config.transfers, alwaysExclude: stateFiles, backoffMs: opts.backoffMs,
+        }));
+      }
+      return new Engine(config, store, client, ops, folders, log);
+    } catch (err) {
+      store.close();
+      throw err;
+    }
+  }
+
+  /** Reconcile the selected folders once, listing their prefixes. */
+  async syncOnce(opts: SyncOptions = {}): Promise<SyncReport> {
+    const started = Date.now();
+    const dryRun = !!opts.dryRun;
+    const names = opts.folders?.length ? opts.folders : [...this.folders.keys()];
+    for (const n of names) {
+      if (!this.folders.has(n)) throw new FatalError(`no folder named "${n}" in ${this.config.file} (folders: ${[...this.folders.keys()].join(', ')})`, ExitCode.USAGE);
+    }
+    const crashed = !dryRun && this.store.lastRunUnfinished();
+    const runId = dryRun ? undefined : this.store.runStarted('sync', started);
+    if (crashed) await this.sweepStaleUploads(names, opts.signal);
+    // Run all folders concurrently on the shared queue; the first fatal error stops the others.
+    const stop = new AbortController();
+    const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
+    const reports: FolderReport[] = [];
+    let fatal: unknown;
+    await Promise.all(names.map(async (n) => {
+      const folder = this.folders.get(n)!;
+      const cfg = this.config.folders.find((f) => f.name === n)!;
+      try {
+        reports.push(await folder.reconcile({
+          dryRun, list: true, maxDelete: opts.maxDelete ?? cfg.maxDelete, allowEmpty: !!opts.allowEmpty, signal, progress: this.progress,
+        }));
+      } catch (err) {
+        if (!fatal) {
+          fatal = err;
+          stop.abort(err);
+        }
+      }
+    }));
+    if (fatal) {
+      if (runId !== undefined) this.store.runFinished(runId, Date.now(), { error: String((fatal as Error).message ?? fatal) });
+      throw fatal;
+    }
+    reports.sort((a, b) => names.indexOf(a.name) - names.indexOf(b.name));
+    const report = summarize(reports, dryRun, Date.now() - started, this.ops.snapshot());
+    if (runId !== undefined) this.store.runFinished(runId, Date.now(), { ...report, folders: undefined });
+    return report;
+  }
+
+  /**
+   * The previous run was killed: abort the multipart uploads it may have left open under our prefixes
+   * (they cost storage until aborted; AbortMultipartUpload is free). Only after a crash, to spend no LIST otherwise.
+   */
+  private async sweepStaleUploads(names: readonly string[], signal?: AbortSignal): Promise<void> {
+    for (const n of names) {
+      const cfg = this.config.folders.find((f) => f.name === n)!;
+      try {
+        const aborted = await new Bucket(this.client, cfg.bucket).abortStaleUploads(cfg.prefix, signal);
+        if (aborted) this.log.warn({ folder: n, aborted }, 'aborted multipart uploads left open by an interrupted run');
+      } catch (err) {
+        this.log.warn({ folder: n, err }, 'could not sweep multipart uploads left by an interrupted run');
+      }
+    }
+  }
+
+  /** Close the DB and the client. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.store.close();
+    this.client.destroy();
+  }
+}
+
+function summarize(folders: FolderReport[], dryRun: boolean, durationMs: number, ops: OpCounts): SyncReport {
+  const sum = (f: (r: FolderReport) => number) => folders.reduce((n, r) => n + f(r), 0);
+  const tally = (f: (r: FolderReport) => Tally): Tally => ({ files: sum((r) => f(r).files), bytes: sum((r) => f(r).bytes) });
+  const ok = folders.every((r) => r.ok);
+  const report: SyncReport = {
+    ok, dryRun, exitCode: ok ? ExitCode.OK : ExitCode.FILES_FAILED, durationMs, folders,
+    totals: {
+      uploaded: tally((r) => r.uploaded), adopted: tally((r) => r.adopted), copied: tally((r) => r.copied),
+      deleted: sum((r) => r.deleted), trashed: sum((r) => r.trashed), unchanged: sum((r) => r.unchanged),
+      skipped: sum((r) => r.skipped.length), failed: sum((r) => r.failed.length) + folders.filter((r) => r.error).length,
+    },
+    ops,
+    ...(dryRun ? { estimate: {
+      classA: sum((r) => r.estimate?.classA ?? 0), classB: sum((r) => r.estimate?.classB ?? 0), free: sum((r) => r.estimate?.free ?? 0),
+    } } : {}),
+  };
+  return report;
+}

@@ -1,0 +1,358 @@
+// One mirrored folder: health check, scan + list, plan, guards, run the actions, commit rows after success.
+// Reconciles of one folder never overlap (the caller serialises them); rows are written only from outcomes.
+
+import fsp from 'node:fs/promises';
+import type PQueue from 'p-queue';
+import type { FolderConfig, MaxDelete } from './config.js';
+import { FatalError, FolderUnsafeError, classify, describeError, errorCode, httpStatus, ExitCode } from './errors.js';
+import { partCount, choosePartSize } from './keys.js';
+import { scanFolder, type ScanResult } from './local/scan.js';
+import type { Logger } from './log.js';
+import { deleteLimit, isRemoval, plan, type Action } from './plan.js';
+import type { Bucket, RemoteObject } from './remote/bucket.js';
+import type { Store } from './state/store.js';
+import { transferFile, type ByteBudget, type Outcome } from './transfer.js';
+
+/** Counters shown on the progress line, shared by all folders of a run. */
+export interface Progress {
+  filesTotal: number;
+  filesDone: number;
+  bytesTotal: number;
+  bytesDone: number;
+}
+
+/** Files and bytes of one kind of result. */
+export interface Tally {
+  files: number;
+  bytes: number;
+}
+
+/** One planned action as `--dry-run` shows it. */
+export interface PlannedAction {
+  readonly action: 'upload' | 'check' | 'copy' | 'delete' | 'trash' | 'forget';
+  readonly key: string;
+  readonly reason?: string;
+  readonly size?: number;
+  readonly from?: string;
+  readonly to?: string;
+}
+
+/** What one reconcile of one folder did (or, in a dry run, would do). */
+export interface FolderReport {
+  readonly name: string;
+  readonly path: string;
+  ok: boolean;
+  /** Why the folder was not reconciled, or why deletes were refused. */
+  error?: string;
+  uploaded: Tally;
+  adopted: Tally;
+  copied: Tally;
+  deleted: number;
+  trashed: number;
+  unchanged: number;
+  skipped: { rel: string; reason: string }[];
+  failed: { rel: string; reason: string }[];
+  /** Dry runs only: the plan and what it would cost. */
+  planned?: PlannedAction[];
+  estimate?: { classA: number; classB: number; free: number };
+}
+
+/** Options for one reconcile. */
+export interface ReconcileOptions {
+  readonly dryRun: boolean;
+  /** List the bucket prefix (finds drift, adopts objects); without it only the DB is compared. */
+  readonly list: boolean;
+  readonly maxDelete: MaxDelete;
+  readonly allowEmpty: boolean;
+  readonly signal?: AbortSignal | undefined;
+  readonly progress: Progress;
+}
+
+/** Shared parts a folder needs, wired by the engine. */
+export interface FolderDeps {
+  readonly config: FolderConfig;
+  readonly store: Store;
+  readonly bucket: Bucket;
+  readonly queue: PQueue;
+  readonly budget: ByteBudget;
+  readonly log: Logger;
+  readonly partSize: number;
+  readonly retries: number;
+  readonly transfers: number;
+  readonly alwaysExclude: readonly string[];
+  readonly backoffMs?: number | undefined;
+}
+
+const COMMIT_EVERY = 200;
+
+/** A mirrored folder. */
+export class Folder {
+  readonly name: string;
+  private readonly log: Logger;
+  constructor(private readonly deps: FolderDeps) {
+    this.name = deps.config.name;
+    this.log = deps.log.child({ folder: deps.config.name });
+  }
+
+  /** Reconcile the whole folder once. Throws FatalError (stop everything) and abort; everything else is in the report. */
+  async reconcile(opts: ReconcileOptions): Promise<FolderReport> {
+    const { config, store } = this.deps;
+    const report: FolderReport = {
+      name: config.name, path: config.path, ok: true, uploaded: { files: 0, bytes: 0 }, adopted: { files: 0, bytes: 0 },
+      copied: { files: 0, bytes: 0 }, deleted: 0, trashed: 0, unchanged: 0, skipped: [], failed: [],
+    };
+    try {
+      await this.checkRoot();
+      store.folder(config.name, config.bucket, config.prefix);
+      const listing = opts.list ? this.listRemote(opts.signal) : undefined;
+      listing?.catch(() => undefined); // awaited below; avoid an unhandled rejection if the scan throws first
+      const scan = await scanFolder({
+        root: config.path, prefix: config.prefix, exclude: config.exclude, followSymlinks: config.followSymlinks,
+        alwaysExclude: this.deps.alwaysExclude, signal: opts.signal,
+      });
+      const remote = await listing;
+      const stored = store.rows(config.name);
+      for (const p of scan.problems) (p.kind === 'failed' ? report.failed : report.skipped).push({ rel: p.rel, reason: p.reason });
+      for (const p of scan.problems) this.log[p.kind === 'failed' ? 'error' : 'info']({ rel: p.rel, reason: p.reason }, p.kind === 'failed' ? 'cannot mirror' : 'skipped');
+      this.checkNotSuddenlyEmpty(scan, stored.size, remote?.size ?? 0, opts.allowEmpty);
+
+      const { actions, unchanged } = plan({
+        local: scan.files, stored, remote, prefix: config.prefix, deletes: config.deletes, trashPrefix: config.trashPrefix,
+        unknownPrefixes: scan.unknownPrefixes, unknownKeys: scan.unknownKeys,
+      });
+      report.unchanged = unchanged;
+      const allowed = this.guardDeletes(actions, Math.max(stored.size, remote?.size ?? 0), opts.maxDelete, report);
+
+      if (opts.dryRun) {
+        report.planned = allowed.map(describeAction);
+        report.estimate = this.estimate(allowed);
+        return report;
+      }
+      await this.execute(allowed, opts, report);
+      store.markSynced(config.name, Date.now(), null, opts.list);
+      if (report.failed.length > 0) report.ok = false;
+      return report;
+    } catch (err) {
+      if (err instanceof FolderUnsafeError) {
+        this.log.error({ reason: err.message }, 'folder not reconciled');
+        report.ok = false;
+        report.error = err.message;
+        return report;
+      }
+      throw this.explainFatal(err);
+    }
+  }
+
+  /** A missing or non-directory root is an error, never an empty folder (unmounted disks). */
+  private async checkRoot(): Promise<void> {
+    const p = this.deps.config.path;
+    let st;
+    try {
+      st = await fsp.stat(p);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new FolderUnsafeError(code === 'ENOENT'
+        ? `folder path ${p} does not exist (unmounted disk?); nothing was uploaded or deleted`
+        : `folder path ${p} cannot be read: ${(err as Error).message}; nothing was uploaded or deleted`);
+    }
+    if (!st.isDirectory()) throw new FolderUnsafeError(`folder path ${p} is not a directory; nothing was uploaded or deleted`);
+    try {
+      await fsp.access(p, fsp.constants.R_OK | fsp.constants.X_OK);
+    } catch (err) {
+      throw new FolderUnsafeError(`folder path ${p} cannot be read: ${(err as Error).message}; nothing was uploaded or deleted`);
+    }
+  }
+
+  private checkNotSuddenlyEmpty(scan: ScanResult, storedCount: number, remoteCount: number, allowEmpty: boolean): void {
+    if (allowEmpty || scan.files.size > 0 || scan.problems.length > 0) return;
+    const known = Math.max(storedCount, remoteCount);
+    if (known === 0) return;
+    throw new FolderUnsafeError(
+      `folder path ${this.deps.config.path} is empty, but ${storedCount >= remoteCount ? `the state DB recorded ${storedCount} files from it` : `the bucket holds ${remoteCount} objects under its prefix`} ` +
+        `(unmounted disk?); nothing was deleted. If the folder really is empty now, run: r2mirror sync --folder ${this.name} --allow-empty`);
+  }
+
+  /** Refuse every removal when there are more than the limit; the rest of the plan goes ahead. */
+  private guardDeletes(actions: Action[], total: number, max: MaxDelete, report: FolderReport): Action[] {
+    const removals = actions.filter(isRemoval).length;
+    const limit = deleteLimit(max, total);
+    if (removals <= limit) return actions;
+    const shown = max.kind === 'count' ? String(max.count) : `${max.percent}%`;
+    report.ok = false;
+    report.error = `refusing to delete ${removals} of ${total} objects under ${this.deps.config.bucket}/${this.deps.config.prefix} ` +
+      `(maxDelete ${shown} allows ${limit}); nothing was deleted. Check that ${this.deps.config.path} is the right disk; ` +
+      `to allow it once: r2mirror sync --folder ${this.name} --max-delete ${removals}`;
+    this.log.error({ removals, limit }, report.error);
+    return actions.filter((a) => !isRemoval(a));
+  }
+
+  private async listRemote(signal?: AbortSignal): Promise<Map<string, RemoteObject>> {
+    const { config, bucket } = this.deps;
+    const out = new Map<string, RemoteObject>();
+    for await (const page of bucket.list(config.prefix, signal)) {
+      for (const o of page) if (!o.key.startsWith(config.trashPrefix)) out.set(o.key, o);
+    }
+    return out;
+  }
+
+  private estimate(actions: Action[]): { classA: number; classB: number; free: number } {
+    let classA = 0;
+    let removals = 0;
+    for (const a of actions) {
+      if (a.type === 'upload') classA += a.file.size <= this.deps.partSize ? 1 : 2 + partCount(a.file.size, choosePartSize(a.file.size, this.deps.partSize));
+      else if (a.type === 'copy' || a.type === 'trash') classA += 1;
+      if (isRemoval(a)) removals++;
+    }
+    return { classA, classB: 0, free: Math.ceil(removals / 1000) };
+  }
+
+  private async execute(actions: Action[], opts: ReconcileOptions, report: FolderReport): Promise<void> {
+    const { store, queue, config, bucket } = this.deps;
+    const files = actions.filter((a): a is Extract<Action, { type: 'upload' | 'check' | 'copy' }> => a.type === 'upload' || a.type === 'check' || a.type === 'copy');
+    opts.progress.filesTotal += files.length;
+    opts.progress.bytesTotal += files.reduce((n, a) => n + a.file.size, 0);
+
+    const pending: Outcome[] = [];
+    const flush = () => {
+      if (pending.length === 0) return;
+      const batch = pending.splice(0);
+      store.batch(() => {
+        for (const o of batch) if (o.kind === 'uploaded' || o.kind === 'adopted' || o.kind === 'copied') store.put(config.name, o.row);
+      });
+    };
+    const ctx = {
+      bucket, root: config.path, followSymlinks: config.followSymlinks, partSize: this.deps.partSize, budget: this.deps.budget,
+      retries: this.deps.retries, deleteVanished: config.deletes === 'mirror', log: this.log, signal: opts.signal,
+      backoffMs: this.deps.backoffMs, onBytes: (n: number) => { opts.progress.bytesDone += n; },
+    };
+    const running: Promise<void>[] = [];
+    let fatal: unknown;
+    for (const a of files) {
+      if (fatal) break;
+      // Backpressure: never more than a few queued tasks per transfer slot.
+      await queue.onSizeLessThan(this.deps.transfers * 2);
+      opts.signal?.throwIfAborted();
+      running.push(queue.add(async () => {
+        const started = Date.now();
+        const o = await transferFile(a, ctx);
+        opts.progress.filesDone++;
+        this.record(o, a, report, Date.now() - started);
+        pending.push(o);
+        if (pending.length >= COMMIT_EVERY) flush();
+      }, { signal: opts.signal }).catch((err: unknown) => {
+        fatal ??= err;
+      }));
+    }
+    await Promise.all(running);
+    flush();
+    if (fatal) throw fatal;
+
+    // Removals after every upload and copy, so a rename never leaves a moment with neither key.
+    const forgets = actions.filter((a) => a.type === 'forget');
+    if (forgets.length) store.batch(() => forgets.forEach((a) => store.delete(config.name, a.key)));
+    const trash = actions.filter((a): a is Extract<Action, { type: 'trash' }> => a.type === 'trash');
+    const trashed: string[] = [];
+    await Promise.all(trash.map((a) => queue.add(async () => {
+      try {
+        await bucket.copy(a.key, a.to, opts.signal);
+        trashed.push(a.key);
+      } catch (err) {
+        this.failRemoval(err, a.key, report);
+      }
+    }, { signal: opts.signal })));
+    const deletes = [...actions.filter((a) => a.type === 'delete').map((a) => a.key), ...trashed];
+    for (let i = 0; i < deletes.length; i += 1000) {
+      const chunk = deletes.slice(i, i + 1000);
+      let errors: { key: string; reason: string }[];
+      try {
+        errors = await bucket.deleteMany(chunk, opts.signal);
+      } catch (err) {
+        chunk.forEach((k) => this.failRemoval(err, k, report));
+        continue;
+      }
+      const bad = new Set(errors.map((e) => e.key));
+      errors.forEach((e) => report.failed.push({ rel: e.key, reason: `delete failed: ${e.reason}` }));
+      const done = chunk.filter((k) => !bad.has(k));
+      store.batch(() => done.forEach((k) => store.delete(config.name, k)));
+      const trashedSet = new Set(trashed);
+      for (const k of done) {
+        if (trashedSet.has(k)) report.trashed++;
+        else report.deleted++;
+        this.log.info({ key: k }, trashedSet.has(k) ? 'moved to trash' : 'deleted');
+      }
+    }
+  }
+
+  private failRemoval(err: unknown, key: string, report: FolderReport): void {
+    const c = classify(err);
+    if (c === 'fatal' || c === 'abort') throw err;
+    report.failed.push({ rel: key, reason: `delete failed: ${describeError(err)}` });
+    this.log.error({ key, reason: describeError(err) }, 'delete failed');
+  }
+
+  private record(o: Outcome, a: Action, report: FolderReport, ms: number): void {
+    switch (o.kind) {
+      case 'uploaded':
+        report.uploaded.files++;
+        report.uploaded.bytes += o.bytes;
+        this.log.info({ key: o.key, bytes: o.bytes, ms, reason: a.type === 'upload' ? a.reason : 'changed' }, 'uploaded');
+        break;
+      case 'adopted':
+        report.adopted.files++;
+        report.adopted.bytes += o.bytes;
+        this.log.info({ key: o.key, bytes: o.bytes }, 'already in the bucket; recorded without upload');
+        break;
+      case 'copied':
+        report.copied.files++;
+        report.copied.bytes += o.bytes;
+        this.log.info({ key: o.key, from: a.type === 'copy' ? a.from : undefined }, 'renamed (server-side copy)');
+        break;
+      case 'failed':
+        report.failed.push({ rel: o.rel, reason: o.reason });
+        break;
+      case 'gone':
+        break;
+    }
+  }
+
+  /** Turn a fatal S3 error into a message a user can act on, naming the bucket and the folder. */
+  private explainFatal(err: unknown): unknown {
+    if (err instanceof FatalError || classify(err) === 'abort') return err;
+    const { bucket, name } = { bucket: this.deps.config.bucket, name: this.name };
+    const code = errorCode(err);
+    const status = httpStatus(err);
+    const where = `folder ${name}, bucket ${bucket}`;
+    switch (code) {
+      case 'NoSuchBucket':
+        return new FatalError(`${where}: the bucket does not exist; create it (wrangler r2 bucket create ${bucket}) or fix "bucket" in the config`, ExitCode.CONFIG, { cause: err });
+      case 'InvalidAccessKeyId':
+        return new FatalError(`${where}: the server does not know the access key id (InvalidAccessKeyId); check the credentials`, ExitCode.CONFIG, { cause: err });
+      case 'SignatureDoesNotMatch':
+        return new FatalError(`${where}: the secret access key is wrong (SignatureDoesNotMatch); check the credentials`, ExitCode.CONFIG, { cause: err });
+      case 'RequestTimeTooSkewed':
+        return new FatalError(`${where}: this machine's clock differs too much from the server's (RequestTimeTooSkewed); fix the time (NTP)`, ExitCode.CONFIG, { cause: err });
+    }
+    if (code === 'AccessDenied' || status === 403) {
+      return new FatalError(`${where}: access denied (${describeError(err)}); the token needs read and write access to this bucket`, ExitCode.CONFIG, { cause: err });
+    }
+    if (classify(err) === 'retry') {
+      return new FatalError(`${where}: the endpoint did not answer usefully after retries: ${describeError(err)}`, ExitCode.TEMPFAIL, { cause: err });
+    }
+    return err;
+  }
+}
+
+function describeAction(a: Action): PlannedAction {
+  switch (a.type) {
+    case 'upload':
+      return { action: 'upload', key: a.key, reason: a.reason, size: a.file.size };
+    case 'check':
+      return { action: 'check', key: a.key, reason: a.reason, size: a.file.size };
+    case 'copy':
+      return { action: 'copy', key: a.key, from: a.from, size: a.file.size };
+    case 'trash':
+      return { action: 'trash', key: a.key, to: a.to };
+    default:
+      return { action: a.type, key: a.key };
+  }
+}

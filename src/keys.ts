@@ -1,0 +1,81 @@
+// Pure rules for object keys and multipart part sizes (R2's limits). No I/O.
+
+export const KiB = 1024;
+export const MiB = 1024 * KiB;
+export const GiB = 1024 * MiB;
+
+/** R2 rejects keys longer than this many UTF-8 bytes. */
+export const MAX_KEY_BYTES = 1024;
+/** Multipart limits shared by S3 and R2. */
+export const MIN_PART = 5 * MiB;
+export const MAX_PART = 5 * GiB;
+export const MAX_PARTS = 10_000;
+/** Default part size: big enough for throughput, small enough for a 64 MiB memory budget. */
+export const DEFAULT_PART = 8 * MiB;
+
+/** The object key for a path relative to the folder root: prefix + path with '/' separators, Unicode NFC. */
+export function toKey(prefix: string, rel: string): string {
+  return (prefix + rel).normalize('NFC');
+}
+
+/** Why a key cannot be stored in R2, or undefined when it can. */
+export function keyProblem(key: string): string | undefined {
+  const bytes = Buffer.byteLength(key, 'utf8');
+  if (bytes > MAX_KEY_BYTES) return `its key is ${bytes} bytes long; R2 allows at most ${MAX_KEY_BYTES}`;
+  // Control characters cannot travel in the XML of a listing; R2 and S3 tools mangle them.
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(key)) return 'its name contains a control character, which object keys cannot carry safely';
+  return undefined;
+}
+
+/**
+ * The part size for a multipart upload of `size` bytes: the configured (or default) size, raised in whole
+ * MiB until the upload needs at most 10,000 parts. All parts but the last have this size (R2's rule).
+ * Throws when even 5 GiB parts cannot hold the file.
+ */
+export function choosePartSize(size: number, configured: number = DEFAULT_PART): number {
+  let part = Math.max(MIN_PART, Math.min(configured, MAX_PART));
+  if (Math.ceil(size / part) > MAX_PARTS) part = Math.ceil(size / MAX_PARTS / MiB) * MiB;
+  if (part > MAX_PART) throw new RangeError(`a file of ${size} bytes needs more than ${MAX_PARTS} parts of 5 GiB`);
+  return part;
+}
+
+/** Number of parts a multipart upload of `size` bytes with `partSize` parts has. */
+export function partCount(size: number, partSize: number): number {
+  return Math.max(1, Math.ceil(size / partSize));
+}
+
+/** ETag without quotes, lower case. Servers differ (RGW returns some unquoted). */
+export function normalizeEtag(etag: string | undefined | null): string {
+  return (etag ?? '').replace(/^W\//, '').replace(/"/g, '').trim().toLowerCase();
+}
+
+/** The number of parts an S3-style multipart ETag (`<md5>-<n>`) says the object has, or 0 for a plain MD5. */
+export function etagParts(etag: string): number {
+  const m = /^[0-9a-f]{32}-(\d+)$/.exec(etag);
+  return m ? Number(m[1]) : 0;
+}
+
+/**
+ * Part sizes that could have produced a multipart object of `size` bytes in `parts` parts: the sizes tools
+ * commonly use and every whole MiB in range, nearest first, at most `max`. Used to adopt objects uploaded
+ * by other tools without uploading them again.
+ */
+export function candidatePartSizes(size: number, parts: number, max = 6, ours: number = DEFAULT_PART): number[] {
+  const fits = (p: number) => p >= MIN_PART && p <= MAX_PART && Math.ceil(size / p) === parts;
+  const out: number[] = [];
+  const add = (p: number) => {
+    if (fits(p) && !out.includes(p)) out.push(p);
+  };
+  try {
+    add(choosePartSize(size, ours));
+  } catch {
+    // too large for any part size: no candidate of ours
+  }
+  for (const p of [8, 5, 16, 10, 15, 32, 64, 100, 128, 256, 512, 1024]) add(p * MiB);
+  // Whole MiB sizes in [size/parts, size/(parts-1)).
+  const lo = Math.ceil(size / parts / MiB);
+  const hi = parts > 1 ? Math.ceil(size / (parts - 1) / MiB) : lo;
+  for (let m = lo; m <= hi && out.length < max; m++) add(m * MiB);
+  return out.slice(0, max);
+}

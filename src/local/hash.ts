@@ -1,0 +1,90 @@
+// Content hashes of local files as S3/R2 ETags: plain MD5, or md5(concat(part md5s))-N for multipart.
+// Reads files; never writes them.
+
+import { createHash, type Hash } from 'node:crypto';
+import fs from 'node:fs';
+import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+
+/** The multipart ETag rule shared by S3 and R2. */
+export function multipartEtag(partDigests: readonly Buffer[]): string {
+  const h = createHash('md5');
+  for (const d of partDigests) h.update(d);
+  return `${h.digest('hex')}-${partDigests.length}`;
+}
+
+/** Splits a byte stream into parts of `partSize` (0 = one part) and keeps an MD5 per part. */
+class PartHasher {
+  readonly digests: Buffer[] = [];
+  private hash: Hash = createHash('md5');
+  private inPart = 0;
+  constructor(readonly partSize: number) {}
+
+  update(chunk: Buffer): void {
+    if (this.partSize === 0) {
+      this.hash.update(chunk);
+      return;
+    }
+    let off = 0;
+    while (off < chunk.length) {
+      const take = Math.min(chunk.length - off, this.partSize - this.inPart);
+      this.hash.update(off === 0 && take === chunk.length ? chunk : chunk.subarray(off, off + take));
+      this.inPart += take;
+      off += take;
+      if (this.inPart === this.partSize) {
+        this.digests.push(this.hash.digest());
+        this.hash = createHash('md5');
+        this.inPart = 0;
+      }
+    }
+  }
+
+  /** Plain MD5 hex for partSize 0, else the multipart ETag. */
+  finish(): string {
+    if (this.partSize === 0) return this.hash.digest('hex');
+    if (this.inPart > 0 || this.digests.length === 0) this.digests.push(this.hash.digest());
+    return multipartEtag(this.digests);
+  }
+}
+
+/** A pass-through stream that counts bytes and computes the ETag for one part size as data flows to the uploader. */
+export class EtagStream extends Transform {
+  bytes = 0;
+  private readonly hasher: PartHasher;
+  constructor(partSize: number) {
+    super();
+    this.hasher = new PartHasher(partSize);
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length;
+    this.hasher.update(chunk);
+    cb(null, chunk);
+  }
+  /** The ETag of everything that passed through. Call once, after the stream ended. */
+  etag(): string {
+    return this.hasher.finish();
+  }
+}
+
+/**
+ * Read a file once and compute its ETag for each part size (0 = plain MD5). Used to prove a local file equals
+ * an object already in the bucket (adoption, touched files, renames) without uploading it.
+ */
+export async function hashFile(abs: string, partSizes: readonly number[], signal?: AbortSignal): Promise<{ bytes: number; etags: Map<number, string> }> {
+  const hashers = [...new Set(partSizes)].map((p) => new PartHasher(p));
+  let bytes = 0;
+  await pipeline(fs.createReadStream(abs, { highWaterMark: 1024 * 1024 }), async function* (source: AsyncIterable<Buffer>) {
+    for await (const chunk of source) {
+      bytes += chunk.length;
+      for (const h of hashers) h.update(chunk);
+    }
+    yield* [];
+  }, { signal });
+  return { bytes, etags: new Map(hashers.map((h) => [h.partSize, h.finish()])) };
+}
+
+/** Read a small file whole, with its raw MD5 digest (for Content-MD5). */
+export async function readWithMd5(abs: string, signal?: AbortSignal): Promise<{ body: Buffer; md5: Buffer }> {
+  const body = await fs.promises.readFile(abs, { signal });
+  return { body, md5: createHash('md5').update(body).digest() };
+}

@@ -1,0 +1,196 @@
+// Walk a folder (or stat a few paths) into LocalFile records: size, mtime, inode, key. Reads no file content.
+// Never writes to the folder. Problems (unreadable, invalid names) are returned, not thrown.
+
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import ignore, { type Ignore } from 'ignore';
+import { keyProblem, toKey } from '../keys.js';
+
+/** One regular file on disk, as the scan saw it. */
+export interface LocalFile {
+  /** Path relative to the folder root, '/' separated, as on disk (not normalised). */
+  readonly rel: string;
+  readonly key: string;
+  readonly size: number;
+  readonly mtimeNs: string;
+  readonly mtimeMs: number;
+  readonly ctimeNs: string;
+  readonly ino: string;
+}
+
+/** A path the scan could not turn into a key; `failed` ones make the run exit 1, `skipped` ones are notices. */
+export interface ScanProblem {
+  readonly rel: string;
+  readonly reason: string;
+  readonly kind: 'failed' | 'skipped';
+}
+
+/** What a scan found. Keys under `unknownPrefixes` and in `unknownKeys` must not be deleted: we could not see them. */
+export interface ScanResult {
+  readonly files: Map<string, LocalFile>;
+  readonly problems: ScanProblem[];
+  readonly unknownPrefixes: string[];
+  readonly unknownKeys: Set<string>;
+  dirs: number;
+}
+
+/** Scan options. */
+export interface ScanOptions {
+  readonly root: string;
+  readonly prefix: string;
+  readonly exclude: readonly string[];
+  readonly followSymlinks: boolean;
+  /** Absolute paths never mirrored (the state DB when it lives inside the folder). */
+  readonly alwaysExclude?: readonly string[];
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** Build the gitignore-style matcher for a folder. */
+export function makeMatcher(patterns: readonly string[]): Ignore {
+  return ignore({ allowRelativePaths: true }).add([...patterns]);
+}
+
+const STAT_BATCH = 128;
+
+/** Walk the whole folder. The caller has checked that the root exists and is a directory. */
+export async function scanFolder(opts: ScanOptions): Promise<ScanResult> {
+  const ig = makeMatcher(opts.exclude);
+  const always = new Set(opts.alwaysExclude ?? []);
+  const result: ScanResult = { files: new Map(), problems: [], unknownPrefixes: [], unknownKeys: new Set(), dirs: 0 };
+  const twins = new Map<string, string>(); // key -> first rel, for NFC collisions
+  const seenDirs = new Set<string>(); // dev:ino of directories entered (symlink loop detection)
+
+  const rootStat = await fsp.stat(opts.root, { bigint: true });
+  seenDirs.add(`${rootStat.dev}:${rootStat.ino}`);
+
+  const addFile = (rel: string, st: fs.BigIntStats) => {
+    const key = toKey(opts.prefix, rel);
+    const problem = keyProblem(key);
+    if (problem) {
+      result.problems.push({ rel, reason: `cannot be mirrored: ${problem}`, kind: 'failed' });
+      return;
+    }
+    const first = twins.get(key);
+    if (first !== undefined) {
+      // Two local names that normalise to one key: R2 would store one object for both. Mirror neither.
+      if (result.files.delete(key)) {
+        result.problems.push({ rel: first, reason: `its name and "${rel}" differ only in Unicode normalisation and would be the same key "${key}"`, kind: 'failed' });
+      }
+      result.problems.push({ rel, reason: `its name and "${first}" differ only in Unicode normalisation and would be the same key "${key}"`, kind: 'failed' });
+      result.unknownKeys.add(key);
+      return;
+    }
+    twins.set(key, rel);
+    result.files.set(key, {
+      rel, key, size: Number(st.size), mtimeNs: st.mtimeNs.toString(), mtimeMs: Number(st.mtimeMs),
+      ctimeNs: st.ctimeNs.toString(), ino: st.ino.toString(),
+    });
+  };
+
+  const unknown = (rel: string, reason: string) => {
+    result.problems.push({ rel: rel || '.', reason, kind: 'failed' });
+    result.unknownPrefixes.push(rel ? toKey(opts.prefix, rel + '/') : opts.prefix);
+  };
+
+  // Depth-first with an explicit stack: no recursion limit on deep trees.
+  const stack: string[] = [''];
+  while (stack.length > 0) {
+    opts.signal?.throwIfAborted();
+    const relDir = stack.pop()!;
+    const absDir = relDir ? path.join(opts.root, relDir) : opts.root;
+    let entries: fs.Dirent[];
+    try {
+      entries = await fsp.readdir(absDir, { withFileTypes: true });
+    } catch (err) {
+      unknown(relDir, `cannot read directory: ${(err as Error).message}`);
+      continue;
+    }
+    result.dirs++;
+    const invalid = entries.some((e) => e.name.includes('\uFFFD'))
+      ? await reportInvalidNames(absDir, relDir, result) : undefined;
+
+    const toStat: { rel: string; abs: string; link: boolean }[] = [];
+    for (const e of entries) {
+      if (invalid?.has(e.name)) continue; // reported by reportInvalidNames
+      const rel = relDir ? `${relDir}/${e.name}` : e.name;
+      const abs = path.join(absDir, e.name);
+      if (always.has(abs)) continue;
+      if (e.isDirectory()) {
+        if (!ig.ignores(rel + '/')) stack.push(rel);
+      } else if (e.isFile()) {
+        if (!ig.ignores(rel)) toStat.push({ rel, abs, link: false });
+      } else if (e.isSymbolicLink()) {
+        if (ig.ignores(rel) || ig.ignores(rel + '/')) continue;
+        if (!opts.followSymlinks) result.problems.push({ rel, reason: 'symbolic link not followed (set followSymlinks: true to follow)', kind: 'skipped' });
+        else toStat.push({ rel, abs, link: true });
+      } else if (!ig.ignores(rel)) {
+        result.problems.push({ rel, reason: 'not a regular file (socket, FIFO or device)', kind: 'skipped' });
+      }
+    }
+
+    for (let i = 0; i < toStat.length; i += STAT_BATCH) {
+      const batch = toStat.slice(i, i + STAT_BATCH);
+      const stats = await Promise.allSettled(
+        batch.map((b) => (b.link ? fsp.stat(b.abs, { bigint: true }) : fsp.lstat(b.abs, { bigint: true }))));
+      stats.forEach((s, j) => {
+        const b = batch[j]!;
+        if (s.status === 'rejected') {
+          const code = (s.reason as NodeJS.ErrnoException).code;
+          if (code === 'ENOENT' && !b.link) return; // deleted between readdir and stat: it is gone
+          if (code === 'ENOENT') result.problems.push({ rel: b.rel, reason: 'dangling symbolic link', kind: 'skipped' });
+          else if (code === 'ELOOP') result.problems.push({ rel: b.rel, reason: 'symbolic link loop', kind: 'failed' });
+          else {
+            result.problems.push({ rel: b.rel, reason: `cannot stat: ${(s.reason as Error).message}`, kind: 'failed' });
+            result.unknownKeys.add(toKey(opts.prefix, b.rel));
+          }
+          return;
+        }
+        const st = s.value;
+        if (st.isFile()) addFile(b.rel, st);
+        else if (st.isDirectory() && b.link) {
+          const id = `${st.dev}:${st.ino}`;
+          if (seenDirs.has(id)) {
+            result.problems.push({ rel: b.rel, reason: 'symbolic link loop (or a second link to a directory already mirrored): not followed', kind: 'failed' });
+          } else if (!ig.ignores(b.rel + '/')) {
+            seenDirs.add(id);
+            stack.push(b.rel);
+          }
+        } else if (b.link) {
+          result.problems.push({ rel: b.rel, reason: 'symbolic link to something that is not a regular file', kind: 'skipped' });
+        }
+      });
+    }
+  }
+  return result;
+}
+
+/** Names that are not valid UTF-8 cannot be keys (and cannot even be opened through a JS string). */
+async function reportInvalidNames(absDir: string, relDir: string, result: ScanResult): Promise<Set<string>> {
+  const invalid = new Set<string>();
+  const raw = await fsp.readdir(absDir, { encoding: 'buffer' }).catch(() => [] as Buffer[]);
+  for (const name of raw) {
+    const asText = name.toString('utf8');
+    if (Buffer.from(asText, 'utf8').equals(name)) continue; // valid UTF-8 (maybe a real U+FFFD)
+    invalid.add(asText);
+    const shown = [...name].map((b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
+    const rel = relDir ? `${relDir}/${shown}` : shown;
+    result.problems.push({ rel, reason: 'its name is not valid UTF-8, so it cannot be an object key; rename it', kind: 'failed' });
+  }
+  return invalid;
+}
+
+/** Stat one file the way the scan does (lstat, or stat when following links); undefined when it is gone. */
+export async function statFile(abs: string, followSymlinks: boolean): Promise<fs.BigIntStats | undefined> {
+  try {
+    return followSymlinks ? await fsp.stat(abs, { bigint: true }) : await fsp.lstat(abs, { bigint: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** True when two stats describe the same file content version (size, mtime, ctime, inode). */
+export function sameVersion(a: fs.BigIntStats, b: fs.BigIntStats): boolean {
+  return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.ino === b.ino;
+}

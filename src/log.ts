@@ -1,0 +1,53 @@
+// The pino root logger: JSON lines (journald-friendly), or short human lines on a terminal.
+// Every line passes through a scrubber so credentials can never reach a log, whatever an error carries.
+
+import { pino, type Logger, type DestinationStream, type Level } from 'pino';
+import { scrub } from './errors.js';
+
+export type { Logger };
+
+/** Options for {@link createLogger}. */
+export interface LogOptions {
+  readonly level: Level | 'silent';
+  /** Where lines go (stderr in the CLI). */
+  readonly out: { write(s: string): unknown };
+  /** Values that must never appear in output (secret key, access key id). */
+  readonly secrets?: readonly string[];
+  /** Human one-line format instead of JSON (terminals). */
+  readonly pretty?: boolean;
+}
+
+const LEVELS: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
+const SKIP = new Set(['level', 'time', 'pid', 'hostname', 'msg', 'name']);
+
+/** Render one JSON log line as `LEVEL message key=value ...` for a terminal. */
+export function prettyLine(json: string): string {
+  let o: Record<string, unknown>;
+  try {
+    o = JSON.parse(json) as Record<string, unknown>;
+  } catch {
+    return json;
+  }
+  const lvl = (LEVELS[o.level as number] ?? String(o.level)).toUpperCase();
+  const fields = Object.entries(o)
+    .filter(([k]) => !SKIP.has(k))
+    .map(([k, v]) => (k === 'err' && v && typeof v === 'object' ? `err=${JSON.stringify((v as { message?: string }).message)}` : `${k}=${typeof v === 'string' ? JSON.stringify(v) : JSON.stringify(v)}`));
+  return `${lvl} ${String(o.msg ?? '')}${fields.length ? ' ' + fields.join(' ') : ''}\n`;
+}
+
+/** The process's root logger; modules take child loggers (`log.child({ folder })`). */
+export function createLogger(opts: LogOptions): Logger {
+  const secrets = (opts.secrets ?? []).filter((s) => s.length >= 4);
+  const dest: DestinationStream = {
+    write(line: string) {
+      const clean = secrets.length ? scrub(line, secrets) : line;
+      opts.out.write(opts.pretty ? prettyLine(clean) : clean);
+    },
+  };
+  return pino({ level: opts.level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, dest);
+}
+
+/** A logger that discards everything (tests, dry runs that print their own output). */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}

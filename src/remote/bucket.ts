@@ -1,0 +1,236 @@
+// The S3/R2 port: one configured S3Client, an operation counter by R2 billing class, and the few calls the
+// engine needs (list, put, multipart, head, copy, delete, abort stale uploads). Knows nothing of disks or the DB.
+
+import type { Readable } from 'node:stream';
+import {
+  AbortMultipartUploadCommand, CopyObjectCommand, DeleteObjectsCommand, HeadBucketCommand, HeadObjectCommand,
+  ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { normalizeEtag } from '../keys.js';
+
+/** One object as a listing shows it. */
+export interface RemoteObject {
+  readonly key: string;
+  readonly size: number;
+  readonly etag: string;
+}
+
+/** R2 billing classes. Class A: writes and lists; Class B: reads; free: deletes and aborts. */
+export type OpClass = 'A' | 'B' | 'free';
+
+const CLASS_B = new Set(['HeadObjectCommand', 'GetObjectCommand', 'HeadBucketCommand', 'GetBucketCorsCommand', 'GetBucketLocationCommand']);
+const FREE = new Set(['DeleteObjectCommand', 'DeleteObjectsCommand', 'DeleteBucketCommand', 'AbortMultipartUploadCommand', 'DeleteBucketCorsCommand']);
+
+/** The R2 billing class of an SDK command name (`PutObjectCommand` -> 'A'). */
+export function opClass(commandName: string): OpClass {
+  if (FREE.has(commandName)) return 'free';
+  if (CLASS_B.has(commandName)) return 'B';
+  return 'A';
+}
+
+/** Counts every HTTP request the client sends (each retry too), by operation and class. */
+export class OpCounter {
+  readonly byOp = new Map<string, number>();
+  classA = 0;
+  classB = 0;
+  free = 0;
+
+  /** Count one request of the given SDK command. */
+  add(commandName: string): void {
+    const op = commandName.replace(/Command$/, '');
+    this.byOp.set(op, (this.byOp.get(op) ?? 0) + 1);
+    const c = opClass(commandName);
+    if (c === 'A') this.classA++;
+    else if (c === 'B') this.classB++;
+    else this.free++;
+  }
+
+  /** A plain snapshot for summaries and JSON. */
+  snapshot(): OpCounts {
+    return { classA: this.classA, classB: this.classB, free: this.free, byOp: Object.fromEntries([...this.byOp].sort()) };
+  }
+}
+
+/** Operation counts as reported in summaries. */
+export interface OpCounts {
+  classA: number;
+  classB: number;
+  free: number;
+  byOp: Record<string, number>;
+}
+
+/** Settings for {@link createClient}. */
+export interface ClientOptions {
+  readonly endpoint: string;
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  readonly requestTimeoutMs: number;
+  /** Concurrent sockets; at least transfers x part queue. */
+  readonly maxSockets: number;
+  /** SDK attempts per request (its own retry with backoff for throttling, 5xx and resets). */
+  readonly maxAttempts?: number;
+}
+
+/** Build the one S3Client of a process, configured for R2, with the operation counter attached. */
+export function createClient(opts: ClientOptions): { client: S3Client; ops: OpCounter } {
+  const client = new S3Client({
+    region: 'auto',
+    endpoint: opts.endpoint,
+    forcePathStyle: true,
+    credentials: { accessKeyId: opts.accessKeyId, secretAccessKey: opts.secretAccessKey },
+    // SDK defaults send streamed bodies aws-chunked with a trailing CRC32, which R2-compatible servers reject
+    // (RGW 411, Swift 501) and which breaks presigned PUT URLs: checksums only where an API requires one.
+    // Integrity comes from Content-MD5 on single PUTs and the multipart ETag rule, checked after upload.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    maxAttempts: opts.maxAttempts ?? 3,
+    requestHandler: {
+      requestTimeout: opts.requestTimeoutMs,
+      connectionTimeout: Math.min(opts.requestTimeoutMs, 10_000),
+      httpAgent: { keepAlive: true, maxSockets: opts.maxSockets },
+      httpsAgent: { keepAlive: true, maxSockets: opts.maxSockets },
+    },
+  });
+  const ops = new OpCounter();
+  // The deserialize step runs once per attempt (inside the retry loop), so retries are counted as R2 bills them.
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      ops.add(context.commandName ?? 'Unknown');
+      return next(args);
+    },
+    { step: 'deserialize', name: 'r2mirrorOpCounter', priority: 'low' },
+  );
+  return { client, ops };
+}
+
+/** Parameters of a single-request upload. */
+export interface PutParams {
+  readonly key: string;
+  readonly body: Buffer;
+  /** Raw MD5 digest of body: sent as Content-MD5 so the server rejects a corrupted body. */
+  readonly md5: Buffer;
+  readonly contentType: string;
+  readonly metadata: Record<string, string>;
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** Parameters of a multipart upload through lib-storage. */
+export interface MultipartParams {
+  readonly key: string;
+  readonly body: Readable;
+  readonly size: number;
+  readonly partSize: number;
+  readonly queueSize: number;
+  readonly contentType: string;
+  readonly metadata: Record<string, string>;
+  readonly signal?: AbortSignal | undefined;
+  readonly onProgress?: ((loaded: number) => void) | undefined;
+}
+
+/** One bucket reached through the shared client. */
+export class Bucket {
+  constructor(readonly client: S3Client, readonly name: string) {}
+
+  /** HeadBucket: throws NoSuchBucket / 403 when the bucket is missing or the credentials are wrong. */
+  async check(signal?: AbortSignal): Promise<void> {
+    await this.client.send(new HeadBucketCommand({ Bucket: this.name }), { abortSignal: signal });
+  }
+
+  /** Every object under `prefix`, page by page (1,000 keys a page). */
+  async *list(prefix: string, signal?: AbortSignal): AsyncGenerator<RemoteObject[]> {
+    let token: string | undefined;
+    do {
+      const res = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.name, Prefix: prefix || undefined, ContinuationToken: token, MaxKeys: 1000 }),
+        { abortSignal: signal });
+      yield (res.Contents ?? []).map((o) => ({ key: o.Key!, size: o.Size ?? 0, etag: normalizeEtag(o.ETag) }));
+      token = res.IsTruncated ? res.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  /** Upload a small file in one PutObject with Content-MD5. Returns the ETag the server reported. */
+  async put(p: PutParams): Promise<string> {
+    const res = await this.client.send(new PutObjectCommand({
+      Bucket: this.name, Key: p.key, Body: p.body, ContentLength: p.body.length, ContentMD5: p.md5.toString('base64'),
+      ContentType: p.contentType, Metadata: p.metadata,
+    }), { abortSignal: p.signal });
+    return normalizeEtag(res.ETag);
+  }
+
+  /**
+   * Upload through lib-storage's multipart Upload (parts of one size, `queueSize` in flight). Returns the ETag
+   * from CompleteMultipartUpload, which some servers leave empty (the caller confirms with head()).
+   * On failure or abort, lib-storage aborts the multipart upload (AbortMultipartUpload is free).
+   */
+  async multipart(p: MultipartParams): Promise<string> {
+    const controller = new AbortController();
+    const onAbort = () => controller.abort();
+    p.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      p.signal?.throwIfAborted();
+      const upload = new Upload({
+        client: this.client,
+        params: { Bucket: this.name, Key: p.key, Body: p.body, ContentLength: p.size, ContentType: p.contentType, Metadata: p.metadata },
+        partSize: p.partSize,
+        queueSize: p.queueSize,
+        leavePartsOnError: false,
+        abortController: controller,
+      });
+      if (p.onProgress) upload.on('httpUploadProgress', (e) => p.onProgress!(e.loaded ?? 0));
+      const res = await upload.done();
+      return normalizeEtag(res.ETag);
+    } finally {
+      p.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** HeadObject; undefined when there is no such key. */
+  async head(key: string, signal?: AbortSignal): Promise<RemoteObject | undefined> {
+    try {
+      const res = await this.client.send(new HeadObjectCommand({ Bucket: this.name, Key: key }), { abortSignal: signal });
+      return { key, size: res.ContentLength ?? 0, etag: normalizeEtag(res.ETag) };
+    } catch (err) {
+      const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+      if (e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404) return undefined;
+      throw err;
+    }
+  }
+
+  /** Server-side copy within the bucket (renames, trash). Returns the new object's ETag (may be empty). */
+  async copy(from: string, to: string, signal?: AbortSignal): Promise<string> {
+    const res = await this.client.send(new CopyObjectCommand({
+      Bucket: this.name, Key: to, CopySource: `${this.name}/${from.split('/').map(encodeURIComponent).join('/')}`,
+      MetadataDirective: 'COPY',
+    }), { abortSignal: signal });
+    return normalizeEtag(res.CopyObjectResult?.ETag);
+  }
+
+  /** Delete up to 1,000 keys in one request. Returns the keys that failed, with the server's reason. */
+  async deleteMany(keys: readonly string[], signal?: AbortSignal): Promise<{ key: string; reason: string }[]> {
+    if (keys.length === 0) return [];
+    const res = await this.client.send(new DeleteObjectsCommand({
+      Bucket: this.name, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true },
+    }), { abortSignal: signal });
+    return (res.Errors ?? []).map((e) => ({ key: e.Key ?? '', reason: `${e.Code ?? 'Error'}: ${e.Message ?? ''}` }));
+  }
+
+  /** Abort every unfinished multipart upload under `prefix` (left by a crash). Returns how many were aborted. */
+  async abortStaleUploads(prefix: string, signal?: AbortSignal): Promise<number> {
+    let n = 0;
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    do {
+      const res = await this.client.send(new ListMultipartUploadsCommand({
+        Bucket: this.name, Prefix: prefix || undefined, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker,
+      }), { abortSignal: signal });
+      for (const u of res.Uploads ?? []) {
+        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.name, Key: u.Key!, UploadId: u.UploadId! }), { abortSignal: signal });
+        n++;
+      }
+      keyMarker = res.IsTruncated ? res.NextKeyMarker : undefined;
+      uploadIdMarker = res.IsTruncated ? res.NextUploadIdMarker : undefined;
+    } while (keyMarker);
+    return n;
+  }
+}

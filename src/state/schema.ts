@@ -1,0 +1,48 @@
+// Ordered migrations for the state DB, keyed to PRAGMA user_version.
+// Append new migrations; never edit one that has shipped.
+
+/** Each entry moves the schema from version i to i + 1. */
+export const MIGRATIONS: readonly string[] = [
+  // 1: what we mirrored, per folder.
+  `
+  CREATE TABLE folders (
+    name        TEXT PRIMARY KEY,
+    bucket      TEXT NOT NULL,
+    prefix      TEXT NOT NULL,
+    -- device of the folder root when it last held files: a changed device means "another disk is mounted here"
+    root_dev    TEXT,
+    last_sync   INTEGER,           -- ms since epoch of the last completed reconcile
+    last_list   INTEGER            -- ms since epoch of the last full remote listing
+  ) STRICT;
+
+  -- A row says: this key holds an object with this ETag, made from a file with this size/mtime/inode.
+  -- Written only after the server confirmed the object and a re-stat showed the file unchanged.
+  CREATE TABLE objects (
+    folder      TEXT NOT NULL REFERENCES folders(name) ON DELETE CASCADE,
+    key         TEXT NOT NULL,
+    rel         TEXT NOT NULL,      -- path relative to the folder root, '/' separated, as on disk
+    size        INTEGER NOT NULL,
+    mtime_ns    TEXT NOT NULL,      -- decimal nanoseconds (exceeds double precision)
+    ino         TEXT NOT NULL,      -- decimal inode (may exceed 2^53)
+    etag        TEXT NOT NULL,      -- as the server reported it, without quotes
+    md5         TEXT,               -- hex MD5 of the whole content, when we computed it
+    part_size   INTEGER NOT NULL,   -- 0 for a single PUT
+    synced_at   INTEGER NOT NULL,
+    PRIMARY KEY (folder, key)
+  ) STRICT, WITHOUT ROWID;
+
+  CREATE INDEX objects_md5 ON objects(folder, size, md5);
+
+  -- One row per run, for 'status' and for the operation bill.
+  CREATE TABLE runs (
+    id          INTEGER PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    started_at  INTEGER NOT NULL,
+    finished_at INTEGER,
+    summary     TEXT                -- JSON
+  ) STRICT;
+  `,
+];
+
+/** The schema version this build writes. A DB with a higher version comes from a newer r2mirror. */
+export const SCHEMA_VERSION = MIGRATIONS.length;

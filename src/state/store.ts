@@ -1,0 +1,274 @@
+// The state DB (better-sqlite3): WAL, prepared statements, a small typed API, one writer at a time.
+// Knows nothing about disks or buckets; callers decide when a row may be written (only after success).
+
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { ExitCode, FatalError } from '../errors.js';
+import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
+
+/** What we know about one mirrored object. */
+export interface ObjectRow {
+  readonly key: string;
+  readonly rel: string;
+  readonly size: number;
+  readonly mtimeNs: string;
+  readonly ino: string;
+  readonly etag: string;
+  readonly md5: string | null;
+  readonly partSize: number;
+  readonly syncedAt: number;
+}
+
+/** Per-folder bookkeeping. */
+export interface FolderRow {
+  readonly name: string;
+  readonly bucket: string;
+  readonly prefix: string;
+  readonly rootDev: string | null;
+  readonly lastSync: number | null;
+  readonly lastList: number | null;
+}
+
+interface RawRow {
+  key: string; rel: string; size: number; mtime_ns: string; ino: string; etag: string; md5: string | null;
+  part_size: number; synced_at: number;
+}
+
+const toRow = (r: RawRow): ObjectRow => ({
+  key: r.key, rel: r.rel, size: r.size, mtimeNs: r.mtime_ns, ino: r.ino, etag: r.etag, md5: r.md5,
+  partSize: r.part_size, syncedAt: r.synced_at,
+});
+
+/** Options for {@link Store.open}. */
+export interface StoreOptions {
+  /** Take the single-writer lock (default true). Readers such as `status` pass false. */
+  readonly lock?: boolean;
+  /** Open without creating or migrating anything (dry runs). */
+  readonly readonly?: boolean;
+}
+
+/** The SQLite state DB. One instance per process; close() is idempotent. */
+export class Store {
+  readonly path: string;
+  private readonly db: Database.Database;
+  private lockDb: Database.Database | undefined;
+  private closed = false;
+  /** Folders whose bucket/prefix changed while the DB is read-only: their rows describe other keys. */
+  private readonly stale = new Set<string>();
+  private readonly stmts;
+
+  private constructor(file: string, db: Database.Database, lockDb: Database.Database | undefined) {
+    this.path = file;
+    this.db = db;
+    this.lockDb = lockDb;
+    this.stmts = {
+      folderGet: db.prepare<[string], { name: string; bucket: string; prefix: string; root_dev: string | null; last_sync: number | null; last_list: number | null }>(
+        'SELECT * FROM folders WHERE name = ?'),
+      folderInsert: db.prepare('INSERT INTO folders (name, bucket, prefix) VALUES (?, ?, ?)'),
+      folderReset: db.prepare('UPDATE folders SET bucket = ?, prefix = ?, root_dev = NULL, last_sync = NULL, last_list = NULL WHERE name = ?'),
+      folderDeleteRows: db.prepare('DELETE FROM objects WHERE folder = ?'),
+      folderSetSync: db.prepare('UPDATE folders SET last_sync = ?, root_dev = COALESCE(?, root_dev) WHERE name = ?'),
+      folderSetList: db.prepare('UPDATE folders SET last_list = ? WHERE name = ?'),
+      rows: db.prepare<[string], RawRow>('SELECT key, rel, size, mtime_ns, ino, etag, md5, part_size, synced_at FROM objects WHERE folder = ?'),
+      count: db.prepare<[string], { n: number; bytes: number | null }>('SELECT count(*) AS n, sum(size) AS bytes FROM objects WHERE folder = ?'),
+      put: db.prepare(`INSERT INTO objects (folder, key, rel, size, mtime_ns, ino, etag, md5, part_size, synced_at)
+        VALUES (@folder, @key, @rel, @size, @mtime_ns, @ino, @etag, @md5, @part_size, @synced_at)
+        ON CONFLICT (folder, key) DO UPDATE SET rel = excluded.rel, size = excluded.size, mtime_ns = excluded.mtime_ns,
+          ino = excluded.ino, etag = excluded.etag, md5 = excluded.md5, part_size = excluded.part_size, synced_at = excluded.synced_at`),
+      del: db.prepare('DELETE FROM objects WHERE folder = ? AND key = ?'),
+      lastRun: db.prepare<[], { finished_at: number | null }>('SELECT finished_at FROM runs ORDER BY id DESC LIMIT 1'),
+      runStart: db.prepare('INSERT INTO runs (kind, started_at) VALUES (?, ?)'),
+      runEnd: db.prepare('UPDATE runs SET finished_at = ?, summary = ? WHERE id = ?'),
+    };
+  }
+
+  /**
+   * Open (creating and migrating as needed) the DB at `file`. Throws FatalError with a message that names
+   * the file for: a DB locked by another r2mirror (exit 75), a corrupt file, a DB from a newer r2mirror,
+   * a directory that cannot be created or written (exit 78).
+   */
+  static open(file: string, opts: StoreOptions = {}): Store {
+    const lock = opts.lock ?? true;
+    if (!opts.readonly) {
+      try {
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+      } catch (err) {
+        throw new FatalError(`state DB ${file}: cannot create directory ${path.dirname(file)}: ${(err as Error).message}`, ExitCode.CONFIG, { cause: err });
+      }
+    }
+    // The lock is an exclusive SQLite lock on a side file: the OS drops it when the process dies, even on
+    // kill -9, so there is no stale PID file to clean up.
+    const lockDb = lock && !opts.readonly ? takeLock(file) : undefined;
+    let db: Database.Database;
+    try {
+      if (opts.readonly && !fs.existsSync(file)) db = new Database(':memory:');
+      else db = new Database(file, { readonly: !!opts.readonly, fileMustExist: !!opts.readonly });
+      db.pragma('busy_timeout = 5000');
+      if (!opts.readonly) {
+        db.pragma('journal_mode = WAL');
+        db.pragma('synchronous = NORMAL');
+      }
+      db.pragma('foreign_keys = ON');
+      migrate(db, file, !!opts.readonly);
+    } catch (err) {
+      lockDb?.close();
+      if (err instanceof FatalError) throw err;
+      throw new FatalError(`state DB ${file}: ${describeSqlite(err)}`, ExitCode.CONFIG, { cause: err });
+    }
+    return new Store(file, db, lockDb);
+  }
+
+  /** The folder's bookkeeping row. A changed bucket or prefix forgets the folder's rows (they describe other keys). */
+  folder(name: string, bucket: string, prefix: string): FolderRow {
+    let r = this.stmts.folderGet.get(name);
+    if (!r) {
+      if (!this.db.readonly) this.stmts.folderInsert.run(name, bucket, prefix);
+      return { name, bucket, prefix, rootDev: null, lastSync: null, lastList: null };
+    }
+    if (r.bucket !== bucket || r.prefix !== prefix) {
+      if (this.db.readonly) {
+        this.stale.add(name);
+        return { name, bucket, prefix, rootDev: null, lastSync: null, lastList: null };
+      }
+      this.db.transaction(() => {
+        this.stmts.folderDeleteRows.run(name);
+        this.stmts.folderReset.run(bucket, prefix, name);
+      })();
+      r = this.stmts.folderGet.get(name)!;
+    }
+    return { name, bucket, prefix, rootDev: r.root_dev, lastSync: r.last_sync, lastList: r.last_list };
+  }
+
+  /** All rows of a folder, by key. */
+  rows(folder: string): Map<string, ObjectRow> {
+    const out = new Map<string, ObjectRow>();
+    if (this.stale.has(folder)) return out;
+    for (const r of this.stmts.rows.iterate(folder)) out.set(r.key, toRow(r));
+    return out;
+  }
+
+  /** Number of rows and bytes recorded for a folder. */
+  count(folder: string): { files: number; bytes: number } {
+    const r = this.stmts.count.get(folder)!;
+    return { files: r.n, bytes: r.bytes ?? 0 };
+  }
+
+  /** Record (insert or replace) one mirrored object. Call only after the server confirmed it. */
+  put(folder: string, row: ObjectRow): void {
+    this.stmts.put.run({
+      folder, key: row.key, rel: row.rel, size: row.size, mtime_ns: row.mtimeNs, ino: row.ino, etag: row.etag,
+      md5: row.md5, part_size: row.partSize, synced_at: row.syncedAt,
+    });
+  }
+
+  /** Forget one object (it was deleted, or it is gone from the bucket). */
+  delete(folder: string, key: string): void {
+    this.stmts.del.run(folder, key);
+  }
+
+  /** Run `fn` in one transaction (batched commits during a reconcile). */
+  batch(fn: () => void): void {
+    this.db.transaction(fn)();
+  }
+
+  /** Mark a completed reconcile (and, when listed, a completed remote listing). */
+  markSynced(folder: string, at: number, rootDev: string | null, listed: boolean): void {
+    this.stmts.folderSetSync.run(at, rootDev, folder);
+    if (listed) this.stmts.folderSetList.run(at, folder);
+  }
+
+  /** True when the previous run never finished (killed): multipart uploads it left open need an abort sweep. */
+  lastRunUnfinished(): boolean {
+    const r = this.stmts.lastRun.get();
+    return !!r && r.finished_at === null;
+  }
+
+  /** Start a run record; returns its id. */
+  runStarted(kind: string, at: number): number {
+    return Number(this.stmts.runStart.run(kind, at).lastInsertRowid);
+  }
+
+  /** Finish a run record with its JSON summary. */
+  runFinished(id: number, at: number, summary: unknown): void {
+    this.stmts.runEnd.run(at, JSON.stringify(summary), id);
+  }
+
+  /** Close the DB and release the lock. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      if (!this.db.readonly) this.db.pragma('wal_checkpoint(TRUNCATE)');
+    } catch {
+      // a checkpoint is an optimisation; the WAL is replayed on the next open
+    }
+    this.db.close();
+    this.lockDb?.close();
+    this.lockDb = undefined;
+  }
+}
+
+function takeLock(file: string): Database.Database {
+  const lockFile = file + '.lock';
+  let db: Database.Database;
+  try {
+    db = new Database(lockFile);
+  } catch (err) {
+    throw new FatalError(`state DB ${file}: cannot open lock file ${lockFile}: ${describeSqlite(err)}`, ExitCode.CONFIG, { cause: err });
+  }
+  try {
+    db.pragma('busy_timeout = 0');
+    db.pragma('locking_mode = EXCLUSIVE');
+    db.exec('BEGIN EXCLUSIVE; CREATE TABLE IF NOT EXISTS holder (pid INTEGER); COMMIT;');
+    return db;
+  } catch (err) {
+    db.close();
+    if ((err as { code?: string }).code === 'SQLITE_BUSY') {
+      throw new FatalError(
+        `state DB ${file} is in use by another r2mirror process (sync or daemon); wait for it to finish or stop it`,
+        ExitCode.TEMPFAIL, { cause: err });
+    }
+    throw new FatalError(`state DB ${file}: cannot lock ${lockFile}: ${describeSqlite(err)}`, ExitCode.CONFIG, { cause: err });
+  }
+}
+
+function migrate(db: Database.Database, file: string, readonly: boolean): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > SCHEMA_VERSION) {
+    throw new FatalError(
+      `state DB ${file} has schema version ${version}, but this r2mirror only knows up to ${SCHEMA_VERSION}: ` +
+        'it was written by a newer r2mirror; upgrade r2mirror or point "state" at another file', ExitCode.CONFIG);
+  }
+  if (version === SCHEMA_VERSION) return;
+  if (readonly) {
+    if (file && db.name !== ':memory:') throw new FatalError(`state DB ${file} needs an upgrade; run without --dry-run once`, ExitCode.CONFIG);
+    for (let v = version; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!);
+    return;
+  }
+  for (let v = version; v < SCHEMA_VERSION; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}
+
+function describeSqlite(err: unknown): string {
+  const e = err as { code?: string; message?: string };
+  switch (e.code) {
+    case 'SQLITE_NOTADB':
+      return 'the file is not an r2mirror state DB (corrupt or another kind of file); move it away to start fresh (the next sync adopts what is already in the bucket)';
+    case 'SQLITE_CORRUPT':
+      return 'the database is corrupt; move it away to start fresh (the next sync adopts what is already in the bucket)';
+    case 'SQLITE_READONLY':
+    case 'SQLITE_CANTOPEN':
+      return `cannot open it for writing (${e.message}); check the path and its permissions, or that the file system is not read-only`;
+    case 'SQLITE_FULL':
+      return 'the disk is full';
+    case 'SQLITE_IOERR':
+      return `I/O error (${e.message})`;
+    default:
+      return e.message ?? String(err);
+  }
+}

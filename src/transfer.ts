@@ -1,0 +1,235 @@
+// Performs one file action (upload / adopt-check / rename-copy) with per-file retry and jittered backoff.
+// Returns the row to record; NEVER writes the DB. A result exists only if the server confirmed the object
+// and a re-stat shows the file did not change while it was read.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import mime from 'mime-types';
+import { FileChangedError, IntegrityError, classify, describeError } from './errors.js';
+import { candidatePartSizes, choosePartSize, etagParts } from './keys.js';
+import { EtagStream, hashFile, readWithMd5 } from './local/hash.js';
+import { sameVersion, statFile } from './local/scan.js';
+import type { Logger } from './log.js';
+import type { Action, Against } from './plan.js';
+import type { Bucket } from './remote/bucket.js';
+import type { ObjectRow } from './state/store.js';
+
+/** A byte budget shared by all transfers: upload buffers never exceed it (one oversized holder at a time). */
+export class ByteBudget {
+  private used = 0;
+  private readonly waiters: { n: number; resolve: () => void }[] = [];
+  constructor(readonly total: number) {}
+
+  /** Wait until `n` bytes (capped at the total) are free; returns the release function. */
+  async acquire(n: number, signal?: AbortSignal): Promise<() => void> {
+    const want = Math.min(n, this.total);
+    if (this.used + want > this.total || this.waiters.length > 0) {
+      await new Promise<void>((resolve, reject) => {
+        const w = { n: want, resolve };
+        this.waiters.push(w);
+        signal?.addEventListener('abort', () => {
+          const i = this.waiters.indexOf(w);
+          if (i >= 0) this.waiters.splice(i, 1);
+          reject(signal.reason);
+        }, { once: true });
+      });
+    } else this.used += want;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.used -= want;
+      while (this.waiters.length > 0 && this.used + this.waiters[0]!.n <= this.total) {
+        const w = this.waiters.shift()!;
+        this.used += w.n;
+        w.resolve();
+      }
+    };
+  }
+}
+
+/** What a transfer needs to know; built by the folder. */
+export interface TransferContext {
+  readonly bucket: Bucket;
+  readonly root: string;
+  readonly followSymlinks: boolean;
+  /** Configured multipart part size (files larger than it go multipart). */
+  readonly partSize: number;
+  readonly budget: ByteBudget;
+  readonly retries: number;
+  /** Delete the object we just uploaded when its file vanished meanwhile (deletes: mirror). */
+  readonly deleteVanished: boolean;
+  readonly log: Logger;
+  readonly signal?: AbortSignal | undefined;
+  /** Bytes read and sent, for progress. */
+  readonly onBytes?: ((n: number) => void) | undefined;
+  /** Backoff base in ms (tests shorten it). */
+  readonly backoffMs?: number | undefined;
+}
+
+/** The outcome of one file action. */
+export type Outcome =
+  | { readonly kind: 'uploaded' | 'adopted' | 'copied'; readonly key: string; readonly rel: string; readonly bytes: number; readonly row: ObjectRow }
+  | { readonly kind: 'gone'; readonly key: string; readonly rel: string }
+  | { readonly kind: 'failed'; readonly key: string; readonly rel: string; readonly reason: string };
+
+type FileAction = Extract<Action, { type: 'upload' | 'check' | 'copy' }>;
+
+const stableFields = (st: fs.BigIntStats) => ({ size: Number(st.size), mtimeNs: st.mtimeNs.toString(), ino: st.ino.toString() });
+
+/** Run a file action to completion: retry transient errors, return 'failed' for this-file problems, throw fatal/abort. */
+export async function transferFile(action: FileAction, ctx: TransferContext): Promise<Outcome> {
+  const rel = action.file.rel;
+  const log = ctx.log.child({ key: action.key });
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await attemptOnce(action, ctx, log);
+    } catch (err) {
+      const c = classify(err);
+      if (c === 'abort' || ctx.signal?.aborted) throw ctx.signal?.reason ?? err;
+      // Deleted between the scan and now: nothing to mirror; the next reconcile plans its delete.
+      if (err instanceof VanishedError || (err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'gone', key: action.key, rel };
+      if (c === 'fatal') throw err;
+      const reason = describeError(err);
+      if (c === 'retry' && attempt < ctx.retries) {
+        const delay = backoff(attempt, ctx.backoffMs ?? 500);
+        log.warn({ attempt: attempt + 1, delayMs: delay, reason }, 'transfer failed, retrying');
+        await sleep(delay, undefined, { signal: ctx.signal });
+        continue;
+      }
+      const final = err instanceof FileChangedError ? `${reason} (still changing after ${attempt + 1} attempts; will retry on the next run)` : reason;
+      log.error({ rel, reason: final }, 'transfer failed');
+      return { kind: 'failed', key: action.key, rel, reason: final };
+    }
+  }
+}
+
+/** Exponential backoff with full jitter between 50% and 150%, capped at 30 s. */
+export function backoff(attempt: number, baseMs: number): number {
+  const exp = Math.min(30_000, baseMs * 2 ** attempt);
+  return Math.round(exp * (0.5 + Math.random()));
+}
+
+async function attemptOnce(action: FileAction, ctx: TransferContext, log: Logger): Promise<Outcome> {
+  const abs = path.join(ctx.root, ...action.file.rel.split('/'));
+  const s0 = await statFile(abs, ctx.followSymlinks);
+  if (!s0) return { kind: 'gone', key: action.key, rel: action.file.rel };
+  if (!s0.isFile()) return { kind: 'failed', key: action.key, rel: action.file.rel, reason: 'no longer a regular file' };
+
+  if (action.type === 'check' || action.type === 'copy') {
+    const match = await matches(abs, s0, action.against, ctx);
+    if (match !== undefined) {
+      await confirmUnchanged(abs, s0, ctx);
+      if (action.type === 'check') {
+        log.debug({ reason: action.reason }, 'matches the object already there; recorded without upload');
+        return { kind: 'adopted', key: action.key, rel: action.file.rel, bytes: Number(s0.size), row: rowFor(action, s0, action.against.etag, match) };
+      }
+      let etag = await ctx.bucket.copy(action.from, action.key, ctx.signal);
+      if (!etag) etag = (await ctx.bucket.head(action.key, ctx.signal))?.etag ?? action.against.etag;
+      log.debug({ from: action.from }, 'renamed: copied server-side');
+      const partSize = etagParts(etag) > 0 ? match : 0;
+      return { kind: 'copied', key: action.key, rel: action.file.rel, bytes: Number(s0.size), row: rowFor(action, s0, etag, partSize) };
+    }
+  }
+  return upload(action, abs, s0, ctx, log);
+}
+
+/** The part size under which the file hashes to `against.etag`, or undefined. */
+async function matches(abs: string, s0: fs.BigIntStats, against: Against, ctx: TransferContext): Promise<number | undefined> {
+  const size = Number(s0.size);
+  if (size !== against.size) return undefined;
+  const parts = etagParts(against.etag);
+  const sizes = against.partSize !== undefined ? [against.partSize] : parts === 0 ? [0] : candidatePartSizes(size, parts, 6, ctx.partSize);
+  if (sizes.length === 0) return undefined;
+  const { bytes, etags } = await hashFile(abs, sizes, ctx.signal);
+  if (bytes !== size) throw new FileChangedError(`file changed while it was read (${bytes} bytes read, ${size} expected)`);
+  for (const [p, etag] of etags) if (etag === against.etag) return p;
+  return undefined;
+}
+
+async function upload(action: FileAction, abs: string, s0: fs.BigIntStats, ctx: TransferContext, log: Logger): Promise<Outcome> {
+  const size = Number(s0.size);
+  const contentType = mime.lookup(action.file.rel) || 'application/octet-stream';
+  // rclone's convention: mtime as seconds with a fraction, so other tools restore it.
+  const metadata = { mtime: nsToSeconds(s0.mtimeNs) };
+  let etag: string;
+  let partSize = 0;
+  let md5: string | null = null;
+
+  if (size <= ctx.partSize) {
+    const release = await ctx.budget.acquire(size, ctx.signal);
+    try {
+      const { body, md5: digest } = await readWithMd5(abs, ctx.signal);
+      if (body.length !== size) throw new FileChangedError(`file changed while it was read (${body.length} bytes read, ${size} expected)`);
+      md5 = digest.toString('hex');
+      etag = await ctx.bucket.put({ key: action.key, body, md5: digest, contentType, metadata, signal: ctx.signal });
+      // Content-MD5 made the server check the body; an MD5-shaped ETag must also agree.
+      if (/^[0-9a-f]{32}$/.test(etag) && etag !== md5) throw new IntegrityError(`server stored ETag ${etag}, but the file's MD5 is ${md5}`);
+      if (!etag) etag = md5;
+      ctx.onBytes?.(size);
+    } finally {
+      release();
+    }
+  } else {
+    partSize = choosePartSize(size, ctx.partSize);
+    const queueSize = Math.max(1, Math.min(4, Math.floor(ctx.budget.total / partSize) - 1));
+    const release = await ctx.budget.acquire((queueSize + 1) * partSize, ctx.signal);
+    try {
+      const hasher = new EtagStream(partSize);
+      // Read exactly the bytes the stat saw; growth beyond them is caught by the re-stat below.
+      const src = fs.createReadStream(abs, { start: 0, end: size - 1, highWaterMark: 1024 * 1024 });
+      src.on('error', (e) => hasher.destroy(e));
+      src.pipe(hasher);
+      let sent = 0;
+      const reported = await ctx.bucket.multipart({
+        key: action.key, body: hasher, size, partSize, queueSize, contentType, metadata, signal: ctx.signal,
+        onProgress: (loaded) => {
+          ctx.onBytes?.(loaded - sent);
+          sent = loaded;
+        },
+      });
+      if (hasher.bytes !== size) throw new FileChangedError(`file changed while it was read (${hasher.bytes} bytes read, ${size} expected)`);
+      const expected = hasher.etag();
+      // Some servers (RGW) return an empty ETag from CompleteMultipartUpload: ask the object itself.
+      etag = reported || (await ctx.bucket.head(action.key, ctx.signal))?.etag || '';
+      if (etagParts(etag) > 0 && etag !== expected) throw new IntegrityError(`server stored ETag ${etag}, but the uploaded parts give ${expected}`);
+      if (!etag) throw new IntegrityError('server reported no ETag for the completed upload');
+    } finally {
+      release();
+    }
+  }
+
+  try {
+    await confirmUnchanged(abs, s0, ctx);
+  } catch (err) {
+    if (err instanceof VanishedError) {
+      if (ctx.deleteVanished) await ctx.bucket.deleteMany([action.key], ctx.signal);
+      log.info('file was deleted while it was uploaded; not recorded');
+      return { kind: 'gone', key: action.key, rel: action.file.rel };
+    }
+    throw err;
+  }
+  return { kind: 'uploaded', key: action.key, rel: action.file.rel, bytes: size, row: { ...rowFor(action, s0, etag, partSize), md5 } };
+}
+
+class VanishedError extends Error {}
+
+async function confirmUnchanged(abs: string, s0: fs.BigIntStats, ctx: TransferContext): Promise<void> {
+  const s1 = await statFile(abs, ctx.followSymlinks);
+  if (!s1) throw new VanishedError('file vanished');
+  if (!sameVersion(s0, s1)) throw new FileChangedError('file changed while it was being uploaded');
+}
+
+function rowFor(action: FileAction, st: fs.BigIntStats, etag: string, partSize: number): ObjectRow {
+  return {
+    key: action.key, rel: action.file.rel, ...stableFields(st), etag, md5: partSize === 0 && /^[0-9a-f]{32}$/.test(etag) ? etag : null,
+    partSize, syncedAt: Date.now(),
+  };
+}
+
+function nsToSeconds(ns: bigint): string {
+  const s = ns / 1_000_000_000n;
+  const frac = (ns % 1_000_000_000n).toString().padStart(9, '0');
+  return `${s}.${frac}`;
+}
