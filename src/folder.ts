@@ -11,7 +11,7 @@ import type { Logger } from './log.js';
 import { deleteLimit, isRemoval, plan, type Action } from './plan.js';
 import type { Bucket, RemoteObject } from './remote/bucket.js';
 import type { Store } from './state/store.js';
-import { transferFile, type ByteBudget, type Outcome } from './transfer.js';
+import { matchesExisting, transferFile, type ByteBudget, type Outcome } from './transfer.js';
 
 /** Counters shown on the progress line, shared by all folders of a run. */
 export interface Progress {
@@ -29,7 +29,7 @@ export interface Tally {
 
 /** One planned action as `--dry-run` shows it. */
 export interface PlannedAction {
-  readonly action: 'upload' | 'check' | 'copy' | 'delete' | 'trash' | 'forget';
+  readonly action: 'upload' | 'adopt' | 'copy' | 'delete' | 'trash' | 'forget';
   readonly key: string;
   readonly reason?: string;
   readonly size?: number;
@@ -124,8 +124,9 @@ export class Folder {
       const allowed = this.guardDeletes(actions, Math.max(stored.size, remote?.size ?? 0), opts.maxDelete, report);
 
       if (opts.dryRun) {
-        report.planned = allowed.map(describeAction);
-        report.estimate = this.estimate(allowed);
+        const resolved = await this.resolveForDryRun(allowed, opts.signal);
+        report.planned = resolved.map(describeAction);
+        report.estimate = this.estimate(resolved);
         return report;
       }
       await this.execute(allowed, opts, report);
@@ -191,6 +192,23 @@ export class Folder {
     const out = new Map<string, RemoteObject>();
     for await (const page of bucket.list(config.prefix, signal)) {
       for (const o of page) if (!o.key.startsWith(config.trashPrefix)) out.set(o.key, o);
+    }
+    return out;
+  }
+
+  /** Hash the files of check/copy actions so a dry run shows what will really happen (adopt, copy or upload). */
+  private async resolveForDryRun(actions: Action[], signal?: AbortSignal): Promise<Action[]> {
+    const { config, partSize } = this.deps;
+    const ctx = { root: config.path, followSymlinks: config.followSymlinks, partSize, signal };
+    const out: Action[] = [];
+    for (const a of actions) {
+      if (a.type !== 'check' && a.type !== 'copy') {
+        out.push(a);
+        continue;
+      }
+      const same = await matchesExisting(a, ctx).catch(() => false);
+      if (same) out.push(a);
+      else out.push({ type: 'upload', key: a.key, file: a.file, reason: a.type === 'copy' ? 'new' : 'changed' });
     }
     return out;
   }
@@ -347,7 +365,7 @@ function describeAction(a: Action): PlannedAction {
     case 'upload':
       return { action: 'upload', key: a.key, reason: a.reason, size: a.file.size };
     case 'check':
-      return { action: 'check', key: a.key, reason: a.reason, size: a.file.size };
+      return { action: 'adopt', key: a.key, reason: a.reason === 'adopt' ? 'already in the bucket' : 'touched, same content', size: a.file.size };
     case 'copy':
       return { action: 'copy', key: a.key, from: a.from, size: a.file.size };
     case 'trash':

@@ -131,7 +131,8 @@ export function plan(input: PlanInput): Plan {
 export function deleteLimit(max: MaxDelete, total: number): number {
   if (max.kind === 'count') return max.count;
   // A percentage never blocks small clean-ups: at least 10 deletions are always allowed.
-  return Math.max(10, Math.floor((total * max.percent) / 100));
+  // toPrecision(15) first: 375 * 18.4 / 100 is 68.99999999999999 in doubles, and 18.4% of 375 is 69.
+  return Math.max(10, Math.floor(Number(((total * max.percent) / 100).toPrecision(15))));
 }
 
 /** True for actions that remove an object from its key. */

@@ -135,8 +135,18 @@ async function attemptOnce(action: FileAction, ctx: TransferContext, log: Logger
   return upload(action, abs, s0, ctx, log);
 }
 
+/**
+ * Dry runs: whether the file of a check/copy action already matches the object it names, so the plan can say
+ * "adopt" or "copy" rather than "upload". Reads the file; sends nothing.
+ */
+export async function matchesExisting(action: Extract<Action, { type: 'check' | 'copy' }>, ctx: Pick<TransferContext, 'root' | 'followSymlinks' | 'partSize' | 'signal'>): Promise<boolean> {
+  const abs = path.join(ctx.root, ...action.file.rel.split('/'));
+  const s0 = await statFile(abs, ctx.followSymlinks);
+  return !!s0 && (await matches(abs, s0, action.against, ctx)) !== undefined;
+}
+
 /** The part size under which the file hashes to `against.etag`, or undefined. */
-async function matches(abs: string, s0: fs.BigIntStats, against: Against, ctx: TransferContext): Promise<number | undefined> {
+async function matches(abs: string, s0: fs.BigIntStats, against: Against, ctx: Pick<TransferContext, 'partSize' | 'signal'>): Promise<number | undefined> {
   const size = Number(s0.size);
   if (size !== against.size) return undefined;
   const parts = etagParts(against.etag);

@@ -75,9 +75,9 @@ export async function scanFolder(opts: ScanOptions): Promise<ScanResult> {
     if (first !== undefined) {
       // Two local names that normalise to one key: R2 would store one object for both. Mirror neither.
       if (result.files.delete(key)) {
-        result.problems.push({ rel: first, reason: `its name and "${rel}" differ only in Unicode normalisation and would be the same key "${key}"`, kind: 'failed' });
+        result.problems.push({ rel: first, reason: twinReason(rel, key), kind: 'failed' });
       }
-      result.problems.push({ rel, reason: `its name and "${first}" differ only in Unicode normalisation and would be the same key "${key}"`, kind: 'failed' });
+      result.problems.push({ rel, reason: twinReason(first, key), kind: 'failed' });
       result.unknownKeys.add(key);
       return;
     }
@@ -163,6 +163,11 @@ export async function scanFolder(opts: ScanOptions): Promise<ScanResult> {
     }
   }
   return result;
+}
+
+function twinReason(other: string, key: string): string {
+  const form = (s: string) => (s === s.normalize('NFC') ? 'NFC' : s === s.normalize('NFD') ? 'NFD' : 'mixed');
+  return `its name and "${other}" (${form(other)}) differ only in Unicode normalisation and would be the same key "${key}"; rename one of them`;
 }
 
 /** Names that are not valid UTF-8 cannot be keys (and cannot even be opened through a JS string). */
