@@ -84,6 +84,8 @@ export interface FolderDeps {
 }
 
 const COMMIT_EVERY = 200;
+const LIST_PAGE = 1000;
+const LIST_PARALLEL = 8;
 
 /** A mirrored folder. */
 export class Folder {
@@ -104,14 +106,18 @@ export class Folder {
     try {
       await this.checkRoot();
       store.folder(config.name, config.bucket, config.prefix);
-      const listing = opts.list ? this.listRemote(opts.signal) : undefined;
+      const t0 = performance.now();
+      let listMs = 0;
+      const stored = store.rows(config.name);
+      const listing = opts.list ? this.listRemote([...stored.keys()], opts.signal).then((m) => ((listMs = performance.now() - t0), m)) : undefined;
       listing?.catch(() => undefined); // awaited below; avoid an unhandled rejection if the scan throws first
       const scan = await scanFolder({
         root: config.path, prefix: config.prefix, exclude: config.exclude, followSymlinks: config.followSymlinks,
         alwaysExclude: this.deps.alwaysExclude, signal: opts.signal,
       });
+      const scanMs = performance.now() - t0;
       const remote = await listing;
-      const stored = store.rows(config.name);
+      this.log.debug({ files: scan.files.size, dirs: scan.dirs, scanMs: Math.round(scanMs), listMs: Math.round(listMs), objects: remote?.size, rows: stored.size }, 'scanned and listed');
       for (const p of scan.problems) (p.kind === 'failed' ? report.failed : report.skipped).push({ rel: p.rel, reason: p.reason });
       for (const p of scan.problems) this.log[p.kind === 'failed' ? 'error' : 'info']({ rel: p.rel, reason: p.reason }, p.kind === 'failed' ? 'cannot mirror' : 'skipped');
       this.checkNotSuddenlyEmpty(scan, stored.size, remote?.size ?? 0, opts.allowEmpty);
@@ -187,12 +193,27 @@ export class Folder {
     return actions.filter((a) => !isRemoval(a));
   }
 
-  private async listRemote(signal?: AbortSignal): Promise<Map<string, RemoteObject>> {
+  /**
+   * List the prefix. The keys we stored split the key space into ranges of ~1,000 keys, listed in parallel:
+   * the same number of LIST requests as one sequential walk, in the time of about one.
+   */
+  private async listRemote(storedKeys: string[], signal?: AbortSignal): Promise<Map<string, RemoteObject>> {
     const { config, bucket } = this.deps;
     const out = new Map<string, RemoteObject>();
-    for await (const page of bucket.list(config.prefix, signal)) {
-      for (const o of page) if (!o.key.startsWith(config.trashPrefix)) out.set(o.key, o);
-    }
+    const sorted = storedKeys.map((k) => Buffer.from(k, 'utf8')).sort(Buffer.compare).map((b) => b.toString('utf8'));
+    const bounds: (string | undefined)[] = [undefined];
+    for (let i = LIST_PAGE - 1; i < sorted.length - 1; i += LIST_PAGE) bounds.push(sorted[i]);
+    const ranges = bounds.map((startAfter, i) => ({ startAfter, endAt: bounds[i + 1] }));
+    let next = 0;
+    const worker = async () => {
+      while (next < ranges.length) {
+        const r = ranges[next++]!;
+        for await (const page of bucket.list(config.prefix, signal, r)) {
+          for (const o of page) if (!o.key.startsWith(config.trashPrefix)) out.set(o.key, o);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(LIST_PARALLEL, ranges.length) }, worker));
     return out;
   }
 

@@ -51,8 +51,6 @@ export function makeMatcher(patterns: readonly string[]): Ignore {
   return ignore({ allowRelativePaths: true }).add([...patterns]);
 }
 
-const STAT_BATCH = 128;
-
 /** Walk the whole folder. The caller has checked that the root exists and is a directory. */
 export async function scanFolder(opts: ScanOptions): Promise<ScanResult> {
   const ig = makeMatcher(opts.exclude);
@@ -61,7 +59,7 @@ export async function scanFolder(opts: ScanOptions): Promise<ScanResult> {
   const twins = new Map<string, string>(); // key -> first rel, for NFC collisions
   const seenDirs = new Set<string>(); // dev:ino of directories entered (symlink loop detection)
 
-  const rootStat = await fsp.stat(opts.root, { bigint: true });
+  const rootStat = fs.statSync(opts.root, { bigint: true });
   seenDirs.add(`${rootStat.dev}:${rootStat.ino}`);
 
   const addFile = (rel: string, st: fs.BigIntStats) => {
@@ -88,29 +86,64 @@ export async function scanFolder(opts: ScanOptions): Promise<ScanResult> {
     });
   };
 
+  const statOne = (rel: string, abs: string, link: boolean) => {
+    let st: fs.BigIntStats;
+    try {
+      st = link ? fs.statSync(abs, { bigint: true }) : fs.lstatSync(abs, { bigint: true });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' && !link) return; // deleted between readdir and stat: it is gone
+      if (code === 'ENOENT') result.problems.push({ rel, reason: 'dangling symbolic link', kind: 'skipped' });
+      else if (code === 'ELOOP') result.problems.push({ rel, reason: 'symbolic link loop', kind: 'failed' });
+      else {
+        result.problems.push({ rel, reason: `cannot stat: ${(err as Error).message}`, kind: 'failed' });
+        result.unknownKeys.add(toKey(opts.prefix, rel));
+      }
+      return;
+    }
+    if (st.isFile()) addFile(rel, st);
+    else if (st.isDirectory() && link) {
+      const id = `${st.dev}:${st.ino}`;
+      if (seenDirs.has(id)) {
+        result.problems.push({ rel, reason: 'symbolic link loop (or a second link to a directory already mirrored): not followed', kind: 'failed' });
+      } else if (!ig.ignores(rel + '/')) {
+        seenDirs.add(id);
+        stack.push(rel);
+      }
+    } else if (link) {
+      result.problems.push({ rel, reason: 'symbolic link to something that is not a regular file', kind: 'skipped' });
+    }
+  };
+
   const unknown = (rel: string, reason: string) => {
     result.problems.push({ rel: rel || '.', reason, kind: 'failed' });
     result.unknownPrefixes.push(rel ? toKey(opts.prefix, rel + '/') : opts.prefix);
   };
 
-  // Depth-first with an explicit stack: no recursion limit on deep trees.
+  // Depth-first with an explicit stack: no recursion limit on deep trees. Synchronous readdir/lstat: with the
+  // metadata in the page cache a syscall costs microseconds, while a thread-pool round trip per call costs
+  // ~0.1 ms (5,000 files: ~30 ms instead of ~450 ms). The walk yields to the event loop every few ms so
+  // timers, signals and the concurrent bucket listing keep running.
   const stack: string[] = [''];
+  let slice = performance.now();
   while (stack.length > 0) {
-    opts.signal?.throwIfAborted();
+    if (performance.now() - slice > 8) {
+      await new Promise((r) => setImmediate(r));
+      opts.signal?.throwIfAborted();
+      slice = performance.now();
+    }
     const relDir = stack.pop()!;
     const absDir = relDir ? path.join(opts.root, relDir) : opts.root;
     let entries: fs.Dirent[];
     try {
-      entries = await fsp.readdir(absDir, { withFileTypes: true });
+      entries = fs.readdirSync(absDir, { withFileTypes: true });
     } catch (err) {
       unknown(relDir, `cannot read directory: ${(err as Error).message}`);
       continue;
     }
     result.dirs++;
-    const invalid = entries.some((e) => e.name.includes('\uFFFD'))
-      ? await reportInvalidNames(absDir, relDir, result) : undefined;
+    const invalid = entries.some((e) => e.name.includes('\uFFFD')) ? reportInvalidNames(absDir, relDir, result) : undefined;
 
-    const toStat: { rel: string; abs: string; link: boolean }[] = [];
     for (const e of entries) {
       if (invalid?.has(e.name)) continue; // reported by reportInvalidNames
       const rel = relDir ? `${relDir}/${e.name}` : e.name;
@@ -119,47 +152,14 @@ export async function scanFolder(opts: ScanOptions): Promise<ScanResult> {
       if (e.isDirectory()) {
         if (!ig.ignores(rel + '/')) stack.push(rel);
       } else if (e.isFile()) {
-        if (!ig.ignores(rel)) toStat.push({ rel, abs, link: false });
+        if (!ig.ignores(rel)) statOne(rel, abs, false);
       } else if (e.isSymbolicLink()) {
         if (ig.ignores(rel) || ig.ignores(rel + '/')) continue;
         if (!opts.followSymlinks) result.problems.push({ rel, reason: 'symbolic link not followed (set followSymlinks: true to follow)', kind: 'skipped' });
-        else toStat.push({ rel, abs, link: true });
+        else statOne(rel, abs, true);
       } else if (!ig.ignores(rel)) {
         result.problems.push({ rel, reason: 'not a regular file (socket, FIFO or device)', kind: 'skipped' });
       }
-    }
-
-    for (let i = 0; i < toStat.length; i += STAT_BATCH) {
-      const batch = toStat.slice(i, i + STAT_BATCH);
-      const stats = await Promise.allSettled(
-        batch.map((b) => (b.link ? fsp.stat(b.abs, { bigint: true }) : fsp.lstat(b.abs, { bigint: true }))));
-      stats.forEach((s, j) => {
-        const b = batch[j]!;
-        if (s.status === 'rejected') {
-          const code = (s.reason as NodeJS.ErrnoException).code;
-          if (code === 'ENOENT' && !b.link) return; // deleted between readdir and stat: it is gone
-          if (code === 'ENOENT') result.problems.push({ rel: b.rel, reason: 'dangling symbolic link', kind: 'skipped' });
-          else if (code === 'ELOOP') result.problems.push({ rel: b.rel, reason: 'symbolic link loop', kind: 'failed' });
-          else {
-            result.problems.push({ rel: b.rel, reason: `cannot stat: ${(s.reason as Error).message}`, kind: 'failed' });
-            result.unknownKeys.add(toKey(opts.prefix, b.rel));
-          }
-          return;
-        }
-        const st = s.value;
-        if (st.isFile()) addFile(b.rel, st);
-        else if (st.isDirectory() && b.link) {
-          const id = `${st.dev}:${st.ino}`;
-          if (seenDirs.has(id)) {
-            result.problems.push({ rel: b.rel, reason: 'symbolic link loop (or a second link to a directory already mirrored): not followed', kind: 'failed' });
-          } else if (!ig.ignores(b.rel + '/')) {
-            seenDirs.add(id);
-            stack.push(b.rel);
-          }
-        } else if (b.link) {
-          result.problems.push({ rel: b.rel, reason: 'symbolic link to something that is not a regular file', kind: 'skipped' });
-        }
-      });
     }
   }
   return result;
@@ -171,9 +171,14 @@ function twinReason(other: string, key: string): string {
 }
 
 /** Names that are not valid UTF-8 cannot be keys (and cannot even be opened through a JS string). */
-async function reportInvalidNames(absDir: string, relDir: string, result: ScanResult): Promise<Set<string>> {
+function reportInvalidNames(absDir: string, relDir: string, result: ScanResult): Set<string> {
   const invalid = new Set<string>();
-  const raw = await fsp.readdir(absDir, { encoding: 'buffer' }).catch(() => [] as Buffer[]);
+  let raw: Buffer[] = [];
+  try {
+    raw = fs.readdirSync(absDir, { encoding: 'buffer' });
+  } catch {
+    // the directory vanished: its entries were already read
+  }
   for (const name of raw) {
     const asText = name.toString('utf8');
     if (Buffer.from(asText, 'utf8').equals(name)) continue; // valid UTF-8 (maybe a real U+FFFD)

@@ -137,14 +137,25 @@ export class Bucket {
     await this.client.send(new HeadBucketCommand({ Bucket: this.name }), { abortSignal: signal });
   }
 
-  /** Every object under `prefix`, page by page (1,000 keys a page). */
-  async *list(prefix: string, signal?: AbortSignal): AsyncGenerator<RemoteObject[]> {
+  /**
+   * Objects under `prefix`, page by page (1,000 keys a page). With `startAfter` / `endAt` only keys in
+   * (startAfter, endAt] in UTF-8 byte order (the order S3 lists in), so a caller can list ranges in parallel.
+   */
+  async *list(prefix: string, signal?: AbortSignal, range: { startAfter?: string; endAt?: string } = {}): AsyncGenerator<RemoteObject[]> {
     let token: string | undefined;
+    const end = range.endAt === undefined ? undefined : Buffer.from(range.endAt, 'utf8');
     do {
-      const res = await this.client.send(
-        new ListObjectsV2Command({ Bucket: this.name, Prefix: prefix || undefined, ContinuationToken: token, MaxKeys: 1000 }),
-        { abortSignal: signal });
-      yield (res.Contents ?? []).map((o) => ({ key: o.Key!, size: o.Size ?? 0, etag: normalizeEtag(o.ETag) }));
+      const res = await this.client.send(new ListObjectsV2Command({
+        Bucket: this.name, Prefix: prefix || undefined, ContinuationToken: token, MaxKeys: 1000,
+        StartAfter: token ? undefined : range.startAfter,
+      }), { abortSignal: signal });
+      const page = (res.Contents ?? []).map((o) => ({ key: o.Key!, size: o.Size ?? 0, etag: normalizeEtag(o.ETag) }));
+      const last = page.at(-1);
+      if (end && last && Buffer.compare(Buffer.from(last.key, 'utf8'), end) >= 0) {
+        yield page.filter((o) => Buffer.compare(Buffer.from(o.key, 'utf8'), end) <= 0);
+        return;
+      }
+      yield page;
       token = res.IsTruncated ? res.NextContinuationToken : undefined;
     } while (token);
   }

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { PutObjectCommand, DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { bytes, fixture, md5, multipartEtag, type Fixture } from '../harness/mirror.js';
 
@@ -262,6 +262,52 @@ describe('sync: adoption, dry run, guards', () => {
       assert.equal(r2.code, 0, r2.stderr);
       assert.equal(r2.json.totals.deleted + r2.json.totals.trashed, 0);
       assert.ok((await f.objects()).has('host1/data/stays.txt'));
+    } finally {
+      await f.close();
+    }
+  });
+});
+
+describe('sync: listing a large prefix', () => {
+  test('2,500 objects: a no-change sync sends ceil(N/1000) LISTs (in parallel ranges) and sees every key', async () => {
+    const f = await fixture('ranges');
+    try {
+      for (let i = 0; i < 2500; i++) f.write(`d${i % 10}/f${String(i).padStart(4, '0')}.txt`, `file ${i}`);
+      const r1 = await f.run(['--json'], { timeoutMs: 300_000 });
+      assert.equal(r1.code, 0, r1.stderr.slice(-2000));
+      assert.equal(r1.json.totals.uploaded.files, 2500);
+      // RGW may return short pages (fewer than MaxKeys: it merges bucket-index shards); R2 and S3 fill them.
+      // A plain sequential walk is the yardstick: r2mirror's 3 parallel ranges cost at most one more page
+      // per range boundary, and exactly ceil(2500/1000) = 3 where pages are full.
+      let sequential = 0;
+      let fullPages = true;
+      let token: string | undefined;
+      do {
+        const page = await f.client.send(new ListObjectsV2Command({ Bucket: f.bucket, Prefix: f.prefix, ContinuationToken: token }));
+        sequential++;
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+        if (token && page.Contents?.length !== 1000) fullPages = false;
+      } while (token);
+      f.proxy.resetCounts();
+      const r2 = await f.run(['--json']);
+      assert.equal(r2.json.totals.unchanged, 2500);
+      const lists = f.proxy.counts().byOp.ListObjectsV2!;
+      assert.deepEqual(Object.keys(f.proxy.counts().byOp), ['ListObjectsV2'], 'no HEAD, no GET');
+      assert.ok(fullPages ? lists === 3 : lists <= sequential + 2, `${lists} LISTs; a sequential walk needs ${sequential} (full pages: ${fullPages})`);
+
+      // objects behind our back in every range, and local deletes spread over the ranges: all are seen
+      for (const k of ['d0/f0000a.txt', 'd4/zz.txt', 'd9/zz.txt']) {
+        await f.client.send(new PutObjectCommand({ Bucket: f.bucket, Key: f.prefix + k, Body: 'stray' }));
+      }
+      for (const rel of ['d0/f0000.txt', 'd5/f1235.txt', 'd9/f2499.txt']) fs.rmSync(path.join(f.root, rel));
+      f.proxy.resetCounts();
+      const r3 = await f.run(['--json']);
+      assert.equal(r3.code, 0, r3.stderr.slice(-2000));
+      assert.equal(r3.json.totals.deleted, 6);
+      assert.ok(f.proxy.counts().byOp.ListObjectsV2! <= sequential + 2 + 3, 'at most one extra page per range with extra keys');
+      const objects = await f.objects();
+      assert.equal(objects.size, 2497);
+      assert.equal(objects.has(f.prefix + 'd4/zz.txt'), false);
     } finally {
       await f.close();
     }
