@@ -13,6 +13,7 @@
 #   S3_PORT=7480  S3_ACCESS_KEY=rgwtestaccess  S3_SECRET_KEY=rgwtestsecret0123456789
 #   S3_DATA_DIR=${TMPDIR:-/tmp}/r2mirror-rgw  (wiped by a real "start" unless RGW_KEEP_DATA=1; everything lives here)
 #   RGW_FRESH=1                      restart with a fresh cluster even if ours is already up
+#   S3_BUCKETS="demo other"          create these buckets once the server is up (for trying r2mirror by hand)
 #   CEPH_MON_PORT=$((S3_PORT+1))     msgr2 port of the monitor (loopback only)
 #   CEPH_OBJECTSTORE=bluestore       bluestore (20 GiB sparse file in the data dir; ~250 MiB OSD RSS) | memstore
 #                                    (objects in OSD RAM: ~4 s faster start, but the OSD grows with every byte stored)
@@ -124,11 +125,19 @@ warm_up() {
   s3curl DELETE "$b/o" >/dev/null && s3curl DELETE "$b" >/dev/null
 }
 
+make_buckets() { # S3_BUCKETS="demo other": create these buckets (for trying r2mirror by hand)
+  local b
+  for b in ${S3_BUCKETS//,/ }; do
+    if s3curl PUT "/$b" >/dev/null; then log "bucket $b ready"; else log "could not create bucket $b"; return 1; fi
+  done
+}
+
 start_all() {
   local t0=$SECONDS
   install_ceph
   if [ "${RGW_FRESH:-0}" != 1 ] && ours_running && http_up; then
     log "already up: $ENDPOINT (data in $D; RGW_FRESH=1 to restart fresh)"
+    make_buckets
     print_env
     echo "S3_STARTED=0"
     return
@@ -256,6 +265,7 @@ EOF
   fi
   log "READY $ENDPOINT after $((SECONDS - t0))s (pids mon=$(cat "$D/run/mon.pid") osd=$(cat "$D/run/osd.pid") rgw=$(cat "$D/run/rgw.pid"))"
   trap - INT TERM
+  make_buckets
   print_env
   echo "S3_STARTED=1"
 }
