@@ -10,6 +10,7 @@ import { scanFolder, type ScanResult } from './local/scan.js';
 import type { Logger } from './log.js';
 import { deleteLimit, isRemoval, plan, type Action } from './plan.js';
 import type { Bucket, RemoteObject } from './remote/bucket.js';
+import { withRetry, type RetryOptions } from './retry.js';
 import type { Store } from './state/store.js';
 import { matchesExisting, transferFile, type ByteBudget, type Outcome } from './transfer.js';
 
@@ -207,10 +208,14 @@ export class Folder {
     let next = 0;
     const worker = async () => {
       while (next < ranges.length) {
-        const r = ranges[next++]!;
-        for await (const page of bucket.list(config.prefix, signal, r)) {
-          for (const o of page) if (!o.key.startsWith(config.trashPrefix)) out.set(o.key, o);
-        }
+        const r = { ...ranges[next++]! };
+        // A failed page resumes the range after the last key already seen.
+        await withRetry(async () => {
+          for await (const page of bucket.list(config.prefix, signal, r)) {
+            for (const o of page) if (!o.key.startsWith(config.trashPrefix)) out.set(o.key, o);
+            if (page.length) r.startAfter = page.at(-1)!.key;
+          }
+        }, this.retryOpts('list', signal));
       }
     };
     await Promise.all(Array.from({ length: Math.min(LIST_PARALLEL, ranges.length) }, worker));
@@ -293,7 +298,7 @@ export class Folder {
     const trashed: string[] = [];
     await Promise.all(trash.map((a) => queue.add(async () => {
       try {
-        await bucket.copy(a.key, a.to, opts.signal);
+        await withRetry(() => bucket.copy(a.key, a.to, opts.signal), this.retryOpts('copy to trash', opts.signal));
         trashed.push(a.key);
       } catch (err) {
         this.failRemoval(err, a.key, report);
@@ -304,7 +309,7 @@ export class Folder {
       const chunk = deletes.slice(i, i + 1000);
       let errors: { key: string; reason: string }[];
       try {
-        errors = await bucket.deleteMany(chunk, opts.signal);
+        errors = await withRetry(() => bucket.deleteMany(chunk, opts.signal), this.retryOpts('delete', opts.signal));
       } catch (err) {
         chunk.forEach((k) => this.failRemoval(err, k, report));
         continue;
@@ -320,6 +325,10 @@ export class Folder {
         this.log.info({ key: k }, trashedSet.has(k) ? 'moved to trash' : 'deleted');
       }
     }
+  }
+
+  private retryOpts(what: string, signal?: AbortSignal): RetryOptions {
+    return { retries: this.deps.retries, baseMs: this.deps.backoffMs, signal, log: this.log, what };
   }
 
   private failRemoval(err: unknown, key: string, report: FolderReport): void {

@@ -13,6 +13,7 @@ import { sameVersion, statFile } from './local/scan.js';
 import type { Logger } from './log.js';
 import type { Action, Against } from './plan.js';
 import type { Bucket } from './remote/bucket.js';
+import { backoff } from './retry.js';
 import type { ObjectRow } from './state/store.js';
 
 /** A byte budget shared by all transfers: upload buffers never exceed it (one oversized holder at a time). */
@@ -103,12 +104,6 @@ export async function transferFile(action: FileAction, ctx: TransferContext): Pr
       return { kind: 'failed', key: action.key, rel, reason: final };
     }
   }
-}
-
-/** Exponential backoff with full jitter between 50% and 150%, capped at 30 s. */
-export function backoff(attempt: number, baseMs: number): number {
-  const exp = Math.min(30_000, baseMs * 2 ** attempt);
-  return Math.round(exp * (0.5 + Math.random()));
 }
 
 async function attemptOnce(action: FileAction, ctx: TransferContext, log: Logger): Promise<Outcome> {
