@@ -9,7 +9,7 @@ import mime from 'mime-types';
 import { FileChangedError, IntegrityError, classify, describeError } from './errors.js';
 import { candidatePartSizes, choosePartSize, etagParts } from './keys.js';
 import { EtagStream, hashFile, readWithMd5 } from './local/hash.js';
-import { sameVersion, statFile } from './local/scan.js';
+import { sameVersion, statFile, versionOf, type FileVersion } from './local/scan.js';
 import type { Logger } from './log.js';
 import type { Action, Against } from './plan.js';
 import type { Bucket } from './remote/bucket.js';
@@ -77,7 +77,6 @@ export type Outcome =
 
 type FileAction = Extract<Action, { type: 'upload' | 'check' | 'copy' }>;
 
-const stableFields = (st: fs.BigIntStats) => ({ size: Number(st.size), mtimeNs: st.mtimeNs.toString(), ino: st.ino.toString() });
 
 /** Run a file action to completion: retry transient errors, return 'failed' for this-file problems, throw fatal/abort. */
 export async function transferFile(action: FileAction, ctx: TransferContext): Promise<Outcome> {
@@ -85,7 +84,7 @@ export async function transferFile(action: FileAction, ctx: TransferContext): Pr
   const log = ctx.log.child({ key: action.key });
   for (let attempt = 0; ; attempt++) {
     try {
-      return await attemptOnce(action, ctx, log);
+      return await attemptOnce(action, ctx, log, attempt);
     } catch (err) {
       const c = classify(err);
       if (c === 'abort' || ctx.signal?.aborted) throw ctx.signal?.reason ?? err;
@@ -106,11 +105,17 @@ export async function transferFile(action: FileAction, ctx: TransferContext): Pr
   }
 }
 
-async function attemptOnce(action: FileAction, ctx: TransferContext, log: Logger): Promise<Outcome> {
+async function attemptOnce(action: FileAction, ctx: TransferContext, log: Logger, attempt: number): Promise<Outcome> {
   const abs = path.join(ctx.root, ...action.file.rel.split('/'));
-  const s0 = await statFile(abs, ctx.followSymlinks);
-  if (!s0) return { kind: 'gone', key: action.key, rel: action.file.rel };
-  if (!s0.isFile()) return { kind: 'failed', key: action.key, rel: action.file.rel, reason: 'no longer a regular file' };
+  // The first attempt trusts the scan's stat (one syscall less per file): the re-stat after the upload must
+  // still match it, so a change in between is caught all the same. Retries stat afresh.
+  let s0: FileVersion = action.file;
+  if (attempt > 0) {
+    const st = await statFile(abs, ctx.followSymlinks);
+    if (!st) return { kind: 'gone', key: action.key, rel: action.file.rel };
+    if (!st.isFile()) return { kind: 'failed', key: action.key, rel: action.file.rel, reason: 'no longer a regular file' };
+    s0 = versionOf(st);
+  }
 
   if (action.type === 'check' || action.type === 'copy') {
     const match = await matches(abs, s0, action.against, ctx);
@@ -118,13 +123,13 @@ async function attemptOnce(action: FileAction, ctx: TransferContext, log: Logger
       await confirmUnchanged(abs, s0, ctx);
       if (action.type === 'check') {
         log.debug({ reason: action.reason }, 'matches the object already there; recorded without upload');
-        return { kind: 'adopted', key: action.key, rel: action.file.rel, bytes: Number(s0.size), row: rowFor(action, s0, action.against.etag, match) };
+        return { kind: 'adopted', key: action.key, rel: action.file.rel, bytes: s0.size, row: rowFor(action, s0, action.against.etag, match) };
       }
       let etag = await ctx.bucket.copy(action.from, action.key, ctx.signal);
       if (!etag) etag = (await ctx.bucket.head(action.key, ctx.signal))?.etag ?? action.against.etag;
       log.debug({ from: action.from }, 'renamed: copied server-side');
       const partSize = etagParts(etag) > 0 ? match : 0;
-      return { kind: 'copied', key: action.key, rel: action.file.rel, bytes: Number(s0.size), row: rowFor(action, s0, etag, partSize) };
+      return { kind: 'copied', key: action.key, rel: action.file.rel, bytes: s0.size, row: rowFor(action, s0, etag, partSize) };
     }
   }
   return upload(action, abs, s0, ctx, log);
@@ -136,12 +141,12 @@ async function attemptOnce(action: FileAction, ctx: TransferContext, log: Logger
  */
 export async function matchesExisting(action: Extract<Action, { type: 'check' | 'copy' }>, ctx: Pick<TransferContext, 'root' | 'followSymlinks' | 'partSize' | 'signal'>): Promise<boolean> {
   const abs = path.join(ctx.root, ...action.file.rel.split('/'));
-  const s0 = await statFile(abs, ctx.followSymlinks);
-  return !!s0 && (await matches(abs, s0, action.against, ctx)) !== undefined;
+  const st = await statFile(abs, ctx.followSymlinks);
+  return !!st && (await matches(abs, versionOf(st), action.against, ctx)) !== undefined;
 }
 
 /** The part size under which the file hashes to `against.etag`, or undefined. */
-async function matches(abs: string, s0: fs.BigIntStats, against: Against, ctx: Pick<TransferContext, 'partSize' | 'signal'>): Promise<number | undefined> {
+async function matches(abs: string, s0: FileVersion, against: Against, ctx: Pick<TransferContext, 'partSize' | 'signal'>): Promise<number | undefined> {
   const size = Number(s0.size);
   if (size !== against.size) return undefined;
   const parts = etagParts(against.etag);
@@ -153,11 +158,11 @@ async function matches(abs: string, s0: fs.BigIntStats, against: Against, ctx: P
   return undefined;
 }
 
-async function upload(action: FileAction, abs: string, s0: fs.BigIntStats, ctx: TransferContext, log: Logger): Promise<Outcome> {
+async function upload(action: FileAction, abs: string, s0: FileVersion, ctx: TransferContext, log: Logger): Promise<Outcome> {
   const size = Number(s0.size);
   const contentType = mime.lookup(action.file.rel) || 'application/octet-stream';
   // rclone's convention: mtime as seconds with a fraction, so other tools restore it.
-  const metadata = { mtime: nsToSeconds(s0.mtimeNs) };
+  const metadata = { mtime: nsToSeconds(BigInt(s0.mtimeNs)) };
   let etag: string;
   let partSize = 0;
   let md5: string | null = null;
@@ -165,7 +170,7 @@ async function upload(action: FileAction, abs: string, s0: fs.BigIntStats, ctx: 
   if (size <= ctx.partSize) {
     const release = await ctx.budget.acquire(size, ctx.signal);
     try {
-      const { body, md5: digest } = await readWithMd5(abs, ctx.signal);
+      const { body, md5: digest } = await readWithMd5(abs, ctx.signal, size);
       if (body.length !== size) throw new FileChangedError(`file changed while it was read (${body.length} bytes read, ${size} expected)`);
       md5 = digest.toString('hex');
       etag = await ctx.bucket.put({ key: action.key, body, md5: digest, contentType, metadata, signal: ctx.signal });
@@ -220,15 +225,15 @@ async function upload(action: FileAction, abs: string, s0: fs.BigIntStats, ctx: 
 
 class VanishedError extends Error {}
 
-async function confirmUnchanged(abs: string, s0: fs.BigIntStats, ctx: TransferContext): Promise<void> {
+async function confirmUnchanged(abs: string, s0: FileVersion, ctx: TransferContext): Promise<void> {
   const s1 = await statFile(abs, ctx.followSymlinks);
   if (!s1) throw new VanishedError('file vanished');
-  if (!sameVersion(s0, s1)) throw new FileChangedError('file changed while it was being uploaded');
+  if (!s1.isFile() || !sameVersion(s0, versionOf(s1))) throw new FileChangedError('file changed while it was being uploaded');
 }
 
-function rowFor(action: FileAction, st: fs.BigIntStats, etag: string, partSize: number): ObjectRow {
+function rowFor(action: FileAction, st: FileVersion, etag: string, partSize: number): ObjectRow {
   return {
-    key: action.key, rel: action.file.rel, ...stableFields(st), etag, md5: partSize === 0 && /^[0-9a-f]{32}$/.test(etag) ? etag : null,
+    key: action.key, rel: action.file.rel, size: st.size, mtimeNs: st.mtimeNs, ino: st.ino, etag, md5: partSize === 0 && /^[0-9a-f]{32}$/.test(etag) ? etag : null,
     partSize, syncedAt: Date.now(),
   };
 }

@@ -83,8 +83,12 @@ export async function hashFile(abs: string, partSizes: readonly number[], signal
   return { bytes, etags: new Map(hashers.map((h) => [h.partSize, h.finish()])) };
 }
 
-/** Read a small file whole, with its raw MD5 digest (for Content-MD5). */
-export async function readWithMd5(abs: string, signal?: AbortSignal): Promise<{ body: Buffer; md5: Buffer }> {
-  const body = await fs.promises.readFile(abs, { signal });
+/** Files up to this size are read synchronously: four thread-pool round trips cost more than the read. */
+const SYNC_READ_MAX = 256 * 1024;
+
+/** Read a small file whole, with its raw MD5 digest (for Content-MD5). `sizeHint` picks the read strategy. */
+export async function readWithMd5(abs: string, signal?: AbortSignal, sizeHint = Infinity): Promise<{ body: Buffer; md5: Buffer }> {
+  signal?.throwIfAborted();
+  const body = sizeHint <= SYNC_READ_MAX ? fs.readFileSync(abs) : await fs.promises.readFile(abs, { signal });
   return { body, md5: createHash('md5').update(body).digest() };
 }

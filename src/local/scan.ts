@@ -7,16 +7,25 @@ import path from 'node:path';
 import ignore, { type Ignore } from 'ignore';
 import { keyProblem, toKey } from '../keys.js';
 
+/** What identifies one version of a file's content without reading it. */
+export interface FileVersion {
+  readonly size: number;
+  readonly mtimeNs: string;
+  readonly ctimeNs: string;
+  readonly ino: string;
+}
+
 /** One regular file on disk, as the scan saw it. */
-export interface LocalFile {
+export interface LocalFile extends FileVersion {
   /** Path relative to the folder root, '/' separated, as on disk (not normalised). */
   readonly rel: string;
   readonly key: string;
-  readonly size: number;
-  readonly mtimeNs: string;
   readonly mtimeMs: number;
-  readonly ctimeNs: string;
-  readonly ino: string;
+}
+
+/** The version fields of a stat result. */
+export function versionOf(st: fs.BigIntStats): FileVersion {
+  return { size: Number(st.size), mtimeNs: st.mtimeNs.toString(), ctimeNs: st.ctimeNs.toString(), ino: st.ino.toString() };
 }
 
 /** A path the scan could not turn into a key; `failed` ones make the run exit 1, `skipped` ones are notices. */
@@ -67,6 +76,7 @@ export async function scanFolder(opts: ScanOptions): Promise<ScanResult> {
     const problem = keyProblem(key);
     if (problem) {
       result.problems.push({ rel, reason: `cannot be mirrored: ${problem}`, kind: 'failed' });
+      result.unknownKeys.add(key); // the file exists: an object at this key (another tool's) must not look deleted
       return;
     }
     const first = twins.get(key);
@@ -80,10 +90,7 @@ export async function scanFolder(opts: ScanOptions): Promise<ScanResult> {
       return;
     }
     twins.set(key, rel);
-    result.files.set(key, {
-      rel, key, size: Number(st.size), mtimeNs: st.mtimeNs.toString(), mtimeMs: Number(st.mtimeMs),
-      ctimeNs: st.ctimeNs.toString(), ino: st.ino.toString(),
-    });
+    result.files.set(key, { rel, key, mtimeMs: Number(st.mtimeMs), ...versionOf(st) });
   };
 
   const statOne = (rel: string, abs: string, link: boolean) => {
@@ -104,7 +111,7 @@ export async function scanFolder(opts: ScanOptions): Promise<ScanResult> {
     if (st.isFile()) addFile(rel, st);
     else if (st.isDirectory() && link) {
       const id = `${st.dev}:${st.ino}`;
-      if (seenDirs.has(id)) {
+      if (seenDirs.has(id) || linksToAncestor(abs)) {
         result.problems.push({ rel, reason: 'symbolic link loop (or a second link to a directory already mirrored): not followed', kind: 'failed' });
       } else if (!ig.ignores(rel + '/')) {
         seenDirs.add(id);
@@ -165,6 +172,16 @@ export async function scanFolder(opts: ScanOptions): Promise<ScanResult> {
   return result;
 }
 
+/** True when a directory link points at a directory that contains the link (`self -> .`, `up -> ..`): a loop. */
+function linksToAncestor(link: string): boolean {
+  try {
+    const rel = path.relative(fs.realpathSync(link), fs.realpathSync(path.dirname(link)));
+    return rel === '' || (rel.split(path.sep)[0] !== '..' && !path.isAbsolute(rel));
+  } catch {
+    return false; // vanished or unreadable: the walk reports it when it gets there
+  }
+}
+
 function twinReason(other: string, key: string): string {
   const form = (s: string) => (s === s.normalize('NFC') ? 'NFC' : s === s.normalize('NFD') ? 'NFD' : 'mixed');
   return `its name and "${other}" (${form(other)}) differ only in Unicode normalisation and would be the same key "${key}"; rename one of them`;
@@ -200,7 +217,7 @@ export async function statFile(abs: string, followSymlinks: boolean): Promise<fs
   }
 }
 
-/** True when two stats describe the same file content version (size, mtime, ctime, inode). */
-export function sameVersion(a: fs.BigIntStats, b: fs.BigIntStats): boolean {
+/** True when two versions describe the same file content version (size, mtime, ctime, inode). */
+export function sameVersion(a: FileVersion, b: FileVersion): boolean {
   return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.ino === b.ino;
 }
