@@ -119,10 +119,9 @@ export class Engine {
         }
       }
     }));
-    if (fatal) {
-      if (runId !== undefined) this.store.runFinished(runId, Date.now(), { error: String((fatal as Error).message ?? fatal) });
-      throw fatal;
-    }
+    // A run that stopped on a fatal error or a signal stays unfinished in the DB: aborted multipart uploads
+    // are only aborted on the server once lib-storage gets to it, so the next run sweeps them.
+    if (fatal) throw fatal;
     reports.sort((a, b) => names.indexOf(a.name) - names.indexOf(b.name));
     const report = summarize(reports, dryRun, Date.now() - started, this.ops.snapshot());
     if (runId !== undefined) this.store.runFinished(runId, Date.now(), { ...report, folders: undefined });

@@ -118,14 +118,16 @@ export function classify(err: unknown): ErrorClass {
   }
   if (status !== undefined && status >= 400) return 'skip';
   const msg = String((err as Error | null)?.message ?? '');
-  if (/socket hang up|ECONNRESET|EPIPE|timed? ?out|premature close|aborted/i.test(msg)) return 'retry';
+  // Not for Node system errors (ENOENT, EACCES): their code says it all, and their message holds a file path.
+  if (!/^E[A-Z]+$/.test(code ?? '') && /socket hang up|ECONNRESET|EPIPE|timed? ?out|premature close|aborted/i.test(msg)) return 'retry';
   return 'skip';
 }
 
 /** Human description of an S3/Node error for logs and summaries: `NoSuchBucket (HTTP 404): message`. */
 export function describeError(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
-  const code = errorCode(err);
+  // Node's system errors already start with their code ("ENOENT: no such file ..."): do not repeat it.
+  const code = err.message.startsWith(`${errorCode(err)}:`) ? undefined : errorCode(err);
   const status = httpStatus(err);
   const parts: string[] = [];
   if (code && code !== err.name) parts.push(code);

@@ -1,7 +1,7 @@
 // Integration-test fixture: a temp folder, a fresh bucket behind the R2 proxy, a config file, and a way to run
 // the real CLI (`node --import tsx src/cli.ts`) and read what it did. Test-only.
 
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -40,6 +40,8 @@ export interface Fixture {
   readonly client: S3Client;
   write(rel: string, content: string | Buffer): void;
   run(args: string[], opts?: { env?: Record<string, string | undefined>; timeoutMs?: number }): Promise<RunResult>;
+  /** Like run(), but returns at once with the child process (to kill it) and the result promise. */
+  start(args: string[], opts?: { env?: Record<string, string | undefined>; timeoutMs?: number }): RunningCli;
   objects(): Promise<Map<string, { size: number; etag: string }>>;
   rows(): { key: string; rel: string; size: number; etag: string; part_size: number }[];
   writeConfig(extraFolderYaml?: string, topYaml?: string): void;
@@ -81,7 +83,8 @@ export async function fixture(name: string, opts: { prefix?: string; folderYaml?
         folderYaml,
       ].filter(Boolean).join('\n') + '\n');
     },
-    run: (args, o = {}) => runCli(['sync', '--config', configFile, ...args], {
+    run: (args, o = {}) => f.start(args, o).result,
+    start: (args, o = {}) => startCli(['sync', '--config', configFile, ...args], {
       R2_ACCESS_KEY_ID: env.accessKeyId, R2_SECRET_ACCESS_KEY: env.secretAccessKey, ...o.env,
     }, o.timeoutMs),
     objects: () => listAll(client, bucket, prefix),
@@ -105,17 +108,28 @@ export async function fixture(name: string, opts: { prefix?: string; folderYaml?
   return f;
 }
 
+/** A CLI process started by {@link startCli}: the child (to signal or kill) and its result once it exits. */
+export interface RunningCli {
+  readonly child: ChildProcess;
+  readonly result: Promise<RunResult>;
+}
+
 /** Run the CLI with the given args and extra env; never inherits the caller's R2/AWS credentials. */
 export function runCli(args: string[], extraEnv: Record<string, string | undefined> = {}, timeoutMs = 120_000): Promise<RunResult> {
+  return startCli(args, extraEnv, timeoutMs).result;
+}
+
+/** Start the CLI and return at once, keeping the ChildProcess (crash tests kill it with SIGKILL). */
+export function startCli(args: string[], extraEnv: Record<string, string | undefined> = {}, timeoutMs = 120_000): RunningCli {
   const env: Record<string, string | undefined> = { ...process.env };
   for (const k of Object.keys(env)) if (/^(R2_|AWS_)/.test(k)) delete env[k];
   Object.assign(env, extraEnv);
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { env: env as NodeJS.ProcessEnv, cwd: REPO });
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { env: env as NodeJS.ProcessEnv, cwd: REPO });
+  const result = new Promise<RunResult>((resolve, reject) => {
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('error', reject);
     child.on('close', (code) => {
@@ -138,6 +152,7 @@ export function runCli(args: string[], extraEnv: Record<string, string | undefin
       resolve({ code, stdout, stderr, json, logs });
     });
   });
+  return { child, result };
 }
 
 /** md5 hex of a buffer. */

@@ -24,7 +24,7 @@ export interface FaultPlan {
   seed: number;
   /** 0..1 */
   rate: number;
-  /** Kinds to choose from (uniformly); default all. */
+  /** Kinds to choose from (uniformly); default all transient kinds ('403' only when listed). */
   kinds?: FaultKind[];
   /** Which requests are eligible (default all). */
   only?: (op: OpInfo) => boolean;
@@ -34,8 +34,11 @@ export interface FaultPlan {
   slowMs?: number;
 }
 
-/** What a fault does to one request. */
-export type FaultKind = '500' | '503' | '429' | 'reset-request' | 'reset-response' | 'slow';
+/**
+ * What a fault does to one request. All but '403' are transient (a retry may succeed); '403' answers
+ * AccessDenied like R2 does for a token without the needed permission, and is never chosen by default.
+ */
+export type FaultKind = '500' | '503' | '429' | '403' | 'reset-request' | 'reset-response' | 'slow';
 
 /** One request as the proxy understands it. */
 export interface OpInfo {
@@ -298,6 +301,7 @@ export class R2Proxy {
       case '500':
       case '503':
       case '429':
+      case '403':
         rollbackWrite();
         req.resume();
         return this.sendError(req, res, faultError(fault));
@@ -483,7 +487,8 @@ export class R2Proxy {
   }
 }
 
-function faultError(kind: '500' | '503' | '429'): Rejection {
+function faultError(kind: '500' | '503' | '429' | '403'): Rejection {
+  if (kind === '403') return rejection(403, 'AccessDenied', 'Access Denied (injected)');
   if (kind === '500') return rejection(500, 'InternalError', 'We encountered an internal error. Please try again. (injected)');
   if (kind === '503') return rejection(503, 'ServiceUnavailable', 'Please reduce your request rate. (injected)');
   return rejection(429, 'SlowDown', 'Reduce your rate of requests (injected)');

@@ -126,8 +126,8 @@ warm_up() {
 }
 
 make_buckets() { # S3_BUCKETS="demo other": create these buckets (for trying r2mirror by hand)
-  local b
-  for b in ${S3_BUCKETS//,/ }; do
+  local b list="${S3_BUCKETS:-}"
+  for b in ${list//,/ }; do
     if s3curl PUT "/$b" >/dev/null; then log "bucket $b ready"; else log "could not create bucket $b"; return 1; fi
   done
 }
