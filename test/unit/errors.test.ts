@@ -1,0 +1,277 @@
+// Unit tests for src/errors.ts (classify, describeError, scrub, exit codes) and the two retry primitives built
+// on it: ByteBudget (src/transfer.ts) and backoff (src/retry.ts). No server: S3 errors are built by shape.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  ConfigError, ExitCode, FatalError, FileChangedError, FolderUnsafeError, IntegrityError, classify, describeError, errorCode,
+  httpStatus, scrub,
+} from '../../src/errors.js';
+import { backoff } from '../../src/retry.js';
+import { ByteBudget } from '../../src/transfer.js';
+
+/** An error shaped like the AWS SDK v3's ServiceException. */
+function s3Error(name: string, status: number, message = `${name} happened`): Error {
+  return Object.assign(new Error(message), { name, $fault: status >= 500 ? 'server' : 'client', $metadata: { httpStatusCode: status, requestId: 'r1' } });
+}
+
+/** An error shaped like Node's system errors; fs errors start their message with the code, socket errors do not. */
+function nodeError(code: string, message: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(message), { code, errno: -1, syscall: 'open' });
+}
+
+const CLASSIFY: [string, unknown, ReturnType<typeof classify>][] = [
+  ['NoSuchBucket 404', s3Error('NoSuchBucket', 404, 'The specified bucket does not exist'), 'fatal'],
+  ['InvalidAccessKeyId 403', s3Error('InvalidAccessKeyId', 403), 'fatal'],
+  ['SignatureDoesNotMatch 403', s3Error('SignatureDoesNotMatch', 403), 'fatal'],
+  ['AccessDenied 403', s3Error('AccessDenied', 403), 'fatal'],
+  ['any 403 (HEAD errors have no code)', s3Error('Forbidden', 403), 'fatal'],
+  ['503 ServiceUnavailable', s3Error('ServiceUnavailable', 503), 'retry'],
+  ['503 with an unknown name', s3Error('UnknownError', 503), 'retry'],
+  ['500 InternalError', s3Error('InternalError', 500), 'retry'],
+  ['502 without a code', s3Error('Unknown', 502), 'retry'],
+  ['429 TooManyRequests', s3Error('TooManyRequests', 429), 'retry'],
+  ['429 with an unknown name', s3Error('Whatever', 429), 'retry'],
+  ['SlowDown 503', s3Error('SlowDown', 503), 'retry'],
+  ['SlowDown without a status', Object.assign(new Error('slow down'), { name: 'SlowDown' }), 'retry'],
+  ['BadDigest 400 (body corrupted in transit)', s3Error('BadDigest', 400), 'retry'],
+  ['RequestTimeout 400', s3Error('RequestTimeout', 400), 'retry'],
+  ['400 InvalidArgument', s3Error('InvalidArgument', 400), 'skip'],
+  ['400 EntityTooLarge', s3Error('EntityTooLarge', 400), 'skip'],
+  ['404 NoSuchKey', s3Error('NoSuchKey', 404), 'skip'],
+  ['412 PreconditionFailed', s3Error('PreconditionFailed', 412), 'skip'],
+  ['ECONNRESET', nodeError('ECONNRESET', 'read ECONNRESET'), 'retry'],
+  ['ETIMEDOUT', nodeError('ETIMEDOUT', 'connect ETIMEDOUT 1.2.3.4:443'), 'retry'],
+  ['ECONNREFUSED', nodeError('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:7480'), 'retry'],
+  ['EAI_AGAIN', nodeError('EAI_AGAIN', 'getaddrinfo EAI_AGAIN example.r2.cloudflarestorage.com'), 'retry'],
+  ['ENOENT', nodeError('ENOENT', "ENOENT: no such file or directory, open '/srv/a.txt'"), 'skip'],
+  ['EACCES', nodeError('EACCES', "EACCES: permission denied, open '/srv/a.txt'"), 'skip'],
+  ['EISDIR', nodeError('EISDIR', 'EISDIR: illegal operation on a directory, read'), 'skip'],
+  ['ENOENT of a file whose path says "timeout"', nodeError('ENOENT', "ENOENT: no such file or directory, open '/srv/timeout-logs/aborted.txt'"), 'skip'],
+  ['EACCES of a file whose path says "socket hang up"', nodeError('EACCES', "EACCES: permission denied, open '/srv/socket hang up.txt'"), 'skip'],
+  ['AbortError (signal)', Object.assign(new Error('This operation was aborted'), { name: 'AbortError' }), 'abort'],
+  ['ABORT_ERR (Node streams)', Object.assign(new Error('The operation was aborted'), { code: 'ABORT_ERR' }), 'abort'],
+  ['DOMException AbortError', new DOMException('aborted', 'AbortError'), 'abort'],
+  ['FileChangedError', new FileChangedError('a.txt changed while it was read'), 'retry'],
+  ['IntegrityError', new IntegrityError('ETag mismatch'), 'retry'],
+  ['ConfigError', new ConfigError('missing bucket', { file: '/etc/r2.yaml', line: 3 }), 'fatal'],
+  ['FatalError', new FatalError('state DB is locked', ExitCode.TEMPFAIL), 'fatal'],
+  ['FolderUnsafeError', new FolderUnsafeError('root missing'), 'skip'],
+  ['fetch failed wrapping ECONNRESET', new Error('fetch failed', { cause: nodeError('ECONNRESET', 'read ECONNRESET') }), 'retry'],
+  ['wrapper of a 403', new Error('request failed', { cause: s3Error('AccessDenied', 403) }), 'fatal'],
+  ['wrapper of an ENOENT', new Error('upload failed', { cause: nodeError('ENOENT', 'ENOENT: gone') }), 'skip'],
+  ['message-only socket hang up', new Error('socket hang up'), 'retry'],
+  ['message-only premature close', new Error('Premature close'), 'retry'],
+  ['a plain bug', new TypeError("Cannot read properties of undefined (reading 'x')"), 'skip'],
+  ['a string', 'something odd', 'skip'],
+  ['null', null, 'skip'],
+  ['undefined', undefined, 'skip'],
+];
+
+for (const [name, err, expected] of CLASSIFY) {
+  test(`classify: ${name} -> ${expected}`, () => {
+    assert.equal(classify(err), expected);
+  });
+}
+
+test('httpStatus and errorCode read SDK and Node shapes', () => {
+  assert.equal(httpStatus(s3Error('NoSuchBucket', 404)), 404);
+  assert.equal(httpStatus({ $response: { statusCode: 502 } }), 502);
+  assert.equal(httpStatus(new Error('x')), undefined);
+  assert.equal(httpStatus(null), undefined);
+  assert.equal(errorCode(s3Error('NoSuchBucket', 404)), 'NoSuchBucket');
+  assert.equal(errorCode({ Code: 'SlowDown', name: 'Error' }), 'SlowDown');
+  assert.equal(errorCode(nodeError('ENOENT', 'ENOENT: x')), 'ENOENT');
+  assert.equal(errorCode(new Error('plain')), undefined);
+  assert.equal(errorCode('string'), undefined);
+});
+
+test('describeError: code, HTTP status and message for S3 errors', () => {
+  assert.equal(describeError(s3Error('NoSuchBucket', 404, 'The specified bucket does not exist')),
+    'NoSuchBucket (HTTP 404): The specified bucket does not exist');
+  assert.equal(describeError(s3Error('SlowDown', 503, 'SlowDown')), 'SlowDown (HTTP 503)', 'no repetition when the message is the code');
+  assert.equal(describeError(Object.assign(new Error(''), { name: 'Forbidden', $metadata: { httpStatusCode: 403 } })), 'Forbidden (HTTP 403)');
+});
+
+test('describeError: Node, r2mirror and non-Error values', () => {
+  assert.equal(describeError(nodeError('ECONNRESET', 'read ECONNRESET')), 'ECONNRESET: read ECONNRESET', 'the code is not repeated');
+  assert.equal(describeError(nodeError('ENOENT', "ENOENT: no such file or directory, open '/a'")), "ENOENT: no such file or directory, open '/a'", 'fs errors already start with the code');
+  assert.equal(describeError(nodeError('ENOENT', "no such file or directory, open '/a'")), "ENOENT: no such file or directory, open '/a'");
+  assert.equal(describeError(new Error('plain message')), 'plain message');
+  assert.equal(describeError(new FatalError('state DB /x is in use')), 'state DB /x is in use');
+  assert.equal(describeError(new ConfigError('must be a string', { file: '/etc/r2.yaml', line: 4, col: 3, path: 'folders[0].bucket' })),
+    '/etc/r2.yaml:4:3: folders[0].bucket: must be a string');
+  assert.equal(describeError(new FileChangedError('a.txt changed while it was read')), 'FileChangedError: a.txt changed while it was read');
+  assert.equal(describeError('just a string'), 'just a string');
+  assert.equal(describeError(undefined), 'undefined');
+  assert.equal(describeError(new Error('')), 'Error');
+});
+
+test('scrub removes every occurrence of every secret', () => {
+  const id = 'AKIDEXAMPLE1234567890';
+  const secret = 'sEcReT/kEy+value0123456789abcdef';
+  const text = `key ${id} secret=${secret}; again ${secret}${secret} and ${id}`;
+  const out = scrub(text, [id, secret]);
+  assert.ok(!out.includes(id), out);
+  assert.ok(!out.includes(secret), out);
+  assert.equal(out, 'key [REDACTED] secret=[REDACTED]; again [REDACTED][REDACTED] and [REDACTED]');
+  // regex metacharacters in a secret are matched literally
+  assert.equal(scrub('a.b*c+d and axbbbcd', ['a.b*c+d']), '[REDACTED] and axbbbcd');
+  // empty or tiny "secrets" (unset variables) do not wipe the text
+  assert.equal(scrub('abc', ['', 'a', 'ab']), 'abc');
+  assert.equal(scrub('nothing here', [id]), 'nothing here');
+});
+
+test('exit codes follow sysexits where one fits', () => {
+  assert.deepEqual(ExitCode, { OK: 0, FILES_FAILED: 1, USAGE: 2, SOFTWARE: 70, TEMPFAIL: 75, CONFIG: 78 });
+  assert.equal(new ConfigError('x').exitCode, 78);
+  assert.equal(new FatalError('x').exitCode, 78);
+  assert.equal(new FatalError('x', ExitCode.TEMPFAIL).exitCode, 75);
+  const cause = new Error('inner');
+  assert.equal(new FatalError('outer', ExitCode.CONFIG, { cause }).cause, cause);
+});
+
+// --- ByteBudget ------------------------------------------------------------------------------------------
+
+const tick = () => new Promise((r) => setImmediate(r));
+
+test('ByteBudget: grants up to the total at once, then makes later requests wait', async () => {
+  const b = new ByteBudget(100);
+  const r1 = await b.acquire(60);
+  const r2 = await b.acquire(40);
+  let third = false;
+  const p3 = b.acquire(1).then((r) => ((third = true), r));
+  await tick();
+  assert.equal(third, false, 'the budget is full');
+  r1();
+  const r3 = await p3;
+  assert.equal(third, true);
+  r2();
+  r3();
+});
+
+test('ByteBudget: never exceeds the total under concurrent load', async () => {
+  const total = 64;
+  const b = new ByteBudget(total);
+  let inUse = 0;
+  let peak = 0;
+  await Promise.all(Array.from({ length: 60 }, async (_, i) => {
+    const n = 1 + ((i * 7) % 40);
+    const release = await b.acquire(n);
+    inUse += n;
+    peak = Math.max(peak, inUse);
+    assert.ok(inUse <= total, `${inUse} bytes in use`);
+    await tick();
+    inUse -= n;
+    release();
+  }));
+  assert.ok(peak <= total && peak > 40, `peak ${peak}`);
+});
+
+test('ByteBudget: waiters are served first in, first out (a big one is not starved by small ones)', async () => {
+  const b = new ByteBudget(100);
+  const order: string[] = [];
+  const r0 = await b.acquire(90);
+  const big = b.acquire(80).then((r) => (order.push('big'), r));
+  const small = b.acquire(5).then((r) => (order.push('small'), r)); // would fit now, but must queue behind big
+  await tick();
+  assert.deepEqual(order, [], 'small does not jump the queue');
+  r0();
+  const rb = await big;
+  const rs = await small;
+  assert.deepEqual(order, ['big', 'small']);
+  rb();
+  rs();
+});
+
+test('ByteBudget: an oversized request gets the whole budget, alone', async () => {
+  const b = new ByteBudget(100);
+  const r1 = await b.acquire(10);
+  let got = false;
+  const huge = b.acquire(1_000_000).then((r) => ((got = true), r));
+  await tick();
+  assert.equal(got, false, 'waits for the budget to be empty');
+  r1();
+  const rh = await huge;
+  assert.equal(got, true, 'then runs instead of waiting forever');
+  let other = false;
+  const p = b.acquire(1).then((r) => ((other = true), r));
+  await tick();
+  assert.equal(other, false, 'nothing else runs beside it');
+  rh();
+  (await p)();
+  assert.equal(other, true);
+});
+
+test('ByteBudget: release is idempotent', async () => {
+  const b = new ByteBudget(10);
+  const r = await b.acquire(10);
+  r();
+  r(); // must not free 10 bytes a second time
+  const a1 = await b.acquire(10);
+  let second = false;
+  const p = b.acquire(1).then((x) => ((second = true), x));
+  await tick();
+  assert.equal(second, false, 'a double release would have let this in');
+  a1();
+  (await p)();
+});
+
+test('ByteBudget: aborting a waiter rejects it with the reason and frees its place in the queue', async () => {
+  const b = new ByteBudget(100);
+  const r0 = await b.acquire(100);
+  const ac = new AbortController();
+  const aborted = b.acquire(50, ac.signal);
+  let nextGot = false;
+  const next = b.acquire(50).then((r) => ((nextGot = true), r));
+  const reason = new Error('shutting down');
+  ac.abort(reason);
+  await assert.rejects(aborted, (e) => e === reason);
+  r0();
+  const rn = await next;
+  assert.equal(nextGot, true);
+  // the aborted waiter never took its 50 bytes: another 50 fit beside `next`
+  let alsoGot = false;
+  const also = b.acquire(50).then((r) => ((alsoGot = true), r));
+  await tick();
+  assert.equal(alsoGot, true, 'the aborted request holds no bytes');
+  rn();
+  (await also)();
+});
+
+// --- backoff ---------------------------------------------------------------------------------------------
+
+function withRandom<T>(value: number, fn: () => T): T {
+  const real = Math.random;
+  Math.random = () => value;
+  try {
+    return fn();
+  } finally {
+    Math.random = real;
+  }
+}
+
+test('backoff grows exponentially from the base, jittered between 50% and 150%', () => {
+  assert.equal(withRandom(0.5, () => backoff(0, 500)), 500, 'no jitter at the midpoint');
+  assert.equal(withRandom(0.5, () => backoff(1, 500)), 1000);
+  assert.equal(withRandom(0.5, () => backoff(3, 500)), 4000);
+  assert.equal(withRandom(0, () => backoff(2, 500)), 1000, 'lowest jitter: 50%');
+  assert.equal(withRandom(0.999999, () => backoff(2, 500)), 3000, 'highest jitter: just under 150%');
+  for (let attempt = 0; attempt < 6; attempt++) {
+    for (let i = 0; i < 50; i++) {
+      const d = backoff(attempt, 100);
+      const exp = 100 * 2 ** attempt;
+      assert.ok(d >= exp * 0.5 && d <= exp * 1.5, `attempt ${attempt}: ${d}`);
+    }
+  }
+});
+
+test('backoff is capped at 30 s before jitter, so no wait exceeds 45 s', () => {
+  assert.equal(withRandom(0.5, () => backoff(6, 500)), 30_000, '500 * 64 = 32 s, capped');
+  assert.equal(withRandom(0.5, () => backoff(40, 500)), 30_000);
+  assert.equal(withRandom(0.5, () => backoff(2000, 500)), 30_000, 'a huge attempt number (Infinity) stays capped');
+  for (let i = 0; i < 200; i++) {
+    const d = backoff(20, 500);
+    assert.ok(d >= 15_000 && d <= 45_000, `${d}`);
+  }
+});

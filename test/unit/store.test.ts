@@ -1,0 +1,326 @@
+// Unit tests for src/state/store.ts: schema version, typed round-trips, folder resets, run records, the errors a
+// user sees for foreign or newer DBs, and the single-writer lock across processes (including kill -9).
+
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import Database from 'better-sqlite3';
+import { ExitCode, FatalError } from '../../src/errors.js';
+import { SCHEMA_VERSION } from '../../src/state/schema.js';
+import { Store, type ObjectRow } from '../../src/state/store.js';
+
+const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const dirs: string[] = [];
+const open: Store[] = [];
+after(() => {
+  for (const s of open) s.close();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'r2mirror-store-'));
+  dirs.push(d);
+  return d;
+}
+
+function openStore(file: string, opts?: Parameters<typeof Store.open>[1]): Store {
+  const s = Store.open(file, opts);
+  open.push(s);
+  return s;
+}
+
+const row = (key: string, over: Partial<ObjectRow> = {}): ObjectRow => ({
+  key, rel: key.replace(/^p\//, ''), size: 10, mtimeNs: '1700000000123456789', ino: '12345', etag: '0123456789abcdef0123456789abcdef',
+  md5: null, partSize: 0, syncedAt: 1_700_000_000_000, ...over,
+});
+
+/** Expect a FatalError whose message matches every pattern; returns it. */
+function fatal(fn: () => unknown, ...patterns: RegExp[]): FatalError {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (err) {
+    caught = err;
+  }
+  assert.ok(caught instanceof FatalError, `expected a FatalError, got ${String(caught)}`);
+  for (const p of patterns) assert.match(caught.message, p);
+  return caught;
+}
+
+test('open creates the directory and a DB at the current schema version, in WAL mode', () => {
+  const file = join(tempDir(), 'deep', 'er', 'state.db');
+  const s = openStore(file);
+  assert.equal(s.path, file);
+  assert.ok(existsSync(file), 'the DB file exists');
+  s.close();
+  const raw = new Database(file, { readonly: true });
+  try {
+    assert.equal(raw.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+    assert.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
+    const tables = raw.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all().map((t) => t.name);
+    assert.deepEqual(tables, ['folders', 'objects', 'runs']);
+  } finally {
+    raw.close();
+  }
+  assert.ok(SCHEMA_VERSION >= 1, `schema version ${SCHEMA_VERSION}`);
+});
+
+test('put / rows / delete / count round-trip, per folder, with big numbers preserved exactly', () => {
+  const s = openStore(join(tempDir(), 'state.db'));
+  s.folder('photos', 'bkt', 'p/');
+  s.folder('docs', 'bkt', 'd/');
+  const big = row('p/big.bin', {
+    size: 5 * 1024 ** 4, // 5 TiB: beyond 32 bits
+    mtimeNs: '1700000000123456789', // beyond double precision: 1700000000123456800 as a number
+    ino: '18446744073709551615', // 2^64 - 1
+    etag: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-640', md5: 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb', partSize: 8 * 1024 * 1024,
+  });
+  const small = row('p/dir/caf\u00e9.txt', { rel: 'dir/cafe\u0301.txt' });
+  s.put('photos', big);
+  s.put('photos', small);
+  s.put('docs', row('d/x'));
+  const rows = s.rows('photos');
+  assert.deepEqual([...rows.keys()].sort(), ['p/big.bin', 'p/dir/caf\u00e9.txt']);
+  assert.deepEqual(rows.get('p/big.bin'), big);
+  assert.deepEqual(rows.get('p/dir/caf\u00e9.txt'), small, 'rel keeps the on-disk (NFD) form');
+  assert.deepEqual(s.count('photos'), { files: 2, bytes: big.size + 10 });
+  assert.deepEqual(s.count('docs'), { files: 1, bytes: 10 });
+  assert.deepEqual(s.count('nothing'), { files: 0, bytes: 0 });
+
+  // put replaces the row for a key
+  const changed = { ...small, size: 99, etag: 'cccccccccccccccccccccccccccccccc', mtimeNs: '1800000000000000001' };
+  s.put('photos', changed);
+  assert.deepEqual(s.rows('photos').get(small.key), changed);
+  assert.equal(s.count('photos').files, 2);
+
+  s.delete('photos', big.key);
+  assert.deepEqual([...s.rows('photos').keys()], [small.key]);
+  s.delete('photos', 'p/not-there'); // no error
+  assert.equal(s.rows('docs').size, 1, 'other folders untouched');
+});
+
+test('rows survive close and reopen', () => {
+  const file = join(tempDir(), 'state.db');
+  const a = openStore(file);
+  a.folder('f', 'b', '');
+  a.put('f', row('k1'));
+  a.close();
+  a.close(); // idempotent
+  const b = openStore(file);
+  assert.deepEqual(b.rows('f').get('k1'), row('k1'));
+});
+
+test('batch commits all writes together, or none when it throws', () => {
+  const s = openStore(join(tempDir(), 'state.db'));
+  s.folder('f', 'b', '');
+  s.batch(() => {
+    for (let i = 0; i < 500; i++) s.put('f', row(`k${i}`));
+  });
+  assert.equal(s.count('f').files, 500);
+  assert.throws(() => s.batch(() => {
+    s.put('f', row('extra'));
+    s.delete('f', 'k0');
+    throw new Error('upload failed midway');
+  }), /upload failed midway/);
+  assert.equal(s.count('f').files, 500);
+  assert.ok(s.rows('f').has('k0'), 'the delete was rolled back');
+  assert.ok(!s.rows('f').has('extra'), 'the put was rolled back');
+});
+
+test('folder(): new folders start empty; markSynced records times and the root device', () => {
+  const s = openStore(join(tempDir(), 'state.db'));
+  assert.deepEqual(s.folder('f', 'bkt', 'p/'), { name: 'f', bucket: 'bkt', prefix: 'p/', rootDev: null, lastSync: null, lastList: null });
+  s.markSynced('f', 1000, '2049', false);
+  assert.deepEqual(s.folder('f', 'bkt', 'p/'), { name: 'f', bucket: 'bkt', prefix: 'p/', rootDev: '2049', lastSync: 1000, lastList: null });
+  s.markSynced('f', 2000, null, true);
+  assert.deepEqual(s.folder('f', 'bkt', 'p/'), { name: 'f', bucket: 'bkt', prefix: 'p/', rootDev: '2049', lastSync: 2000, lastList: 2000 },
+    'a null root device keeps the known one');
+});
+
+test('folder() with a changed bucket or prefix forgets that folder\'s rows (they describe other keys)', () => {
+  const s = openStore(join(tempDir(), 'state.db'));
+  s.folder('f', 'bkt', 'p/');
+  s.folder('g', 'bkt', 'g/');
+  s.put('f', row('p/a'));
+  s.put('g', row('g/a'));
+  s.markSynced('f', 1000, '7', true);
+
+  assert.equal(s.folder('f', 'bkt', 'p/').lastSync, 1000, 'same bucket and prefix: kept');
+  assert.equal(s.rows('f').size, 1);
+
+  assert.deepEqual(s.folder('f', 'bkt', 'q/'), { name: 'f', bucket: 'bkt', prefix: 'q/', rootDev: null, lastSync: null, lastList: null });
+  assert.equal(s.rows('f').size, 0, 'prefix changed');
+  assert.equal(s.rows('g').size, 1, 'other folder kept');
+
+  s.put('f', row('q/a'));
+  s.folder('f', 'other-bucket', 'q/');
+  assert.equal(s.rows('f').size, 0, 'bucket changed');
+  assert.equal(s.folder('f', 'other-bucket', 'q/').bucket, 'other-bucket');
+});
+
+test('run records: lastRunUnfinished is true only while the newest run has not finished', () => {
+  const file = join(tempDir(), 'state.db');
+  const s = openStore(file);
+  assert.equal(s.lastRunUnfinished(), false, 'no runs yet');
+  const id = s.runStarted('sync', 1000);
+  assert.equal(s.lastRunUnfinished(), true);
+  s.runFinished(id, 2000, { uploaded: 3, failed: [] });
+  assert.equal(s.lastRunUnfinished(), false);
+  const id2 = s.runStarted('daemon', 3000);
+  assert.notEqual(id2, id);
+  s.close();
+  // a killed process never finishes its run: the next open sees it
+  const again = openStore(file);
+  assert.equal(again.lastRunUnfinished(), true);
+  again.close();
+  const raw = new Database(file, { readonly: true });
+  try {
+    const runs = raw.prepare('SELECT kind, started_at, finished_at, summary FROM runs ORDER BY id').all();
+    assert.deepEqual(runs, [
+      { kind: 'sync', started_at: 1000, finished_at: 2000, summary: '{"uploaded":3,"failed":[]}' },
+      { kind: 'daemon', started_at: 3000, finished_at: null, summary: null },
+    ]);
+  } finally {
+    raw.close();
+  }
+});
+
+test('a DB from a newer r2mirror is refused with a message naming the file', () => {
+  const file = join(tempDir(), 'newer.db');
+  const raw = new Database(file);
+  raw.pragma('user_version = 99');
+  raw.close();
+  const err = fatal(() => Store.open(file), new RegExp(file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')), /schema version 99/, /newer r2mirror/);
+  assert.equal(err.exitCode, ExitCode.CONFIG);
+  // the lock was released: a second attempt fails the same way, not with "in use"
+  fatal(() => Store.open(file), /newer r2mirror/);
+  fatal(() => Store.open(file, { readonly: true }), /newer r2mirror/);
+});
+
+test('a file that is not a SQLite DB is refused as not a state DB, and is not modified', () => {
+  const file = join(tempDir(), 'garbage.db');
+  const bytes = randomBytes(8192);
+  writeFileSync(file, bytes);
+  const err = fatal(() => Store.open(file), /garbage\.db/, /not an r2mirror state DB \(corrupt or another kind of file\)/, /move it away/);
+  assert.equal(err.exitCode, ExitCode.CONFIG);
+  fatal(() => Store.open(file), /not an r2mirror state DB/);
+  fatal(() => Store.open(file, { readonly: true }), /not an r2mirror state DB/);
+  assert.ok(readFileSync(file).equals(bytes), 'the foreign file was left as it was');
+});
+
+test('a state path whose directory cannot be created is a fatal config error', () => {
+  const d = tempDir();
+  writeFileSync(join(d, 'a-file'), 'x');
+  const err = fatal(() => Store.open(join(d, 'a-file', 'state.db')), /cannot create directory/, /a-file/);
+  assert.equal(err.exitCode, ExitCode.CONFIG);
+});
+
+test('readonly open of a missing DB works in memory and writes nothing to disk', () => {
+  const d = tempDir();
+  const file = join(d, 'sub', 'state.db');
+  const s = openStore(file, { readonly: true });
+  assert.equal(s.folder('f', 'b', 'p/').lastSync, null);
+  assert.equal(s.rows('f').size, 0);
+  assert.equal(s.lastRunUnfinished(), false);
+  s.close();
+  assert.deepEqual(readdirSync(d), [], 'no directory, DB or lock file created');
+});
+
+test('readonly open of an existing DB reads it, writes nothing and does not take the lock', () => {
+  const file = join(tempDir(), 'state.db');
+  const w = openStore(file);
+  w.folder('f', 'b', 'p/');
+  w.put('f', row('p/a'));
+  const r = openStore(file, { readonly: true }); // while the writer holds the lock (a dry run next to a daemon)
+  assert.deepEqual([...r.rows('f').keys()], ['p/a']);
+  // a changed prefix in a dry run: the rows describe other keys, but the DB is not touched
+  assert.equal(r.folder('f', 'b', 'other/').prefix, 'other/');
+  assert.equal(r.rows('f').size, 0);
+  r.close();
+  assert.equal(w.rows('f').size, 1, 'the readonly store did not delete anything');
+  w.close();
+});
+
+// --- the single-writer lock across processes -------------------------------------------------------------
+
+const STORE_URL = pathToFileURL(join(REPO, 'src/state/store.ts')).href;
+
+/** A child that opens the store and reports {ok} or {message, exitCode} as JSON. */
+const OPENER = `
+import { Store } from ${JSON.stringify(STORE_URL)};
+try {
+  Store.open(process.argv[2]).close();
+  process.stdout.write(JSON.stringify({ ok: true }));
+} catch (err) {
+  process.stdout.write(JSON.stringify({ ok: false, message: err.message, exitCode: err.exitCode }));
+}
+`;
+
+/** A child that opens the store, says "ready" and holds it until killed. */
+const HOLDER = `
+import { Store } from ${JSON.stringify(STORE_URL)};
+Store.open(process.argv[2]);
+process.stdout.write('ready\\n');
+setInterval(() => {}, 1000);
+`;
+
+function script(dir: string, name: string, text: string): string {
+  const f = join(dir, name);
+  writeFileSync(f, text);
+  return f;
+}
+
+function openInChild(opener: string, file: string): { ok: boolean; message?: string; exitCode?: number } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', opener, file], { cwd: REPO, encoding: 'utf8', timeout: 20_000 });
+  assert.equal(r.status, 0, `opener crashed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as { ok: boolean; message?: string; exitCode?: number };
+}
+
+test('a second writer in another process is refused while the first holds the DB, and may open after close', () => {
+  const d = tempDir();
+  const file = join(d, 'state.db');
+  const opener = script(d, 'opener.mjs', OPENER);
+  const first = openStore(file);
+
+  const refused = openInChild(opener, file);
+  assert.equal(refused.ok, false);
+  assert.match(refused.message ?? '', /in use by another r2mirror process/);
+  assert.ok(refused.message?.includes(file), refused.message);
+  assert.equal(refused.exitCode, ExitCode.TEMPFAIL);
+
+  // a second writer in this same process is refused too
+  fatal(() => Store.open(file), /in use by another r2mirror process/);
+  // a reader without the lock is fine
+  openStore(file, { lock: false }).close();
+
+  first.close();
+  assert.deepEqual(openInChild(opener, file), { ok: true });
+});
+
+test('killing the holder with SIGKILL releases the lock', async () => {
+  const d = tempDir();
+  const file = join(d, 'state.db');
+  const holderScript = script(d, 'holder.mjs', HOLDER);
+  const holder = spawn(process.execPath, ['--import', 'tsx', holderScript, file], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  holder.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      holder.stdout.on('data', (b: Buffer) => b.toString().includes('ready') && resolve());
+      holder.once('exit', (code) => reject(new Error(`holder exited with ${code}: ${stderr}`)));
+    });
+    fatal(() => Store.open(file), /in use by another r2mirror process/);
+  } finally {
+    const exited = new Promise((resolve) => holder.once('exit', resolve));
+    holder.kill('SIGKILL');
+    await exited;
+  }
+  const s = openStore(file);
+  assert.equal(s.rows('x').size, 0);
+  s.close();
+});
