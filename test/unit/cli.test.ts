@@ -1,0 +1,64 @@
+// The command line parser and the docs: --help, the README and config.example.yaml must say what the code does.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { test } from 'node:test';
+import { HELP, formatBytes, parseCli } from '../../src/cli.js';
+
+const readme = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+
+test('parseCli: sync with every option', () => {
+  const a = parseCli(['sync', '-c', '/x.yaml', '-f', 'a', '--folder', 'b', '-n', '--json', '--max-delete', '25%', '--allow-empty', '--log-level', 'debug'], {});
+  assert.deepEqual(a, {
+    command: 'sync', config: '/x.yaml', folders: ['a', 'b'], dryRun: true, json: true,
+    maxDelete: { kind: 'percent', percent: 25 }, allowEmpty: true, logLevel: 'debug',
+  });
+  assert.deepEqual(parseCli(['sync', '--max-delete', '5000'], {}).maxDelete, { kind: 'count', count: 5000 });
+});
+
+test('parseCli: config from $R2MIRROR_CONFIG, else /etc/r2mirror/config.yaml', () => {
+  assert.equal(parseCli(['sync'], { R2MIRROR_CONFIG: '/env.yaml' }).config, '/env.yaml');
+  assert.equal(parseCli(['sync'], {}).config, '/etc/r2mirror/config.yaml');
+});
+
+test('parseCli: help and version', () => {
+  assert.equal(parseCli([], {}).command, 'help');
+  assert.equal(parseCli(['help'], {}).command, 'help');
+  assert.equal(parseCli(['sync', '--help'], {}).command, 'help');
+  assert.equal(parseCli(['-V'], {}).command, 'version');
+});
+
+test('parseCli: usage errors name the problem', () => {
+  assert.throws(() => parseCli(['frobnicate'], {}), /unknown command "frobnicate"/);
+  assert.throws(() => parseCli(['sync', '--frob'], {}), /Unknown option '--frob'/);
+  assert.throws(() => parseCli(['sync', 'extra'], {}), /unexpected argument "extra"/);
+  assert.throws(() => parseCli(['sync', '--max-delete', '120%'], {}), /--max-delete takes a count \(5000\) or a percentage up to 100% \(got "120%"\)/);
+  assert.throws(() => parseCli(['sync', '--max-delete', 'lots'], {}), /--max-delete takes/);
+  assert.throws(() => parseCli(['sync', '--log-level', 'loud'], {}), /--log-level must be one of fatal, error, warn, info, debug, trace, silent/);
+});
+
+test('every option in --help is accepted by the parser and documented in the README', () => {
+  const options = [...HELP.matchAll(/^\s+(?:-\w, )?(--[a-z-]+)/gm)].map((m) => m[1]!);
+  assert.ok(options.length >= 8, `found ${options.length} options in --help`);
+  for (const o of options) {
+    if (o === '--help' || o === '--version') continue;
+    assert.ok(readme.includes(o), `README does not mention ${o}`);
+  }
+  // and nothing in the README's command-line block is unknown to the parser
+  const block = readme.slice(readme.indexOf('## Command line'), readme.indexOf('### Exit codes'));
+  for (const m of block.matchAll(/^\s+(?:-\w, )?(--[a-z-]+)/gm)) assert.ok(options.includes(m[1]!), `README documents ${m[1]} but --help does not`);
+});
+
+test('the exit codes in --help and README agree with the code', () => {
+  for (const code of ['0', '1', '2', '75', '78']) {
+    assert.match(HELP, new RegExp(`\\b${code}\\b`), `--help lacks exit code ${code}`);
+    assert.match(readme, new RegExp(`\\| ${code} \\|`), `README lacks exit code ${code}`);
+  }
+});
+
+test('formatBytes', () => {
+  assert.equal(formatBytes(0), '0 B');
+  assert.equal(formatBytes(1023), '1023 B');
+  assert.equal(formatBytes(1536), '1.5 KiB');
+  assert.equal(formatBytes(200 * 1024 * 1024), '200 MiB');
+});
