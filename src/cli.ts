@@ -120,6 +120,11 @@ export async function main(argv: readonly string[]): Promise<number> {
   let engine: Engine | undefined;
   try {
     config = loadConfig(args.config, process.env);
+    // A --folder typo is a usage error: refuse it before credentials are needed or the state DB is created.
+    const unknown = args.folders.find((n) => !config.folders.some((f) => f.name === n));
+    if (unknown !== undefined) {
+      throw new FatalError(`no folder named "${unknown}" in ${config.file} (folders: ${config.folders.map((f) => f.name).join(', ')})`, ExitCode.USAGE);
+    }
     const credentials = loadCredentials(config, process.env);
     secrets = [credentials.secretAccessKey, credentials.accessKeyId];
     const tty = !!process.stderr.isTTY;

@@ -79,7 +79,7 @@ export class Engine {
       for (const f of config.folders) {
         folders.set(f.name, new Folder({
           config: f, store, bucket: new Bucket(client, f.bucket), queue, budget, log, partSize, retries: config.retries,
-          transfers: config.transfers, alwaysExclude: stateFiles, backoffMs: opts.backoffMs,
+          transfers: config.transfers, alwaysExclude: stateFiles, backoffMs: opts.backoffMs, endpoint: config.remote.endpoint,
         }));
       }
       return new Engine(config, store, client, ops, folders, log);

@@ -11,7 +11,7 @@ import type { Logger } from './log.js';
 import { deleteLimit, isRemoval, plan, type Action } from './plan.js';
 import type { Bucket, RemoteObject } from './remote/bucket.js';
 import { withRetry, type RetryOptions } from './retry.js';
-import type { Store } from './state/store.js';
+import type { ObjectRow, Store } from './state/store.js';
 import { matchesExisting, transferFile, type ByteBudget, type Outcome } from './transfer.js';
 
 /** Counters shown on the progress line, shared by all folders of a run. */
@@ -82,6 +82,8 @@ export interface FolderDeps {
   readonly transfers: number;
   readonly alwaysExclude: readonly string[];
   readonly backoffMs?: number | undefined;
+  /** The S3 endpoint URL, named in "did not answer" errors. */
+  readonly endpoint?: string | undefined;
 }
 
 const COMMIT_EVERY = 200;
@@ -106,10 +108,13 @@ export class Folder {
     };
     try {
       await this.checkRoot();
-      store.folder(config.name, config.bucket, config.prefix);
+      // A changed bucket or prefix makes the stored rows describe other keys, and store.folder() forgets them:
+      // only once the new bucket answered the listing, so a typo in "bucket" does not cost the real one's rows.
+      const moved = store.moved(config.name, config.bucket, config.prefix);
+      if (!moved) store.folder(config.name, config.bucket, config.prefix);
       const t0 = performance.now();
       let listMs = 0;
-      const stored = store.rows(config.name);
+      const stored = moved ? new Map<string, ObjectRow>() : store.rows(config.name);
       const listing = opts.list ? this.listRemote([...stored.keys()], opts.signal).then((m) => ((listMs = performance.now() - t0), m)) : undefined;
       listing?.catch(() => undefined); // awaited below; avoid an unhandled rejection if the scan throws first
       const scan = await scanFolder({
@@ -118,6 +123,7 @@ export class Folder {
       });
       const scanMs = performance.now() - t0;
       const remote = await listing;
+      if (moved) store.folder(config.name, config.bucket, config.prefix);
       this.log.debug({ files: scan.files.size, dirs: scan.dirs, scanMs: Math.round(scanMs), listMs: Math.round(listMs), objects: remote?.size, rows: stored.size }, 'scanned and listed');
       for (const p of scan.problems) (p.kind === 'failed' ? report.failed : report.skipped).push({ rel: p.rel, reason: p.reason });
       for (const p of scan.problems) this.log[p.kind === 'failed' ? 'error' : 'info']({ rel: p.rel, reason: p.reason }, p.kind === 'failed' ? 'cannot mirror' : 'skipped');
@@ -264,9 +270,13 @@ export class Folder {
         for (const o of batch) if (o.kind === 'uploaded' || o.kind === 'adopted' || o.kind === 'copied') store.put(config.name, o.row);
       });
     };
+    // A fatal error (access denied, endpoint gone) stops this folder's queued and running transfers at once,
+    // instead of letting each of them meet the same error.
+    const stop = new AbortController();
+    const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
     const ctx = {
       bucket, root: config.path, followSymlinks: config.followSymlinks, partSize: this.deps.partSize, budget: this.deps.budget,
-      retries: this.deps.retries, deleteVanished: config.deletes === 'mirror', log: this.log, signal: opts.signal,
+      retries: this.deps.retries, deleteVanished: config.deletes === 'mirror', log: this.log, signal,
       backoffMs: this.deps.backoffMs, onBytes: (n: number) => { opts.progress.bytesDone += n; },
     };
     const running: Promise<void>[] = [];
@@ -275,6 +285,7 @@ export class Folder {
       if (fatal) break;
       // Backpressure: never more than a few queued tasks per transfer slot.
       await queue.onSizeLessThan(this.deps.transfers * 2);
+      if (fatal) break;
       opts.signal?.throwIfAborted();
       running.push(queue.add(async () => {
         const started = Date.now();
@@ -283,8 +294,10 @@ export class Folder {
         this.record(o, a, report, Date.now() - started);
         pending.push(o);
         if (pending.length >= COMMIT_EVERY) flush();
-      }, { signal: opts.signal }).catch((err: unknown) => {
-        fatal ??= err;
+      }, { signal }).catch((err: unknown) => {
+        if (fatal) return;
+        fatal = err;
+        stop.abort(err);
       }));
     }
     await Promise.all(running);
@@ -384,7 +397,8 @@ export class Folder {
       return new FatalError(`${where}: access denied (${describeError(err)}); the token needs read and write access to this bucket`, ExitCode.CONFIG, { cause: err });
     }
     if (classify(err) === 'retry') {
-      return new FatalError(`${where}: the endpoint did not answer usefully after retries: ${describeError(err)}`, ExitCode.TEMPFAIL, { cause: err });
+      const endpoint = this.deps.endpoint ? `the endpoint ${this.deps.endpoint}` : 'the endpoint';
+      return new FatalError(`${where}: ${endpoint} did not answer usefully after retries: ${describeError(err)}`, ExitCode.TEMPFAIL, { cause: err });
     }
     return err;
   }

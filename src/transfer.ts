@@ -88,8 +88,10 @@ export async function transferFile(action: FileAction, ctx: TransferContext): Pr
     } catch (err) {
       const c = classify(err);
       if (c === 'abort' || ctx.signal?.aborted) throw ctx.signal?.reason ?? err;
-      // Deleted between the scan and now: nothing to mirror; the next reconcile plans its delete.
-      if (err instanceof VanishedError || (err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'gone', key: action.key, rel };
+      // Deleted between the scan and now (or a parent directory became a file: ENOTDIR): nothing to mirror;
+      // the next reconcile plans its delete.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (err instanceof VanishedError || code === 'ENOENT' || code === 'ENOTDIR') return { kind: 'gone', key: action.key, rel };
       if (c === 'fatal') throw err;
       const reason = describeError(err);
       if (c === 'retry' && attempt < ctx.retries) {
@@ -190,7 +192,17 @@ async function upload(action: FileAction, abs: string, s0: FileVersion, ctx: Tra
       // Read exactly the bytes the stat saw; growth beyond them is caught by the re-stat below.
       const src = fs.createReadStream(abs, { start: 0, end: size - 1, highWaterMark: 1024 * 1024 });
       src.on('error', (e) => hasher.destroy(e));
-      src.pipe(hasher);
+      // A file that shrinks while it is read ends the stream early: fail the body, so lib-storage aborts the upload
+      // and the retry sees a change, instead of an SDK part-count error or an object completed from a short read.
+      let read = 0;
+      src.on('data', (chunk: Buffer | string) => {
+        read += chunk.length;
+      });
+      src.on('end', () => {
+        if (read === size) hasher.end();
+        else hasher.destroy(new FileChangedError(`file changed while it was read (${read} bytes read, ${size} expected)`));
+      });
+      src.pipe(hasher, { end: false });
       let sent = 0;
       const reported = await ctx.bucket.multipart({
         key: action.key, body: hasher, size, partSize, queueSize, contentType, metadata, signal: ctx.signal,

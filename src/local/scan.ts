@@ -99,8 +99,10 @@ export async function scanFolder(opts: ScanOptions): Promise<ScanResult> {
       st = link ? fs.statSync(abs, { bigint: true }) : fs.lstatSync(abs, { bigint: true });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' && !link) return; // deleted between readdir and stat: it is gone
-      if (code === 'ENOENT') result.problems.push({ rel, reason: 'dangling symbolic link', kind: 'skipped' });
+      // ENOTDIR: a directory on the way became a file; for the walk that is the same as gone.
+      const gone = code === 'ENOENT' || code === 'ENOTDIR';
+      if (gone && !link) return; // deleted between readdir and stat: it is gone
+      if (gone) result.problems.push({ rel, reason: 'dangling symbolic link', kind: 'skipped' });
       else if (code === 'ELOOP') result.problems.push({ rel, reason: 'symbolic link loop', kind: 'failed' });
       else {
         result.problems.push({ rel, reason: `cannot stat: ${(err as Error).message}`, kind: 'failed' });
@@ -212,7 +214,9 @@ export async function statFile(abs: string, followSymlinks: boolean): Promise<fs
   try {
     return followSymlinks ? await fsp.stat(abs, { bigint: true }) : await fsp.lstat(abs, { bigint: true });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    // ENOTDIR: a parent directory was replaced by a file, so the file is gone as well.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
     throw err;
   }
 }

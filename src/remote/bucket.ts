@@ -87,6 +87,8 @@ export function createClient(opts: ClientOptions): { client: S3Client; ops: OpCo
     maxAttempts: opts.maxAttempts ?? 3,
     requestHandler: {
       requestTimeout: opts.requestTimeoutMs,
+      // Without this the SDK only logs a warning when requestTimeout passes and waits forever on a silent server.
+      throwOnRequestTimeout: true,
       connectionTimeout: Math.min(opts.requestTimeoutMs, 10_000),
       httpAgent: { keepAlive: true, maxSockets: opts.maxSockets },
       httpsAgent: { keepAlive: true, maxSockets: opts.maxSockets },
@@ -97,12 +99,42 @@ export function createClient(opts: ClientOptions): { client: S3Client; ops: OpCo
   client.middlewareStack.add(
     (next, context) => async (args) => {
       ops.add(context.commandName ?? 'Unknown');
+      (context as AttemptContext).r2mirrorAttempts = ((context as AttemptContext).r2mirrorAttempts ?? 0) + 1;
       return next(args);
     },
     { step: 'deserialize', name: 'r2mirrorOpCounter', priority: 'low' },
   );
+  // A CreateMultipartUpload sent more than once may have created an upload whose answer was lost (connection
+  // reset after the server acted), and a failed AbortMultipartUpload leaves its upload open: remember the key,
+  // so Bucket.multipart() aborts what is left under it (once, after that upload is done).
+  const doubtful = new Set<string>();
+  uploadsInDoubt.set(client, doubtful);
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const name = context.commandName;
+      if (name !== 'CreateMultipartUploadCommand' && name !== 'AbortMultipartUploadCommand') return next(args);
+      const input = args.input as { Bucket?: string; Key?: string };
+      const mark = () => doubtful.add(`${input.Bucket}/${input.Key}`);
+      try {
+        const out = await next(args);
+        if (name === 'CreateMultipartUploadCommand' && ((context as AttemptContext).r2mirrorAttempts ?? 0) > 1) mark();
+        return out;
+      } catch (err) {
+        mark();
+        throw err;
+      }
+    },
+    { step: 'initialize', name: 'r2mirrorUploadsInDoubt' },
+  );
   return { client, ops };
 }
+
+interface AttemptContext {
+  r2mirrorAttempts?: number;
+}
+
+/** Per client: "bucket/key" of multipart uploads that may have left another upload of the key open. */
+const uploadsInDoubt = new WeakMap<S3Client, Set<string>>();
 
 /** Parameters of a single-request upload. */
 export interface PutParams {
@@ -193,6 +225,10 @@ export class Bucket {
       return normalizeEtag(res.ETag);
     } finally {
       p.signal?.removeEventListener('abort', onAbort);
+      // Best effort (one LIST, only after a retried create or a failed abort); a crash sweep catches the rest.
+      if (uploadsInDoubt.get(this.client)?.delete(`${this.name}/${p.key}`)) {
+        await this.abortStaleUploads(p.key, p.signal, p.key).catch(() => undefined);
+      }
     }
   }
 
@@ -226,8 +262,11 @@ export class Bucket {
     return (res.Errors ?? []).map((e) => ({ key: e.Key ?? '', reason: `${e.Code ?? 'Error'}: ${e.Message ?? ''}` }));
   }
 
-  /** Abort every unfinished multipart upload under `prefix` (left by a crash). Returns how many were aborted. */
-  async abortStaleUploads(prefix: string, signal?: AbortSignal): Promise<number> {
+  /**
+   * Abort every unfinished multipart upload under `prefix` (left by a crash), or only those of the key `only`.
+   * Returns how many were aborted.
+   */
+  async abortStaleUploads(prefix: string, signal?: AbortSignal, only?: string): Promise<number> {
     let n = 0;
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
@@ -236,6 +275,7 @@ export class Bucket {
         Bucket: this.name, Prefix: prefix || undefined, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker,
       }), { abortSignal: signal });
       for (const u of res.Uploads ?? []) {
+        if (only !== undefined && u.Key !== only) continue;
         await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.name, Key: u.Key!, UploadId: u.UploadId! }), { abortSignal: signal });
         n++;
       }

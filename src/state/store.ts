@@ -121,6 +121,10 @@ export class Store {
 
   /** The folder's bookkeeping row. A changed bucket or prefix forgets the folder's rows (they describe other keys). */
   folder(name: string, bucket: string, prefix: string): FolderRow {
+    return this.guard(() => this.folderRow(name, bucket, prefix));
+  }
+
+  private folderRow(name: string, bucket: string, prefix: string): FolderRow {
     let r = this.stmts.folderGet.get(name);
     if (!r) {
       if (!this.db.readonly) this.stmts.folderInsert.run(name, bucket, prefix);
@@ -140,58 +144,84 @@ export class Store {
     return { name, bucket, prefix, rootDev: r.root_dev, lastSync: r.last_sync, lastList: r.last_list };
   }
 
+  /**
+   * True when the folder was recorded with another bucket or prefix: its rows describe other keys, and
+   * folder() will forget them. Lets a caller confirm the new bucket answers before that happens.
+   */
+  moved(name: string, bucket: string, prefix: string): boolean {
+    const r = this.guard(() => this.stmts.folderGet.get(name));
+    return !!r && (r.bucket !== bucket || r.prefix !== prefix);
+  }
+
   /** All rows of a folder, by key. */
   rows(folder: string): Map<string, ObjectRow> {
     const out = new Map<string, ObjectRow>();
     if (this.stale.has(folder)) return out;
-    for (const r of this.stmts.rows.iterate(folder)) out.set(r.key, toRow(r));
+    this.guard(() => {
+      for (const r of this.stmts.rows.iterate(folder)) out.set(r.key, toRow(r));
+    });
     return out;
   }
 
   /** Number of rows and bytes recorded for a folder. */
   count(folder: string): { files: number; bytes: number } {
-    const r = this.stmts.count.get(folder)!;
+    const r = this.guard(() => this.stmts.count.get(folder)!);
     return { files: r.n, bytes: r.bytes ?? 0 };
   }
 
   /** Record (insert or replace) one mirrored object. Call only after the server confirmed it. */
   put(folder: string, row: ObjectRow): void {
-    this.stmts.put.run({
+    this.guard(() => this.stmts.put.run({
       folder, key: row.key, rel: row.rel, size: row.size, mtime_ns: row.mtimeNs, ino: row.ino, etag: row.etag,
       md5: row.md5, part_size: row.partSize, synced_at: row.syncedAt,
-    });
+    }));
   }
 
   /** Forget one object (it was deleted, or it is gone from the bucket). */
   delete(folder: string, key: string): void {
-    this.stmts.del.run(folder, key);
+    this.guard(() => this.stmts.del.run(folder, key));
   }
 
   /** Run `fn` in one transaction (batched commits during a reconcile). */
   batch(fn: () => void): void {
-    this.db.transaction(fn)();
+    this.guard(() => this.db.transaction(fn)());
   }
 
   /** Mark a completed reconcile (and, when listed, a completed remote listing). */
   markSynced(folder: string, at: number, rootDev: string | null, listed: boolean): void {
-    this.stmts.folderSetSync.run(at, rootDev, folder);
-    if (listed) this.stmts.folderSetList.run(at, folder);
+    this.guard(() => {
+      this.stmts.folderSetSync.run(at, rootDev, folder);
+      if (listed) this.stmts.folderSetList.run(at, folder);
+    });
   }
 
   /** True when the previous run never finished (killed): multipart uploads it left open need an abort sweep. */
   lastRunUnfinished(): boolean {
-    const r = this.stmts.lastRun.get();
+    const r = this.guard(() => this.stmts.lastRun.get());
     return !!r && r.finished_at === null;
   }
 
   /** Start a run record; returns its id. */
   runStarted(kind: string, at: number): number {
-    return Number(this.stmts.runStart.run(kind, at).lastInsertRowid);
+    return Number(this.guard(() => this.stmts.runStart.run(kind, at)).lastInsertRowid);
   }
 
   /** Finish a run record with its JSON summary. */
   runFinished(id: number, at: number, summary: unknown): void {
-    this.stmts.runEnd.run(at, JSON.stringify(summary), id);
+    this.guard(() => this.stmts.runEnd.run(at, JSON.stringify(summary), id));
+  }
+
+  /**
+   * Run one DB call. SQLite failing under us (disk full, read-only file system, I/O error, corruption found
+   * late) becomes a FatalError that names the file (exit 78), not an internal error.
+   */
+  private guard<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      if (err instanceof Database.SqliteError) throw new FatalError(`state DB ${this.path}: ${describeSqlite(err)}`, ExitCode.CONFIG, { cause: err });
+      throw err;
+    }
   }
 
   /** Close the DB and release the lock. Idempotent. */
@@ -256,7 +286,8 @@ function migrate(db: Database.Database, file: string, readonly: boolean): void {
 
 function describeSqlite(err: unknown): string {
   const e = err as { code?: string; message?: string };
-  switch (e.code) {
+  // Extended codes (SQLITE_IOERR_WRITE, SQLITE_READONLY_DBMOVED) are described by their primary code.
+  switch (e.code?.split('_').slice(0, 2).join('_')) {
     case 'SQLITE_NOTADB':
       return 'the file is not an r2mirror state DB (corrupt or another kind of file); move it away to start fresh (the next sync adopts what is already in the bucket)';
     case 'SQLITE_CORRUPT':
@@ -265,7 +296,7 @@ function describeSqlite(err: unknown): string {
     case 'SQLITE_CANTOPEN':
       return `cannot open it for writing (${e.message}); check the path and its permissions, or that the file system is not read-only`;
     case 'SQLITE_FULL':
-      return 'the disk is full';
+      return 'the disk is full; free some space and run again (objects uploaded meanwhile are adopted, not sent again)';
     case 'SQLITE_IOERR':
       return `I/O error (${e.message})`;
     default:
