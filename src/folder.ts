@@ -1,6 +1,7 @@
 // One mirrored folder: health check, scan + list, plan, guards, run the actions, commit rows after success.
 // Reconciles of one folder never overlap (the caller serialises them); rows are written only from outcomes.
 
+import { setMaxListeners } from 'node:events';
 import fsp from 'node:fs/promises';
 import type PQueue from 'p-queue';
 import type { FolderConfig, MaxDelete } from './config.js';
@@ -274,6 +275,8 @@ export class Folder {
     // instead of letting each of them meet the same error.
     const stop = new AbortController();
     const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
+    // p-queue adds one abort listener per queued task; the queue is bounded (backpressure), not leaking.
+    setMaxListeners(this.deps.transfers * 4 + 16, signal);
     const ctx = {
       bucket, root: config.path, followSymlinks: config.followSymlinks, partSize: this.deps.partSize, budget: this.deps.budget,
       retries: this.deps.retries, deleteVanished: config.deletes === 'mirror', log: this.log, signal,

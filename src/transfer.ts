@@ -5,7 +5,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import mime from 'mime-types';
 import { FileChangedError, IntegrityError, classify, describeError } from './errors.js';
 import { candidatePartSizes, choosePartSize, etagParts } from './keys.js';
 import { EtagStream, hashFile, readWithMd5 } from './local/hash.js';
@@ -49,6 +48,14 @@ export class ByteBudget {
     };
   }
 }
+
+/** Files up to this size are read into one buffer and sent with one PutObject. */
+const BUFFERED_PUT_MAX = 1024 * 1024;
+const STREAM_CHUNK = 1024 * 1024;
+
+// Loaded on the first upload, not at start-up: a no-change sync never needs it.
+let mimeModule: Promise<typeof import('mime-types')> | undefined;
+const mimeTypes = () => (mimeModule ??= import('mime-types').then((m) => m.default ?? m));
 
 /** What a transfer needs to know; built by the folder. */
 export interface TransferContext {
@@ -162,27 +169,46 @@ async function matches(abs: string, s0: FileVersion, against: Against, ctx: Pick
 
 async function upload(action: FileAction, abs: string, s0: FileVersion, ctx: TransferContext, log: Logger): Promise<Outcome> {
   const size = Number(s0.size);
-  const contentType = mime.lookup(action.file.rel) || 'application/octet-stream';
+  const contentType = (await mimeTypes()).lookup(action.file.rel) || 'application/octet-stream';
   // rclone's convention: mtime as seconds with a fraction, so other tools restore it.
   const metadata = { mtime: nsToSeconds(BigInt(s0.mtimeNs)) };
-  let etag: string;
+  let etag: string | undefined;
   let partSize = 0;
   let md5: string | null = null;
 
-  if (size <= ctx.partSize) {
+  if (size <= BUFFERED_PUT_MAX) {
     const release = await ctx.budget.acquire(size, ctx.signal);
     try {
       const { body, md5: digest } = await readWithMd5(abs, ctx.signal, size);
       if (body.length !== size) throw new FileChangedError(`file changed while it was read (${body.length} bytes read, ${size} expected)`);
       md5 = digest.toString('hex');
-      etag = await ctx.bucket.put({ key: action.key, body, md5: digest, contentType, metadata, signal: ctx.signal });
-      // Content-MD5 made the server check the body; an MD5-shaped ETag must also agree.
-      if (/^[0-9a-f]{32}$/.test(etag) && etag !== md5) throw new IntegrityError(`server stored ETag ${etag}, but the file's MD5 is ${md5}`);
-      if (!etag) etag = md5;
-      ctx.onBytes?.(size);
+      etag = await ctx.bucket.put({ key: action.key, body, length: size, md5: digest, contentType, metadata, signal: ctx.signal });
     } finally {
       release();
     }
+  } else if (size <= ctx.partSize) {
+    // Two passes instead of a buffer as large as the file: hash, then stream with Content-MD5. A file that
+    // changed between the passes makes the server refuse the body (BadDigest), and the retry starts over.
+    const release = await ctx.budget.acquire(STREAM_CHUNK * 2, ctx.signal);
+    try {
+      const { bytes, etags } = await hashFile(abs, [0], ctx.signal);
+      if (bytes !== size) throw new FileChangedError(`file changed while it was read (${bytes} bytes read, ${size} expected)`);
+      md5 = etags.get(0)!;
+      const body = fs.createReadStream(abs, { start: 0, end: size - 1, highWaterMark: STREAM_CHUNK });
+      try {
+        etag = await ctx.bucket.put({ key: action.key, body, length: size, md5: Buffer.from(md5, 'hex'), contentType, metadata, signal: ctx.signal });
+      } finally {
+        body.destroy();
+      }
+    } finally {
+      release();
+    }
+  }
+  if (md5 !== null) {
+    // Content-MD5 made the server check the body; an MD5-shaped ETag must also agree.
+    if (/^[0-9a-f]{32}$/.test(etag!) && etag! !== md5) throw new IntegrityError(`server stored ETag ${etag!}, but the file's MD5 is ${md5}`);
+    if (!etag!) etag = md5;
+    ctx.onBytes?.(size);
   } else {
     partSize = choosePartSize(size, ctx.partSize);
     const queueSize = Math.max(1, Math.min(4, Math.floor(ctx.budget.total / partSize) - 1));
@@ -232,7 +258,7 @@ async function upload(action: FileAction, abs: string, s0: FileVersion, ctx: Tra
     }
     throw err;
   }
-  return { kind: 'uploaded', key: action.key, rel: action.file.rel, bytes: size, row: { ...rowFor(action, s0, etag, partSize), md5 } };
+  return { kind: 'uploaded', key: action.key, rel: action.file.rel, bytes: size, row: { ...rowFor(action, s0, etag!, partSize), md5 } };
 }
 
 class VanishedError extends Error {}

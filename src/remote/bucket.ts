@@ -6,7 +6,6 @@ import {
   AbortMultipartUploadCommand, CopyObjectCommand, DeleteObjectsCommand, HeadBucketCommand, HeadObjectCommand,
   ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, S3Client,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { normalizeEtag } from '../keys.js';
 
 /** One object as a listing shows it. */
@@ -120,7 +119,7 @@ export function createClient(opts: ClientOptions): { client: S3Client; ops: OpCo
         if (name === 'CreateMultipartUploadCommand' && ((context as AttemptContext).r2mirrorAttempts ?? 0) > 1) mark();
         return out;
       } catch (err) {
-        mark();
+        if ((err as { name?: string }).name !== 'NoSuchUpload') mark(); // an abort that finds nothing is done
         throw err;
       }
     },
@@ -139,8 +138,10 @@ const uploadsInDoubt = new WeakMap<S3Client, Set<string>>();
 /** Parameters of a single-request upload. */
 export interface PutParams {
   readonly key: string;
-  readonly body: Buffer;
-  /** Raw MD5 digest of body: sent as Content-MD5 so the server rejects a corrupted body. */
+  /** The content: a buffer, or a stream of exactly `length` bytes. */
+  readonly body: Buffer | Readable;
+  readonly length: number;
+  /** Raw MD5 digest of body: sent as Content-MD5 so the server rejects a corrupted or changed body. */
   readonly md5: Buffer;
   readonly contentType: string;
   readonly metadata: Record<string, string>;
@@ -192,10 +193,10 @@ export class Bucket {
     } while (token);
   }
 
-  /** Upload a small file in one PutObject with Content-MD5. Returns the ETag the server reported. */
+  /** Upload a file in one PutObject with Content-MD5. Returns the ETag the server reported. */
   async put(p: PutParams): Promise<string> {
     const res = await this.client.send(new PutObjectCommand({
-      Bucket: this.name, Key: p.key, Body: p.body, ContentLength: p.body.length, ContentMD5: p.md5.toString('base64'),
+      Bucket: this.name, Key: p.key, Body: p.body, ContentLength: p.length, ContentMD5: p.md5.toString('base64'),
       ContentType: p.contentType, Metadata: p.metadata,
     }), { abortSignal: p.signal });
     return normalizeEtag(res.ETag);
@@ -212,6 +213,8 @@ export class Bucket {
     p.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       p.signal?.throwIfAborted();
+      // Loaded on the first multipart upload, not at start-up: most runs never need it.
+      const { Upload } = await import('@aws-sdk/lib-storage');
       const upload = new Upload({
         client: this.client,
         params: { Bucket: this.name, Key: p.key, Body: p.body, ContentLength: p.size, ContentType: p.contentType, Metadata: p.metadata },
@@ -225,9 +228,13 @@ export class Bucket {
       return normalizeEtag(res.ETag);
     } finally {
       p.signal?.removeEventListener('abort', onAbort);
-      // Best effort (one LIST, only after a retried create or a failed abort); a crash sweep catches the rest.
-      if (uploadsInDoubt.get(this.client)?.delete(`${this.name}/${p.key}`)) {
-        await this.abortStaleUploads(p.key, p.signal, p.key).catch(() => undefined);
+      // One LIST, only after a retried create or a failed abort; tried three times (each call with the SDK's own
+      // retries), then left to the sweep after an unfinished run.
+      const doubtful = uploadsInDoubt.get(this.client);
+      const id = `${this.name}/${p.key}`;
+      for (let i = 0; i < 3 && doubtful?.has(id) && !p.signal?.aborted; i++) {
+        doubtful.delete(id);
+        await this.abortStaleUploads(p.key, p.signal, p.key).catch(() => doubtful.add(id));
       }
     }
   }
@@ -268,6 +275,7 @@ export class Bucket {
    */
   async abortStaleUploads(prefix: string, signal?: AbortSignal, only?: string): Promise<number> {
     let n = 0;
+    let failure: unknown;
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
     do {
@@ -276,12 +284,18 @@ export class Bucket {
       }), { abortSignal: signal });
       for (const u of res.Uploads ?? []) {
         if (only !== undefined && u.Key !== only) continue;
-        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.name, Key: u.Key!, UploadId: u.UploadId! }), { abortSignal: signal });
-        n++;
+        // One failed abort must not leave the others open: go on, and throw the first error at the end.
+        try {
+          await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.name, Key: u.Key!, UploadId: u.UploadId! }), { abortSignal: signal });
+          n++;
+        } catch (err) {
+          if ((err as { name?: string }).name !== 'NoSuchUpload') failure ??= err;
+        }
       }
       keyMarker = res.IsTruncated ? res.NextKeyMarker : undefined;
       uploadIdMarker = res.IsTruncated ? res.NextUploadIdMarker : undefined;
     } while (keyMarker);
+    if (failure) throw failure;
     return n;
   }
 }
