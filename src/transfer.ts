@@ -4,6 +4,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { Transform } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FileChangedError, IntegrityError, classify, describeError } from './errors.js';
 import { candidatePartSizes, choosePartSize, etagParts } from './keys.js';
@@ -194,10 +195,35 @@ async function upload(action: FileAction, abs: string, s0: FileVersion, ctx: Tra
       const { bytes, etags } = await hashFile(abs, [0], ctx.signal);
       if (bytes !== size) throw new FileChangedError(`file changed while it was read (${bytes} bytes read, ${size} expected)`);
       md5 = etags.get(0)!;
-      const body = fs.createReadStream(abs, { start: 0, end: size - 1, highWaterMark: STREAM_CHUNK });
+      const file = fs.createReadStream(abs, { start: 0, end: size - 1, highWaterMark: STREAM_CHUNK });
+      // A file that shrinks while it is sent would leave the request short of its Content-Length, and the server
+      // waiting for the missing bytes until a timeout: count the bytes, cut the request at once, retry as a change.
+      const cut = new AbortController();
+      let read = 0;
+      const body = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          read += chunk.length;
+          cb(null, chunk);
+        },
+        flush(cb) {
+          if (read !== size) cut.abort(new FileChangedError(`file changed while it was read (${read} bytes read, ${size} expected)`));
+          cb();
+        },
+      });
+      // Errors go through the signal, not as stream 'error' events: the SDK pipes the body without listening for them.
+      file.on('error', (e) => {
+        cut.abort(e);
+        body.destroy();
+      });
+      file.pipe(body);
       try {
-        etag = await ctx.bucket.put({ key: action.key, body, length: size, md5: Buffer.from(md5, 'hex'), contentType, metadata, signal: ctx.signal });
+        const signal = ctx.signal ? AbortSignal.any([ctx.signal, cut.signal]) : cut.signal;
+        etag = await ctx.bucket.put({ key: action.key, body, length: size, md5: Buffer.from(md5, 'hex'), contentType, metadata, signal });
+      } catch (err) {
+        if (cut.signal.aborted && !ctx.signal?.aborted) throw cut.signal.reason;
+        throw err;
       } finally {
+        file.destroy();
         body.destroy();
       }
     } finally {
