@@ -2,6 +2,7 @@
 // engine needs (list, put, multipart, head, copy, delete, abort stale uploads). Knows nothing of disks or the DB.
 
 import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AbortMultipartUploadCommand, CopyObjectCommand, DeleteObjectsCommand, HeadBucketCommand, HeadObjectCommand,
   ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, S3Client,
@@ -161,9 +162,27 @@ export interface MultipartParams {
   readonly onProgress?: ((loaded: number) => void) | undefined;
 }
 
+/** R2 accepts at most one write per second to the same key (429, error 10058 otherwise). */
+const KEY_WRITE_INTERVAL_MS = 1000;
+
 /** One bucket reached through the shared client. */
 export class Bucket {
+  /** key -> time of our last write to it, to keep R2's one-write-per-second-per-key rule. */
+  private readonly lastWrite = new Map<string, number>();
+
   constructor(readonly client: S3Client, readonly name: string) {}
+
+  /** Wait until a write to `key` is allowed, then note it (a retry after a changed file is the usual case). */
+  private async pace(key: string, signal?: AbortSignal): Promise<void> {
+    const last = this.lastWrite.get(key);
+    const wait = last === undefined ? 0 : last + KEY_WRITE_INTERVAL_MS - Date.now();
+    if (wait > 0) await sleep(wait, undefined, { signal });
+    this.lastWrite.set(key, Date.now());
+    if (this.lastWrite.size > 10_000) {
+      const old = Date.now() - KEY_WRITE_INTERVAL_MS;
+      for (const [k, t] of this.lastWrite) if (t < old) this.lastWrite.delete(k);
+    }
+  }
 
   /** HeadBucket: throws NoSuchBucket / 403 when the bucket is missing or the credentials are wrong. */
   async check(signal?: AbortSignal): Promise<void> {
@@ -195,6 +214,7 @@ export class Bucket {
 
   /** Upload a file in one PutObject with Content-MD5. Returns the ETag the server reported. */
   async put(p: PutParams): Promise<string> {
+    await this.pace(p.key, p.signal);
     const res = await this.client.send(new PutObjectCommand({
       Bucket: this.name, Key: p.key, Body: p.body, ContentLength: p.length, ContentMD5: p.md5.toString('base64'),
       ContentType: p.contentType, Metadata: p.metadata,
@@ -213,6 +233,7 @@ export class Bucket {
     p.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       p.signal?.throwIfAborted();
+      await this.pace(p.key, p.signal);
       // Loaded on the first multipart upload, not at start-up: most runs never need it.
       const { Upload } = await import('@aws-sdk/lib-storage');
       const upload = new Upload({
@@ -253,6 +274,7 @@ export class Bucket {
 
   /** Server-side copy within the bucket (renames, trash). Returns the new object's ETag (may be empty). */
   async copy(from: string, to: string, signal?: AbortSignal): Promise<string> {
+    await this.pace(to, signal);
     const res = await this.client.send(new CopyObjectCommand({
       Bucket: this.name, Key: to, CopySource: `${this.name}/${from.split('/').map(encodeURIComponent).join('/')}`,
       MetadataDirective: 'COPY',

@@ -3,7 +3,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import { Database } from './sqlite.js';
 import { ExitCode, FatalError } from '../errors.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 
@@ -51,14 +51,14 @@ export interface StoreOptions {
 /** The SQLite state DB. One instance per process; close() is idempotent. */
 export class Store {
   readonly path: string;
-  private readonly db: Database.Database;
-  private lockDb: Database.Database | undefined;
+  private readonly db: Database;
+  private lockDb: Database | undefined;
   private closed = false;
   /** Folders whose bucket/prefix changed while the DB is read-only: their rows describe other keys. */
   private readonly stale = new Set<string>();
   private readonly stmts;
 
-  private constructor(file: string, db: Database.Database, lockDb: Database.Database | undefined) {
+  private constructor(file: string, db: Database, lockDb: Database | undefined) {
     this.path = file;
     this.db = db;
     this.lockDb = lockDb;
@@ -100,7 +100,7 @@ export class Store {
     // The lock is an exclusive SQLite lock on a side file: the OS drops it when the process dies, even on
     // kill -9, so there is no stale PID file to clean up.
     const lockDb = lock && !opts.readonly ? takeLock(file) : undefined;
-    let db: Database.Database;
+    let db: Database;
     try {
       if (opts.readonly && !fs.existsSync(file)) db = new Database(':memory:');
       else db = new Database(file, { readonly: !!opts.readonly, fileMustExist: !!opts.readonly });
@@ -239,9 +239,9 @@ export class Store {
   }
 }
 
-function takeLock(file: string): Database.Database {
+function takeLock(file: string): Database {
   const lockFile = file + '.lock';
-  let db: Database.Database;
+  let db: Database;
   try {
     db = new Database(lockFile);
   } catch (err) {
@@ -263,7 +263,7 @@ function takeLock(file: string): Database.Database {
   }
 }
 
-function migrate(db: Database.Database, file: string, readonly: boolean): void {
+function migrate(db: Database, file: string, readonly: boolean): void {
   const version = db.pragma('user_version', { simple: true }) as number;
   if (version > SCHEMA_VERSION) {
     throw new FatalError(

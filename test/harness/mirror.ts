@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { S3Client } from '@aws-sdk/client-s3';
-import Database from 'better-sqlite3';
+import { Database } from '../../src/state/sqlite.js';
 import { R2Proxy } from './r2proxy.js';
 import { createTestBucket, emptyAndDeleteBucket, ensureS3, listAll, makeClient, type S3Env } from './s3server.js';
 
@@ -49,7 +49,11 @@ export interface Fixture {
 }
 
 /** Build a fixture; `prefix` defaults to 'host1/data/'. */
-export async function fixture(name: string, opts: { prefix?: string; folderYaml?: string; topYaml?: string } = {}): Promise<Fixture> {
+export async function fixture(name: string, opts: {
+  prefix?: string; folderYaml?: string; topYaml?: string;
+  /** R2 rule breaks seen by the proxy fail the test at close() unless a test injects them on purpose. */
+  allowViolations?: boolean;
+} = {}): Promise<Fixture> {
   const env = await ensureS3();
   const client = makeClient(env);
   const bucket = await createTestBucket(client, name);
@@ -98,10 +102,15 @@ export async function fixture(name: string, opts: { prefix?: string; folderYaml?
       }
     },
     async close() {
+      const violations = proxy.violations();
       await proxy.close();
       await emptyAndDeleteBucket(client, bucket).catch(() => undefined);
       client.destroy();
       fs.rmSync(dir, { recursive: true, force: true });
+      // Every integration test runs behind the R2 layer: a request R2 would have refused fails the test.
+      if (!opts.allowViolations && violations.length > 0) {
+        throw new Error(`r2mirror broke R2 rules in this test (${violations.length}):\n${violations.slice(0, 10).join('\n')}`);
+      }
     },
   };
   f.writeConfig();

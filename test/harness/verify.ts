@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
-import Database from 'better-sqlite3';
+import { Database } from '../../src/state/sqlite.js';
 import { bytes, md5, multipartEtag, type Fixture } from './mirror.js';
 
 export const MiB = 1024 * 1024;

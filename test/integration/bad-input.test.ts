@@ -13,7 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import type { S3Client } from '@aws-sdk/client-s3';
-import Database from 'better-sqlite3';
+import { Database } from '../../src/state/sqlite.js';
 import { md5, runCli, type RunResult } from '../harness/mirror.js';
 import { R2Proxy } from '../harness/r2proxy.js';
 import { createTestBucket, emptyAndDeleteBucket, ensureS3, listAll, makeClient, type S3Env } from '../harness/s3server.js';
@@ -695,7 +695,7 @@ describe('state DB problems', () => {
     const { w, snap } = await synced('db-locked');
     const holder: ChildProcess = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e',
       `import { Store } from ${JSON.stringify(path.join(REPO, 'src/state/store.ts'))};
-       Store.open(${JSON.stringify(w.state)}); console.log('locked'); setInterval(() => {}, 1000);`], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] });
+       globalThis.held = Store.open(${JSON.stringify(w.state)}); console.log('locked'); setInterval(() => {}, 1000);`], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] });
     try {
       await new Promise<void>((resolve, reject) => {
         holder.stdout!.on('data', (d) => String(d).includes('locked') && resolve());

@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import Database from 'better-sqlite3';
+import { Database } from '../../src/state/sqlite.js';
 import { ExitCode, FatalError } from '../../src/errors.js';
 import { SCHEMA_VERSION } from '../../src/state/schema.js';
 import { Store, type ObjectRow } from '../../src/state/store.js';
@@ -264,7 +264,7 @@ try {
 /** A child that opens the store, says "ready" and holds it until killed. */
 const HOLDER = `
 import { Store } from ${JSON.stringify(STORE_URL)};
-Store.open(process.argv[2]);
+globalThis.held = Store.open(process.argv[2]); // referenced: a collected Database closes and drops its lock
 process.stdout.write('ready\\n');
 setInterval(() => {}, 1000);
 `;
