@@ -3,21 +3,11 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { mulberry32 } from '../test/harness/r2proxy.js';
 
 export const KiB = 1024;
 export const MiB = 1024 * KiB;
 
-/** mulberry32: a tiny seeded PRNG returning floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** `bytes` pseudo-random bytes from a 32-bit xorshift seeded with `seed` (fast: one word per step). */
 export function randomPool(bytes: number, seed: number): Buffer {

@@ -124,16 +124,18 @@ export interface RunningCli {
 }
 
 /** Run the CLI with the given args and extra env; never inherits the caller's R2/AWS credentials. */
-export function runCli(args: string[], extraEnv: Record<string, string | undefined> = {}, timeoutMs = 120_000): Promise<RunResult> {
-  return startCli(args, extraEnv, timeoutMs).result;
+export function runCli(args: string[], extraEnv: Record<string, string | undefined> = {}, timeoutMs = 120_000, via: string[] = []): Promise<RunResult> {
+  return startCli(args, extraEnv, timeoutMs, via).result;
 }
 
 /** Start the CLI and return at once, keeping the ChildProcess (crash tests kill it with SIGKILL). */
-export function startCli(args: string[], extraEnv: Record<string, string | undefined> = {}, timeoutMs = 120_000): RunningCli {
+export function startCli(args: string[], extraEnv: Record<string, string | undefined> = {}, timeoutMs = 120_000, via: string[] = []): RunningCli {
   const env: Record<string, string | undefined> = { ...process.env };
   for (const k of Object.keys(env)) if (/^(R2_|AWS_)/.test(k)) delete env[k];
   Object.assign(env, extraEnv);
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { env: env as NodeJS.ProcessEnv, cwd: REPO });
+  // `via` runs the CLI through a wrapper command, e.g. setpriv to drop to another user.
+  const argv = [...via, process.execPath, '--import', 'tsx', CLI, ...args];
+  const child = spawn(argv[0]!, argv.slice(1), { env: env as NodeJS.ProcessEnv, cwd: REPO });
   const result = new Promise<RunResult>((resolve, reject) => {
     let stdout = '';
     let stderr = '';

@@ -136,7 +136,7 @@ function decode(s: string): string {
 }
 
 /** mulberry32: a tiny seeded PRNG, so a fault schedule depends only on the seed and the request order. */
-function mulberry32(seed: number): () => number {
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

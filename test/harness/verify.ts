@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { Database } from '../../src/state/sqlite.js';
 import { bytes, md5, multipartEtag, type Fixture } from './mirror.js';
+import { mulberry32 } from './r2proxy.js';
 
 export const MiB = 1024 * 1024;
 /** r2mirror's default part size: files up to it go in one PutObject. */
@@ -114,13 +115,4 @@ export function integrity(f: Fixture): string {
 }
 
 /** mulberry32: seeded random numbers in [0, 1), so kill points and delays reproduce. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const seeded = mulberry32;

@@ -107,38 +107,7 @@ function world(name: string): World {
 
 /** `runCli` as user nobody (root ignores file modes): setpriv drops uid, gid and supplementary groups. */
 function runAsNobody(args: string[], extraEnv: Record<string, string | undefined>): Promise<RunResult> {
-  const childEnv: Record<string, string | undefined> = { ...process.env };
-  for (const k of Object.keys(childEnv)) if (/^(R2_|AWS_)/.test(k)) delete childEnv[k];
-  Object.assign(childEnv, extraEnv, { HOME: '/nonexistent' });
-  const argv = [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, '--import', 'tsx', CLI, ...args];
-  return new Promise((resolve, reject) => {
-    const child = spawn('setpriv', argv, { env: childEnv as NodeJS.ProcessEnv, cwd: REPO });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const logs = stderr.split('\n').filter((l) => l.startsWith('{')).flatMap((l) => {
-        try {
-          return [JSON.parse(l)];
-        } catch {
-          return [];
-        }
-      });
-      let json: unknown;
-      if (args.includes('--json')) {
-        try {
-          json = JSON.parse(stdout);
-        } catch {
-          json = undefined;
-        }
-      }
-      resolve({ code, stdout, stderr, json, logs });
-    });
-  });
+  return runCli(args, { ...extraEnv, HOME: '/nonexistent' }, 60_000, ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups']);
 }
 
 /** Why permission cases cannot run here, or undefined when they can (non-root, or root with setpriv). */
