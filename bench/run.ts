@@ -733,7 +733,7 @@ function report(b: Bench, info: { build: string; git: string; server: string; el
     `- server: ${info.server} at ${b.env.endpoint}${b.env.started ? ' (started by test/server/start-rgw.sh for this run)' : process.env.S3_ENDPOINT ? ' (from S3_ENDPOINT)' : ''}, ` +
       'reached through R2Proxy (test/harness/r2proxy.ts, R2 rules on) on 127.0.0.1, which counts every request by S3 operation and R2 billing class',
     `- r2mirror: ${info.git}; ${info.build}; run as \`node dist/cli.js sync --config <tmp> --json\` with default settings ` +
-      '(transfers 8, memory 64MiB, part size 8 MiB, logLevel info: JSON log lines on stderr)',
+      '(transfers 8, memory 48MiB, part size 8 MiB, logLevel info: JSON log lines on stderr)',
     `- data: A = ${TREE.files} files of 1-64 KiB (${(b.data.smallBytes() / MiB).toFixed(0)} MiB now) in 105 nested dirs; ` +
       `B = A + ${MEDIUM_COUNT} x ${MEDIUM_SIZE / MiB} MiB + 1 x ${BIG_SIZE / MiB} MiB; C = the ${BIG_SIZE / MiB} MiB file alone. ` +
       'Initial syncs start from a fresh bucket and state DB; the 1% change rewrites 50 different files (new content and size) each run.',

@@ -66,7 +66,7 @@ const TiB = 1024 ** 4;
 /** Default values of the optional keys, for README and --help. The trash prefix is trashRoot + prefix. */
 export const DEFAULTS = deepFreeze({
   transfers: 8,
-  memory: 64 * MiB,
+  memory: 48 * MiB,
   retries: 5,
   requestTimeout: 120_000,
   logLevel: 'info',

@@ -10,7 +10,7 @@ export const MAX_KEY_BYTES = 1024;
 export const MIN_PART = 5 * MiB;
 export const MAX_PART = 5 * GiB;
 export const MAX_PARTS = 10_000;
-/** Default part size: big enough for throughput, small enough for a 64 MiB memory budget. */
+/** Default part size: big enough for throughput, small enough for the default 48 MiB memory budget. */
 export const DEFAULT_PART = 8 * MiB;
 
 /** The object key for a path relative to the folder root: prefix + path with '/' separators, Unicode NFC. */

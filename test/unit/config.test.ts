@@ -57,7 +57,7 @@ test('a minimal config gets every default', () => {
   assert.deepEqual(c.remote, { endpoint: 'http://127.0.0.1:7480' });
   assert.equal(c.state, '/home/u/.local/state/r2mirror/state.db');
   assert.equal(c.transfers, 8);
-  assert.equal(c.memory, 64 * 1024 * 1024);
+  assert.equal(c.memory, 48 * 1024 * 1024);
   assert.equal(c.partSize, undefined);
   assert.equal(c.retries, 5);
   assert.equal(c.requestTimeout, 120_000);
@@ -349,7 +349,7 @@ test('memory and partSize: sizes with limits, and partSize not above memory', ()
   bad(c('memory: -5MiB'), /memory: invalid size "-5MiB"/);
   bad(c('partSize: 4MiB'), /^\/etc\/r2\.yaml:3:11: partSize: must be from 5 MiB to 5 GiB \(got "4MiB"\)$/);
   bad(c('memory: 8GiB', 'partSize: 6GiB'), /partSize: must be from 5 MiB to 5 GiB \(got "6GiB"\)/);
-  bad(c('partSize: 128MiB'), /^\/etc\/r2\.yaml:3:11: partSize: must not be larger than memory \(64 MiB\)$/);
+  bad(c('partSize: 128MiB'), /^\/etc\/r2\.yaml:3:11: partSize: must not be larger than memory \(48 MiB\)$/);
   assert.equal(ok(c('memory: 16MiB')).memory, 16 * 2 ** 20);
   assert.equal(ok(c('memory: 16777216', 'partSize: 5MiB')).partSize, 5 * 2 ** 20);
   assert.equal(ok(c('memory: 6GiB', 'partSize: 5GiB')).partSize, 5 * 2 ** 30);
