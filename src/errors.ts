@@ -130,8 +130,10 @@ export function describeError(err: unknown): string {
   const code = err.message.startsWith(`${errorCode(err)}:`) ? undefined : errorCode(err);
   const status = httpStatus(err);
   const parts: string[] = [];
-  if (code && code !== err.name) parts.push(code);
-  else if (code && !(err instanceof ConfigError || err instanceof FatalError)) parts.push(code);
+  // Our own error classes speak for themselves; their class name would only be noise for a user.
+  const ours = err instanceof ConfigError || err instanceof FatalError || err instanceof FileChangedError ||
+    err instanceof IntegrityError || err instanceof FolderUnsafeError;
+  if (code && (code !== err.name || !ours)) parts.push(code);
   if (status) parts.push(`(HTTP ${status})`);
   const head = parts.join(' ');
   const msg = err.message && err.message !== code ? err.message : '';

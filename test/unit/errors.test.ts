@@ -101,7 +101,7 @@ test('describeError: Node, r2mirror and non-Error values', () => {
   assert.equal(describeError(new FatalError('state DB /x is in use')), 'state DB /x is in use');
   assert.equal(describeError(new ConfigError('must be a string', { file: '/etc/r2.yaml', line: 4, col: 3, path: 'folders[0].bucket' })),
     '/etc/r2.yaml:4:3: folders[0].bucket: must be a string');
-  assert.equal(describeError(new FileChangedError('a.txt changed while it was read')), 'FileChangedError: a.txt changed while it was read');
+  assert.equal(describeError(new FileChangedError('a.txt changed while it was read')), 'a.txt changed while it was read');
   assert.equal(describeError('just a string'), 'just a string');
   assert.equal(describeError(undefined), 'undefined');
   assert.equal(describeError(new Error('')), 'Error');
