@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { DeleteObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { bytes, fixture, md5, multipartEtag, type Fixture } from '../harness/mirror.js';
 
@@ -60,6 +60,13 @@ describe('sync: first run, second run, changes', () => {
     for (const k of f.proxy.keysSeen()) assert.equal(k, k.normalize('NFC'));
     // the summary's own op count agrees with what the server saw
     assert.equal(r.json.ops.classA, f.proxy.counts().classA);
+    // Content-Type from the name; mtime as rclone stores it (seconds with a fraction)
+    const head = await f.client.send(new HeadObjectCommand({ Bucket: f.bucket, Key: keyOf(f, 'a.txt') }));
+    assert.match(head.ContentType ?? '', /^text\/plain/);
+    const st = fs.statSync(path.join(f.root, 'a.txt'), { bigint: true });
+    assert.equal(head.Metadata?.mtime, `${st.mtimeNs / 1_000_000_000n}.${String(st.mtimeNs % 1_000_000_000n).padStart(9, '0')}`);
+    const json = await f.client.send(new HeadObjectCommand({ Bucket: f.bucket, Key: keyOf(f, 'deep/er/and/deeper/leaf.json') }));
+    assert.equal(json.ContentType, 'application/json');
   });
 
   test('second sync uploads nothing and costs one LIST, no HEAD', async () => {
