@@ -144,7 +144,7 @@ export class Folder {
         return report;
       }
       await this.execute(allowed, opts, report);
-      store.markSynced(config.name, Date.now(), null, opts.list);
+      store.markSynced(config.name, Date.now(), opts.list);
       if (report.failed.length > 0) report.ok = false;
       return report;
     } catch (err) {

@@ -46,8 +46,3 @@ export function createLogger(opts: LogOptions): Logger {
   };
   return pino({ level: opts.level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, dest);
 }
-
-/** A logger that discards everything (tests, dry runs that print their own output). */
-export function silentLogger(): Logger {
-  return pino({ level: 'silent' });
-}

@@ -9,8 +9,6 @@ export const MIGRATIONS: readonly string[] = [
     name        TEXT PRIMARY KEY,
     bucket      TEXT NOT NULL,
     prefix      TEXT NOT NULL,
-    -- device of the folder root when it last held files: a changed device means "another disk is mounted here"
-    root_dev    TEXT,
     last_sync   INTEGER,           -- ms since epoch of the last completed reconcile
     last_list   INTEGER            -- ms since epoch of the last full remote listing
   ) STRICT;

@@ -25,7 +25,6 @@ export interface FolderRow {
   readonly name: string;
   readonly bucket: string;
   readonly prefix: string;
-  readonly rootDev: string | null;
   readonly lastSync: number | null;
   readonly lastList: number | null;
 }
@@ -63,12 +62,12 @@ export class Store {
     this.db = db;
     this.lockDb = lockDb;
     this.stmts = {
-      folderGet: db.prepare<[string], { name: string; bucket: string; prefix: string; root_dev: string | null; last_sync: number | null; last_list: number | null }>(
+      folderGet: db.prepare<[string], { name: string; bucket: string; prefix: string; last_sync: number | null; last_list: number | null }>(
         'SELECT * FROM folders WHERE name = ?'),
       folderInsert: db.prepare('INSERT INTO folders (name, bucket, prefix) VALUES (?, ?, ?)'),
-      folderReset: db.prepare('UPDATE folders SET bucket = ?, prefix = ?, root_dev = NULL, last_sync = NULL, last_list = NULL WHERE name = ?'),
+      folderReset: db.prepare('UPDATE folders SET bucket = ?, prefix = ?, last_sync = NULL, last_list = NULL WHERE name = ?'),
       folderDeleteRows: db.prepare('DELETE FROM objects WHERE folder = ?'),
-      folderSetSync: db.prepare('UPDATE folders SET last_sync = ?, root_dev = COALESCE(?, root_dev) WHERE name = ?'),
+      folderSetSync: db.prepare('UPDATE folders SET last_sync = ? WHERE name = ?'),
       folderSetList: db.prepare('UPDATE folders SET last_list = ? WHERE name = ?'),
       rows: db.prepare<[string], RawRow>('SELECT key, rel, size, mtime_ns, ino, etag, md5, part_size, synced_at FROM objects WHERE folder = ?'),
       count: db.prepare<[string], { n: number; bytes: number | null }>('SELECT count(*) AS n, sum(size) AS bytes FROM objects WHERE folder = ?'),
@@ -128,12 +127,12 @@ export class Store {
     let r = this.stmts.folderGet.get(name);
     if (!r) {
       if (!this.db.readonly) this.stmts.folderInsert.run(name, bucket, prefix);
-      return { name, bucket, prefix, rootDev: null, lastSync: null, lastList: null };
+      return { name, bucket, prefix, lastSync: null, lastList: null };
     }
     if (r.bucket !== bucket || r.prefix !== prefix) {
       if (this.db.readonly) {
         this.stale.add(name);
-        return { name, bucket, prefix, rootDev: null, lastSync: null, lastList: null };
+        return { name, bucket, prefix, lastSync: null, lastList: null };
       }
       this.db.transaction(() => {
         this.stmts.folderDeleteRows.run(name);
@@ -141,7 +140,7 @@ export class Store {
       })();
       r = this.stmts.folderGet.get(name)!;
     }
-    return { name, bucket, prefix, rootDev: r.root_dev, lastSync: r.last_sync, lastList: r.last_list };
+    return { name, bucket, prefix, lastSync: r.last_sync, lastList: r.last_list };
   }
 
   /**
@@ -188,9 +187,9 @@ export class Store {
   }
 
   /** Mark a completed reconcile (and, when listed, a completed remote listing). */
-  markSynced(folder: string, at: number, rootDev: string | null, listed: boolean): void {
+  markSynced(folder: string, at: number, listed: boolean): void {
     this.guard(() => {
-      this.stmts.folderSetSync.run(at, rootDev, folder);
+      this.stmts.folderSetSync.run(at, folder);
       if (listed) this.stmts.folderSetList.run(at, folder);
     });
   }

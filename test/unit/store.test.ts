@@ -132,14 +132,14 @@ test('batch commits all writes together, or none when it throws', () => {
   assert.ok(!s.rows('f').has('extra'), 'the put was rolled back');
 });
 
-test('folder(): new folders start empty; markSynced records times and the root device', () => {
+test('folder(): new folders start empty; markSynced records the sync and listing times', () => {
   const s = openStore(join(tempDir(), 'state.db'));
-  assert.deepEqual(s.folder('f', 'bkt', 'p/'), { name: 'f', bucket: 'bkt', prefix: 'p/', rootDev: null, lastSync: null, lastList: null });
-  s.markSynced('f', 1000, '2049', false);
-  assert.deepEqual(s.folder('f', 'bkt', 'p/'), { name: 'f', bucket: 'bkt', prefix: 'p/', rootDev: '2049', lastSync: 1000, lastList: null });
-  s.markSynced('f', 2000, null, true);
-  assert.deepEqual(s.folder('f', 'bkt', 'p/'), { name: 'f', bucket: 'bkt', prefix: 'p/', rootDev: '2049', lastSync: 2000, lastList: 2000 },
-    'a null root device keeps the known one');
+  assert.deepEqual(s.folder('f', 'bkt', 'p/'), { name: 'f', bucket: 'bkt', prefix: 'p/', lastSync: null, lastList: null });
+  s.markSynced('f', 1000, false);
+  assert.deepEqual(s.folder('f', 'bkt', 'p/'), { name: 'f', bucket: 'bkt', prefix: 'p/', lastSync: 1000, lastList: null });
+  s.markSynced('f', 2000, true);
+  assert.deepEqual(s.folder('f', 'bkt', 'p/'), { name: 'f', bucket: 'bkt', prefix: 'p/', lastSync: 2000, lastList: 2000 },
+    'a listed sync records both times');
 });
 
 test('folder() with a changed bucket or prefix forgets that folder\'s rows (they describe other keys)', () => {
@@ -148,12 +148,12 @@ test('folder() with a changed bucket or prefix forgets that folder\'s rows (they
   s.folder('g', 'bkt', 'g/');
   s.put('f', row('p/a'));
   s.put('g', row('g/a'));
-  s.markSynced('f', 1000, '7', true);
+  s.markSynced('f', 1000, true);
 
   assert.equal(s.folder('f', 'bkt', 'p/').lastSync, 1000, 'same bucket and prefix: kept');
   assert.equal(s.rows('f').size, 1);
 
-  assert.deepEqual(s.folder('f', 'bkt', 'q/'), { name: 'f', bucket: 'bkt', prefix: 'q/', rootDev: null, lastSync: null, lastList: null });
+  assert.deepEqual(s.folder('f', 'bkt', 'q/'), { name: 'f', bucket: 'bkt', prefix: 'q/', lastSync: null, lastList: null });
   assert.equal(s.rows('f').size, 0, 'prefix changed');
   assert.equal(s.rows('g').size, 1, 'other folder kept');
 
