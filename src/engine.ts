@@ -7,7 +7,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Config, Credentials, MaxDelete } from './config.js';
 import { ExitCode, FatalError } from './errors.js';
 import { DEFAULT_PART } from './keys.js';
-import { Folder, type FolderReport, type Progress, type Tally } from './folder.js';
+import { Folder, type FolderReport, type Progress, type ReconcileOptions, type Tally } from './folder.js';
 import type { Logger } from './log.js';
 import { Bucket, createClient, type OpCounter, type OpCounts } from './remote/bucket.js';
 import { Store } from './state/store.js';
@@ -59,6 +59,7 @@ export class Engine {
     readonly ops: OpCounter,
     private readonly folders: Map<string, Folder>,
     private readonly log: Logger,
+    private readonly queue: PQueue,
   ) {}
 
   /** Open the state DB (locked unless dry run) and build the client, queue and folders. */
@@ -70,6 +71,10 @@ export class Engine {
         endpoint: config.remote.endpoint, accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey,
         requestTimeoutMs: config.requestTimeout, maxSockets: config.transfers * 4 + 4, maxAttempts: opts.maxAttempts,
       });
+      // Bill each request to the folder whose bucket and prefix it touches (longest prefix wins).
+      const owners = [...config.folders].sort((a, b) => b.prefix.length - a.prefix.length);
+      ops.attribute = (bucket, key) => owners.find((f) => f.bucket === bucket && key.startsWith(f.prefix))?.name
+        ?? owners.find((f) => f.bucket === bucket)?.name;
       const queue = new PQueue({ concurrency: config.transfers });
       const budget = new ByteBudget(config.memory);
       // The DB lives outside the mirrored folders in the normal layout; if a user puts it inside one, it
@@ -82,7 +87,7 @@ export class Engine {
           transfers: config.transfers, alwaysExclude: stateFiles, backoffMs: opts.backoffMs, endpoint: config.remote.endpoint,
         }));
       }
-      return new Engine(config, store, client, ops, folders, log);
+      return new Engine(config, store, client, ops, folders, log, queue);
     } catch (err) {
       store.close();
       throw err;
@@ -109,9 +114,11 @@ export class Engine {
       const folder = this.folders.get(n)!;
       const cfg = this.config.folders.find((f) => f.name === n)!;
       try {
-        reports.push(await folder.reconcile({
+        const report = await folder.reconcile({
           dryRun, list: true, maxDelete: opts.maxDelete ?? cfg.maxDelete, allowEmpty: !!opts.allowEmpty, signal, progress: this.progress,
-        }));
+        });
+        reports.push(report);
+        if (!dryRun) this.recordOutcome(report, undefined);
       } catch (err) {
         if (!fatal) {
           fatal = err;
@@ -121,6 +128,7 @@ export class Engine {
     }));
     // A run that stopped on a fatal error or a signal stays unfinished in the DB: aborted multipart uploads
     // are only aborted on the server once lib-storage gets to it, so the next run sweeps them.
+    if (!dryRun) this.persistOps();
     if (fatal) throw fatal;
     reports.sort((a, b) => names.indexOf(a.name) - names.indexOf(b.name));
     const report = summarize(reports, dryRun, Date.now() - started, this.ops.snapshot());
@@ -128,11 +136,53 @@ export class Engine {
     return report;
   }
 
+  /** Names of the configured folders. */
+  folderNames(): string[] {
+    return [...this.folders.keys()];
+  }
+
+  /**
+   * Reconcile one folder (the daemon: a scope of paths from the watcher, a local rescan, or a listing).
+   * The caller serialises calls per folder. Failures and operations spent are recorded for `status`.
+   */
+  async reconcile(name: string, opts: Omit<ReconcileOptions, 'progress' | 'dryRun' | 'maxDelete' | 'allowEmpty'> & { maxDelete?: MaxDelete }): Promise<FolderReport> {
+    const folder = this.folders.get(name);
+    const cfg = this.config.folders.find((f) => f.name === name);
+    if (!folder || !cfg) throw new FatalError(`no folder named "${name}"`, ExitCode.USAGE);
+    try {
+      const report = await folder.reconcile({ ...opts, dryRun: false, allowEmpty: false, maxDelete: opts.maxDelete ?? cfg.maxDelete, progress: this.progress });
+      this.recordOutcome(report, opts.scope);
+      return report;
+    } finally {
+      this.persistOps();
+    }
+  }
+
+  /** Transfers queued or running. */
+  queueDepth(): number {
+    return this.queue.size + this.queue.pending;
+  }
+
+  /** The state DB, for the daemon's live state and `status`. */
+  get state(): Store {
+    return this.store;
+  }
+
+  private recordOutcome(report: FolderReport, scope: readonly string[] | undefined): void {
+    // A folder that was not reconciled at all (root missing) keeps its previous failure list.
+    if (report.error && report.uploaded.files === 0 && report.failed.length === 0 && !report.deleted) return;
+    this.store.recordFailures(report.name, report.failed, scope, Date.now());
+  }
+
+  private persistOps(): void {
+    for (const [name, counts] of this.ops.takeOwnerCounts()) this.store.addOps(name, counts);
+  }
+
   /**
    * The previous run was killed: abort the multipart uploads it may have left open under our prefixes
    * (they cost storage until aborted; AbortMultipartUpload is free). Only after a crash, to spend no LIST otherwise.
    */
-  private async sweepStaleUploads(names: readonly string[], signal?: AbortSignal): Promise<void> {
+  async sweepStaleUploads(names: readonly string[], signal?: AbortSignal): Promise<void> {
     for (const n of names) {
       const cfg = this.config.folders.find((f) => f.name === n)!;
       try {

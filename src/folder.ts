@@ -2,11 +2,12 @@
 // Reconciles of one folder never overlap (the caller serialises them); rows are written only from outcomes.
 
 import { setMaxListeners } from 'node:events';
+import { readdirSync } from 'node:fs';
 import fsp from 'node:fs/promises';
 import type PQueue from 'p-queue';
 import type { FolderConfig, MaxDelete } from './config.js';
 import { FatalError, FolderUnsafeError, classify, describeError, errorCode, httpStatus, ExitCode } from './errors.js';
-import { partCount, choosePartSize } from './keys.js';
+import { partCount, choosePartSize, toKey } from './keys.js';
 import { scanFolder, type ScanResult } from './local/scan.js';
 import type { Logger } from './log.js';
 import { deleteLimit, isRemoval, plan, type Action } from './plan.js';
@@ -68,6 +69,13 @@ export interface ReconcileOptions {
   readonly allowEmpty: boolean;
   readonly signal?: AbortSignal | undefined;
   readonly progress: Progress;
+  /**
+   * Only these paths (relative to the root): the daemon's reconcile of what its watcher saw. No listing; the
+   * stored rows of these paths (and of everything under them, for removed directories) are the other side.
+   */
+  readonly scope?: readonly string[] | undefined;
+  /** Once aborted, start no new transfer; running ones finish (a graceful stop). `signal` aborts them too. */
+  readonly drain?: AbortSignal | undefined;
 }
 
 /** Shared parts a folder needs, wired by the engine. */
@@ -115,12 +123,16 @@ export class Folder {
       if (!moved) store.folder(config.name, config.bucket, config.prefix);
       const t0 = performance.now();
       let listMs = 0;
-      const stored = moved ? new Map<string, ObjectRow>() : store.rows(config.name);
+      const scope = opts.scope;
+      if (scope && (opts.list || moved)) throw new Error('a scoped reconcile neither lists nor follows a moved bucket');
+      const scopeKeys = scope?.map((rel) => toKey(config.prefix, rel));
+      const stored = moved ? new Map<string, ObjectRow>()
+        : scopeKeys ? store.rowsIn(config.name, scopeKeys, scopeKeys.map((k) => k + '/')) : store.rows(config.name);
       const listing = opts.list ? this.listRemote([...stored.keys()], opts.signal).then((m) => ((listMs = performance.now() - t0), m)) : undefined;
       listing?.catch(() => undefined); // awaited below; avoid an unhandled rejection if the scan throws first
       const scan = await scanFolder({
         root: config.path, prefix: config.prefix, exclude: config.exclude, followSymlinks: config.followSymlinks,
-        alwaysExclude: this.deps.alwaysExclude, signal: opts.signal,
+        alwaysExclude: this.deps.alwaysExclude, signal: opts.signal, only: scope,
       });
       const scanMs = performance.now() - t0;
       const remote = await listing;
@@ -128,14 +140,16 @@ export class Folder {
       this.log.debug({ files: scan.files.size, dirs: scan.dirs, scanMs: Math.round(scanMs), listMs: Math.round(listMs), objects: remote?.size, rows: stored.size }, 'scanned and listed');
       for (const p of scan.problems) (p.kind === 'failed' ? report.failed : report.skipped).push({ rel: p.rel, reason: p.reason });
       for (const p of scan.problems) this.log[p.kind === 'failed' ? 'error' : 'info']({ rel: p.rel, reason: p.reason }, p.kind === 'failed' ? 'cannot mirror' : 'skipped');
-      this.checkNotSuddenlyEmpty(scan, stored.size, remote?.size ?? 0, opts.allowEmpty);
+      if (!scope) this.checkNotSuddenlyEmpty(scan, stored.size, remote?.size ?? 0, opts.allowEmpty);
 
       const { actions, unchanged } = plan({
         local: scan.files, stored, remote, prefix: config.prefix, deletes: config.deletes, trashPrefix: config.trashPrefix,
         unknownPrefixes: scan.unknownPrefixes, unknownKeys: scan.unknownKeys,
       });
       report.unchanged = unchanged;
-      const allowed = this.guardDeletes(actions, Math.max(stored.size, remote?.size ?? 0), opts.maxDelete, report);
+      const total = scope ? store.count(config.name).files : Math.max(stored.size, remote?.size ?? 0);
+      if (scope && !opts.allowEmpty && actions.some(isRemoval)) this.checkRootNotEmptied(total);
+      const allowed = this.guardDeletes(actions, total, opts.maxDelete, report);
 
       if (opts.dryRun) {
         const resolved = await this.resolveForDryRun(allowed, opts.signal);
@@ -144,7 +158,7 @@ export class Folder {
         return report;
       }
       await this.execute(allowed, opts, report);
-      store.markSynced(config.name, Date.now(), opts.list);
+      if (!scope) store.markSynced(config.name, Date.now(), opts.list);
       if (report.failed.length > 0) report.ok = false;
       return report;
     } catch (err) {
@@ -185,6 +199,19 @@ export class Folder {
     throw new FolderUnsafeError(
       `folder path ${this.deps.config.path} is empty, but ${storedCount >= remoteCount ? `the state DB recorded ${storedCount} files from it` : `the bucket holds ${remoteCount} objects under its prefix`} ` +
         `(unmounted disk?); nothing was deleted. If the folder really is empty now, run: r2mirror sync --folder ${this.name} --allow-empty`);
+  }
+
+  /** A scoped reconcile that would delete while the root holds nothing at all: the disk went away under us. */
+  private checkRootNotEmptied(recorded: number): void {
+    let entries: string[];
+    try {
+      entries = readdirSync(this.deps.config.path);
+    } catch {
+      entries = [];
+    }
+    if (entries.length > 0 || recorded === 0) return;
+    throw new FolderUnsafeError(`folder path ${this.deps.config.path} is empty, but the state DB recorded ${recorded} files from it ` +
+      `(unmounted disk?); nothing was deleted. If the folder really is empty now, run: r2mirror sync --folder ${this.name} --allow-empty`);
   }
 
   /** Refuse every removal when there are more than the limit; the rest of the plan goes ahead. */
@@ -285,12 +312,13 @@ export class Folder {
     const running: Promise<void>[] = [];
     let fatal: unknown;
     for (const a of files) {
-      if (fatal) break;
+      if (fatal || opts.drain?.aborted) break;
       // Backpressure: never more than a few queued tasks per transfer slot.
       await queue.onSizeLessThan(this.deps.transfers * 2);
       if (fatal) break;
       opts.signal?.throwIfAborted();
       running.push(queue.add(async () => {
+        if (opts.drain?.aborted) return; // stopping: queued, not started
         const started = Date.now();
         const o = await transferFile(a, ctx);
         opts.progress.filesDone++;
@@ -306,6 +334,7 @@ export class Folder {
     await Promise.all(running);
     flush();
     if (fatal) throw fatal;
+    if (opts.drain?.aborted) return; // removals wait for the next run: a rename must not lose its source first
 
     // Removals after every upload and copy, so a rename never leaves a moment with neither key.
     const forgets = actions.filter((a) => a.type === 'forget');

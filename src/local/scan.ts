@@ -52,6 +52,18 @@ export interface ScanOptions {
   /** Absolute paths never mirrored (the state DB when it lives inside the folder). */
   readonly alwaysExclude?: readonly string[];
   readonly signal?: AbortSignal | undefined;
+  /**
+   * Only these paths (relative to the root, '/'-separated): files are statted, directories walked, missing
+   * paths are simply absent from the result. The daemon's scope: the paths its watcher named.
+   */
+  readonly only?: readonly string[] | undefined;
+}
+
+/** True when `rel` or one of its parent directories is excluded. */
+function excludedPath(ig: Ignore, rel: string): boolean {
+  const parts = rel.split('/');
+  for (let i = 1; i < parts.length; i++) if (ig.ignores(parts.slice(0, i).join('/') + '/')) return true;
+  return ig.ignores(rel);
 }
 
 /** Build the gitignore-style matcher for a folder. */
@@ -132,7 +144,31 @@ export async function scanFolder(opts: ScanOptions): Promise<ScanResult> {
   // metadata in the page cache a syscall costs microseconds, while a thread-pool round trip per call costs
   // ~0.1 ms (5,000 files: ~30 ms instead of ~450 ms). The walk yields to the event loop every few ms so
   // timers, signals and the concurrent bucket listing keep running.
-  const stack: string[] = [''];
+  const stack: string[] = opts.only ? [] : [''];
+  if (opts.only) {
+    for (const rel of new Set(opts.only)) {
+      if (rel === '' || excludedPath(ig, rel)) continue;
+      const abs = path.join(opts.root, rel);
+      if (always.has(abs)) continue;
+      let st: fs.BigIntStats;
+      try {
+        st = fs.lstatSync(abs, { bigint: true });
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' || code === 'ENOTDIR') continue; // gone: its rows are removals
+        unknown(rel, `cannot stat: ${(err as Error).message}`);
+        result.unknownKeys.add(toKey(opts.prefix, rel));
+        continue;
+      }
+      if (st.isDirectory()) {
+        if (!ig.ignores(rel + '/')) stack.push(rel);
+      } else if (st.isFile()) statOne(rel, abs, false);
+      else if (st.isSymbolicLink()) {
+        if (!opts.followSymlinks) result.problems.push({ rel, reason: 'symbolic link not followed (set followSymlinks: true to follow)', kind: 'skipped' });
+        else statOne(rel, abs, true);
+      } else result.problems.push({ rel, reason: 'not a regular file (socket, FIFO or device)', kind: 'skipped' });
+    }
+  }
   let slice = performance.now();
   while (stack.length > 0) {
     if (performance.now() - slice > 8) {
@@ -170,7 +206,45 @@ export async function scanFolder(opts: ScanOptions): Promise<ScanResult> {
       }
     }
   }
+  if (opts.only) findTwinsOutsideScope(opts.root, result);
   return result;
+}
+
+/**
+ * A scoped scan sees only some names; a file whose name differs only in Unicode normalisation from a sibling
+ * outside the scope would silently take over the sibling's key. Check each scanned file's directory.
+ */
+function findTwinsOutsideScope(root: string, result: ScanResult): void {
+  const byDir = new Map<string, string[]>();
+  for (const f of result.files.values()) {
+    const slash = f.rel.lastIndexOf('/');
+    const dir = slash < 0 ? '' : f.rel.slice(0, slash);
+    const list = byDir.get(dir) ?? [];
+    list.push(f.rel);
+    byDir.set(dir, list);
+  }
+  for (const [dir, rels] of byDir) {
+    let names: string[];
+    try {
+      names = fs.readdirSync(dir ? path.join(root, dir) : root);
+    } catch {
+      continue;
+    }
+    const byNfc = new Map<string, string[]>();
+    for (const n of names) {
+      const k = n.normalize('NFC');
+      byNfc.set(k, [...(byNfc.get(k) ?? []), n]);
+    }
+    for (const rel of rels) {
+      const name = rel.slice(dir ? dir.length + 1 : 0);
+      const twins = (byNfc.get(name.normalize('NFC')) ?? []).filter((n) => n !== name);
+      if (twins.length === 0) continue;
+      const file = [...result.files.values()].find((f) => f.rel === rel)!;
+      result.files.delete(file.key);
+      result.unknownKeys.add(file.key);
+      result.problems.push({ rel, reason: twinReason(dir ? `${dir}/${twins[0]}` : twins[0]!, file.key), kind: 'failed' });
+    }
+  }
 }
 
 /** True when a directory link points at a directory that contains the link (`self -> .`, `up -> ..`): a loop. */

@@ -35,15 +35,31 @@ export class OpCounter {
   classA = 0;
   classB = 0;
   free = 0;
+  /** Requests by the name `attribute` gave them (the engine: folder names, from bucket + key). */
+  readonly byOwner = new Map<string, { classA: number; classB: number; free: number }>();
+  /** Names the owner of a request from its bucket and key (or listing prefix); unset: no per-owner counts. */
+  attribute: ((bucket: string, key: string) => string | undefined) | undefined;
 
-  /** Count one request of the given SDK command. */
-  add(commandName: string): void {
+  /** Count one request of the given SDK command (`bucket`/`key` from its input, when it has them). */
+  add(commandName: string, bucket?: string, key?: string): void {
     const op = commandName.replace(/Command$/, '');
     this.byOp.set(op, (this.byOp.get(op) ?? 0) + 1);
     const c = opClass(commandName);
-    if (c === 'A') this.classA++;
-    else if (c === 'B') this.classB++;
-    else this.free++;
+    const field = c === 'A' ? 'classA' : c === 'B' ? 'classB' : 'free';
+    this[field]++;
+    const owner = bucket !== undefined && this.attribute ? this.attribute(bucket, key ?? '') : undefined;
+    if (owner !== undefined) {
+      const o = this.byOwner.get(owner) ?? { classA: 0, classB: 0, free: 0 };
+      o[field]++;
+      this.byOwner.set(owner, o);
+    }
+  }
+
+  /** Take (and reset) the per-owner counts accumulated since the last call, to persist them. */
+  takeOwnerCounts(): Map<string, { classA: number; classB: number; free: number }> {
+    const out = new Map(this.byOwner);
+    this.byOwner.clear();
+    return out;
   }
 
   /** A plain snapshot for summaries and JSON. */
@@ -98,7 +114,8 @@ export function createClient(opts: ClientOptions): { client: S3Client; ops: OpCo
   // The deserialize step runs once per attempt (inside the retry loop), so retries are counted as R2 bills them.
   client.middlewareStack.add(
     (next, context) => async (args) => {
-      ops.add(context.commandName ?? 'Unknown');
+      const input = (args as { input?: { Bucket?: string; Key?: string; Prefix?: string; Delete?: { Objects?: { Key?: string }[] } } }).input;
+      ops.add(context.commandName ?? 'Unknown', input?.Bucket, input?.Key ?? input?.Prefix ?? input?.Delete?.Objects?.[0]?.Key);
       (context as AttemptContext).r2mirrorAttempts = ((context as AttemptContext).r2mirrorAttempts ?? 0) + 1;
       return next(args);
     },
@@ -162,8 +179,11 @@ export interface MultipartParams {
   readonly onProgress?: ((loaded: number) => void) | undefined;
 }
 
-/** R2 accepts at most one write per second to the same key (429, error 10058 otherwise). */
-const KEY_WRITE_INTERVAL_MS = 1000;
+/**
+ * R2 accepts at most one write per second to the same key (429, error 10058 otherwise), measured where the
+ * requests arrive: 10% margin for the jitter between our clock and their arrival.
+ */
+const KEY_WRITE_INTERVAL_MS = 1100;
 
 /** One bucket reached through the shared client. */
 export class Bucket {

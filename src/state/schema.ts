@@ -40,6 +40,32 @@ export const MIGRATIONS: readonly string[] = [
     summary     TEXT                -- JSON
   ) STRICT;
   `,
+  // 2: what `r2mirror status` shows: operations spent per folder, files that failed, the running daemon's state.
+  `
+  ALTER TABLE folders ADD COLUMN ops_a INTEGER NOT NULL DEFAULT 0;     -- Class A requests, cumulative
+  ALTER TABLE folders ADD COLUMN ops_b INTEGER NOT NULL DEFAULT 0;     -- Class B requests, cumulative
+  ALTER TABLE folders ADD COLUMN ops_free INTEGER NOT NULL DEFAULT 0;  -- free requests (DELETE, abort)
+
+  -- Files the last reconcile covering them could not mirror, with the reason; cleared when they succeed.
+  CREATE TABLE failures (
+    folder      TEXT NOT NULL REFERENCES folders(name) ON DELETE CASCADE,
+    rel         TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    first_at    INTEGER NOT NULL,
+    last_at     INTEGER NOT NULL,
+    attempts    INTEGER NOT NULL,
+    PRIMARY KEY (folder, rel)
+  ) STRICT, WITHOUT ROWID;
+
+  -- The running daemon's live state (one row, rewritten every few seconds while it runs).
+  CREATE TABLE live (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    pid         INTEGER NOT NULL,
+    started_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    state       TEXT NOT NULL       -- JSON
+  ) STRICT;
+  `,
 ];
 
 /** The schema version this build writes. A DB with a higher version comes from a newer r2mirror. */

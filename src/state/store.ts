@@ -39,6 +39,30 @@ const toRow = (r: RawRow): ObjectRow => ({
   partSize: r.part_size, syncedAt: r.synced_at,
 });
 
+/** A folder as `status` shows it. */
+export interface FolderStatus extends FolderRow {
+  readonly files: number;
+  readonly bytes: number;
+  readonly ops: { classA: number; classB: number; free: number };
+}
+
+/** A file that could not be mirrored. */
+export interface FailureRow {
+  readonly rel: string;
+  readonly reason: string;
+  readonly firstAt: number;
+  readonly lastAt: number;
+  readonly attempts: number;
+}
+
+/** The daemon's row in the `live` table. */
+export interface LiveRow {
+  readonly pid: number;
+  readonly startedAt: number;
+  readonly updatedAt: number;
+  readonly state: unknown;
+}
+
 /** Options for {@link Store.open}. */
 export interface StoreOptions {
   /** Take the single-writer lock (default true). Readers such as `status` pass false. */
@@ -70,12 +94,27 @@ export class Store {
       folderSetSync: db.prepare('UPDATE folders SET last_sync = ? WHERE name = ?'),
       folderSetList: db.prepare('UPDATE folders SET last_list = ? WHERE name = ?'),
       rows: db.prepare<[string], RawRow>('SELECT key, rel, size, mtime_ns, ino, etag, md5, part_size, synced_at FROM objects WHERE folder = ?'),
+      row: db.prepare<[string, string], RawRow>('SELECT key, rel, size, mtime_ns, ino, etag, md5, part_size, synced_at FROM objects WHERE folder = ? AND key = ?'),
+      // `key >= @p` lets the primary key index find the start; substr() (characters, like length()) ends it.
+      rowsUnder: db.prepare<[{ folder: string; p: string }], RawRow>('SELECT key, rel, size, mtime_ns, ino, etag, md5, part_size, synced_at FROM objects WHERE folder = @folder AND key >= @p AND substr(key, 1, length(@p)) = @p'),
       count: db.prepare<[string], { n: number; bytes: number | null }>('SELECT count(*) AS n, sum(size) AS bytes FROM objects WHERE folder = ?'),
       put: db.prepare(`INSERT INTO objects (folder, key, rel, size, mtime_ns, ino, etag, md5, part_size, synced_at)
         VALUES (@folder, @key, @rel, @size, @mtime_ns, @ino, @etag, @md5, @part_size, @synced_at)
         ON CONFLICT (folder, key) DO UPDATE SET rel = excluded.rel, size = excluded.size, mtime_ns = excluded.mtime_ns,
           ino = excluded.ino, etag = excluded.etag, md5 = excluded.md5, part_size = excluded.part_size, synced_at = excluded.synced_at`),
       del: db.prepare('DELETE FROM objects WHERE folder = ? AND key = ?'),
+      folderAll: db.prepare<[], { name: string; bucket: string; prefix: string; last_sync: number | null; last_list: number | null; ops_a: number; ops_b: number; ops_free: number }>(
+        'SELECT * FROM folders ORDER BY name'),
+      folderAddOps: db.prepare('UPDATE folders SET ops_a = ops_a + ?, ops_b = ops_b + ?, ops_free = ops_free + ? WHERE name = ?'),
+      failUpsert: db.prepare(`INSERT INTO failures (folder, rel, reason, first_at, last_at, attempts) VALUES (?, ?, ?, ?, ?, 1)
+        ON CONFLICT (folder, rel) DO UPDATE SET reason = excluded.reason, last_at = excluded.last_at, attempts = attempts + 1`),
+      failClear: db.prepare('DELETE FROM failures WHERE folder = ? AND rel = ?'),
+      failList: db.prepare<[string], { rel: string; reason: string; first_at: number; last_at: number; attempts: number }>(
+        'SELECT rel, reason, first_at, last_at, attempts FROM failures WHERE folder = ? ORDER BY rel'),
+      liveSet: db.prepare(`INSERT INTO live (id, pid, started_at, updated_at, state) VALUES (1, ?, ?, ?, ?)
+        ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, started_at = excluded.started_at, updated_at = excluded.updated_at, state = excluded.state`),
+      liveGet: db.prepare<[], { pid: number; started_at: number; updated_at: number; state: string }>('SELECT * FROM live WHERE id = 1'),
+      liveClear: db.prepare('DELETE FROM live'),
       lastRun: db.prepare<[], { finished_at: number | null }>('SELECT finished_at FROM runs ORDER BY id DESC LIMIT 1'),
       runStart: db.prepare('INSERT INTO runs (kind, started_at) VALUES (?, ?)'),
       runEnd: db.prepare('UPDATE runs SET finished_at = ?, summary = ? WHERE id = ?'),
@@ -116,6 +155,20 @@ export class Store {
       throw new FatalError(`state DB ${file}: ${describeSqlite(err)}`, ExitCode.CONFIG, { cause: err });
     }
     return new Store(file, db, lockDb);
+  }
+
+  /**
+   * True when another process holds the writer lock of the DB at `file` (a running daemon or sync). Probes the
+   * lock for an instant; false when there is no lock file or it cannot be probed.
+   */
+  static inUse(file: string): boolean {
+    if (!fs.existsSync(file + '.lock')) return false;
+    try {
+      takeLock(file).close();
+      return false;
+    } catch (err) {
+      return err instanceof FatalError && err.exitCode === ExitCode.TEMPFAIL;
+    }
   }
 
   /** The folder's bookkeeping row. A changed bucket or prefix forgets the folder's rows (they describe other keys). */
@@ -162,6 +215,22 @@ export class Store {
     return out;
   }
 
+  /** The rows of these keys and of every key under these key prefixes (a scoped reconcile). */
+  rowsIn(folder: string, keys: readonly string[], prefixes: readonly string[]): Map<string, ObjectRow> {
+    const out = new Map<string, ObjectRow>();
+    if (this.stale.has(folder)) return out;
+    this.guard(() => {
+      for (const k of keys) {
+        const r = this.stmts.row.get(folder, k);
+        if (r) out.set(r.key, toRow(r));
+      }
+      for (const p of prefixes) {
+        for (const r of this.stmts.rowsUnder.iterate({ folder, p })) out.set(r.key, toRow(r));
+      }
+    });
+    return out;
+  }
+
   /** Number of rows and bytes recorded for a folder. */
   count(folder: string): { files: number; bytes: number } {
     const r = this.guard(() => this.stmts.count.get(folder)!);
@@ -192,6 +261,59 @@ export class Store {
       this.stmts.folderSetSync.run(at, folder);
       if (listed) this.stmts.folderSetList.run(at, folder);
     });
+  }
+
+  /** Every folder the DB knows, with its counts and the operations spent on it. */
+  folders(): FolderStatus[] {
+    return this.guard(() => this.stmts.folderAll.all().map((r) => {
+      const c = this.stmts.count.get(r.name)!;
+      return {
+        name: r.name, bucket: r.bucket, prefix: r.prefix, lastSync: r.last_sync, lastList: r.last_list, files: c.n, bytes: c.bytes ?? 0,
+        ops: { classA: r.ops_a, classB: r.ops_b, free: r.ops_free },
+      };
+    }));
+  }
+
+  /** Add requests spent on a folder to its running total. */
+  addOps(folder: string, ops: { classA: number; classB: number; free: number }): void {
+    if (!ops.classA && !ops.classB && !ops.free) return;
+    this.guard(() => this.stmts.folderAddOps.run(ops.classA, ops.classB, ops.free, folder));
+  }
+
+  /**
+   * Record the failures of a reconcile. A full reconcile replaces the folder's list; a scoped one replaces
+   * the entries of its scope (paths and everything under them) and leaves the others.
+   */
+  recordFailures(folder: string, failed: readonly { rel: string; reason: string }[], scope: readonly string[] | undefined, at: number): void {
+    const now = new Set(failed.map((f) => f.rel));
+    const inScope = (rel: string) => !scope || scope.some((p) => rel === p || rel.startsWith(p + '/'));
+    this.guard(() => this.db.transaction(() => {
+      for (const r of this.stmts.failList.all(folder)) if (inScope(r.rel) && !now.has(r.rel)) this.stmts.failClear.run(folder, r.rel);
+      for (const f of failed) this.stmts.failUpsert.run(folder, f.rel, f.reason, at, at);
+    })());
+  }
+
+  /** The files of a folder that failed, with their reasons. */
+  failures(folder: string): FailureRow[] {
+    return this.guard(() => this.stmts.failList.all(folder).map((r) => ({
+      rel: r.rel, reason: r.reason, firstAt: r.first_at, lastAt: r.last_at, attempts: r.attempts,
+    })));
+  }
+
+  /** Publish the running daemon's state (for `status`). */
+  setLive(pid: number, startedAt: number, state: unknown): void {
+    this.guard(() => this.stmts.liveSet.run(pid, startedAt, Date.now(), JSON.stringify(state)));
+  }
+
+  /** The daemon's last published state, if any (it may be stale: check the pid and updatedAt). */
+  live(): LiveRow | undefined {
+    const r = this.guard(() => this.stmts.liveGet.get());
+    return r ? { pid: r.pid, startedAt: r.started_at, updatedAt: r.updated_at, state: JSON.parse(r.state) as unknown } : undefined;
+  }
+
+  /** The daemon stopped: remove its live state. */
+  clearLive(): void {
+    this.guard(() => this.stmts.liveClear.run());
   }
 
   /** True when the previous run never finished (killed): multipart uploads it left open need an abort sweep. */

@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Database } from '../../src/state/sqlite.js';
 import { ExitCode, FatalError } from '../../src/errors.js';
-import { SCHEMA_VERSION } from '../../src/state/schema.js';
+import { MIGRATIONS, SCHEMA_VERSION } from '../../src/state/schema.js';
 import { Store, type ObjectRow } from '../../src/state/store.js';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -63,7 +63,7 @@ test('open creates the directory and a DB at the current schema version, in WAL 
     assert.equal(raw.pragma('user_version', { simple: true }), SCHEMA_VERSION);
     assert.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
     const tables = raw.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all().map((t) => t.name);
-    assert.deepEqual(tables, ['folders', 'objects', 'runs']);
+    assert.deepEqual(tables, ['failures', 'folders', 'live', 'objects', 'runs']);
   } finally {
     raw.close();
   }
@@ -102,6 +102,60 @@ test('put / rows / delete / count round-trip, per folder, with big numbers prese
   assert.deepEqual([...s.rows('photos').keys()], [small.key]);
   s.delete('photos', 'p/not-there'); // no error
   assert.equal(s.rows('docs').size, 1, 'other folders untouched');
+});
+
+test('rowsIn: exact keys and everything under key prefixes, nothing else', () => {
+  const s = openStore(join(tempDir(), 'state.db'));
+  s.folder('f', 'b', 'p/');
+  for (const k of ['p/a', 'p/dir/x', 'p/dir/sub/y', 'p/dirt', 'p/dir', 'p/é/z']) s.put('f', row(k));
+  s.folder('g', 'b', 'p/');
+  s.put('g', row('p/dir/x'));
+  assert.deepEqual([...s.rowsIn('f', ['p/a'], []).keys()], ['p/a']);
+  assert.deepEqual([...s.rowsIn('f', [], ['p/dir/']).keys()].sort(), ['p/dir/sub/y', 'p/dir/x']);
+  assert.deepEqual([...s.rowsIn('f', ['p/dir', 'p/none'], ['p/dir/', 'p/é/']).keys()].sort(), ['p/dir', 'p/dir/sub/y', 'p/dir/x', 'p/é/z']);
+  assert.equal(s.rowsIn('f', [], ['p/nothing/']).size, 0);
+});
+
+test('failures: a full record replaces the list, a scoped one only its paths; ops add up per folder', () => {
+  const s = openStore(join(tempDir(), 'state.db'));
+  s.folder('f', 'b', 'p/');
+  s.recordFailures('f', [{ rel: 'a', reason: 'unreadable' }, { rel: 'd/x', reason: 'bad name' }, { rel: 'e', reason: 'x' }], undefined, 1000);
+  s.recordFailures('f', [{ rel: 'a', reason: 'still unreadable' }], ['a', 'd'], 2000);
+  assert.deepEqual(s.failures('f').map((r) => [r.rel, r.reason, r.firstAt, r.lastAt, r.attempts]), [
+    ['a', 'still unreadable', 1000, 2000, 2], ['e', 'x', 1000, 1000, 1],
+  ]);
+  s.recordFailures('f', [], undefined, 3000);
+  assert.deepEqual(s.failures('f'), []);
+  s.addOps('f', { classA: 3, classB: 1, free: 0 });
+  s.addOps('f', { classA: 2, classB: 0, free: 5 });
+  s.put('f', row('p/a', { size: 7 }));
+  const [f] = s.folders();
+  assert.deepEqual({ files: f!.files, bytes: f!.bytes, ops: f!.ops }, { files: 1, bytes: 7, ops: { classA: 5, classB: 1, free: 5 } });
+});
+
+test('live state round-trips and clears', () => {
+  const s = openStore(join(tempDir(), 'state.db'));
+  assert.equal(s.live(), undefined);
+  s.setLive(42, 1000, { folders: [{ name: 'f', pending: 3 }] });
+  const l = s.live()!;
+  assert.equal(l.pid, 42);
+  assert.deepEqual(l.state, { folders: [{ name: 'f', pending: 3 }] });
+  s.clearLive();
+  assert.equal(s.live(), undefined);
+});
+
+test('a version 1 DB is migrated in place and keeps its rows', () => {
+  const file = join(tempDir(), 'state.db');
+  const raw = new Database(file);
+  raw.exec(MIGRATIONS[0]!);
+  raw.pragma('user_version = 1');
+  raw.prepare("INSERT INTO folders (name, bucket, prefix) VALUES ('f', 'b', 'p/')").run();
+  raw.close();
+  const s = openStore(file);
+  assert.equal(s.folders()[0]!.name, 'f');
+  assert.deepEqual(s.folders()[0]!.ops, { classA: 0, classB: 0, free: 0 });
+  s.recordFailures('f', [{ rel: 'x', reason: 'y' }], undefined, 1);
+  assert.equal(s.failures('f').length, 1);
 });
 
 test('rows survive close and reopen', () => {
