@@ -46,7 +46,26 @@ export interface Config {
   readonly requestTimeout: number;
   readonly logLevel: LogLevel;
   readonly maxDelete: MaxDelete;
+  readonly daemon: DaemonConfig;
+  /** The Prometheus endpoint of the daemon; absent when not configured. */
+  readonly metrics?: { readonly listen: string };
   readonly folders: readonly FolderConfig[];
+}
+
+/** Timings of `r2mirror daemon` (all in ms). */
+export interface DaemonConfig {
+  /** A changed path is uploaded once no event touched it for this long. */
+  readonly quietPeriod: number;
+  /** ... or after this long, even while events keep coming. */
+  readonly maxDelay: number;
+  /** A full local rescan (no R2 cost) catches missed events this often. */
+  readonly rescanInterval: number;
+  /** A full listing of the bucket catches objects changed or removed behind our back this often. */
+  readonly verifyInterval: number;
+  /** On SIGTERM, in-flight uploads may finish for this long before they are aborted. */
+  readonly stopTimeout: number;
+  /** Without file watching (inotify limit reached), rescan this often instead. */
+  readonly pollInterval: number;
 }
 
 /** An access key pair and where it came from (`env R2_ACCESS_KEY_ID`, `file /etc/r2mirror/credentials`). */
@@ -76,9 +95,12 @@ export const DEFAULTS = deepFreeze({
   deletes: 'mirror',
   trashRoot: '.r2mirror-trash/',
   followSymlinks: false,
+  daemon: { quietPeriod: 2000, maxDelay: 30_000, rescanInterval: 3_600_000, verifyInterval: 86_400_000, stopTimeout: 30_000, pollInterval: 300_000 },
 } as const);
 
-const TOP_KEYS = ['remote', 'state', 'transfers', 'memory', 'partSize', 'retries', 'requestTimeout', 'logLevel', 'maxDelete', 'folders'] as const;
+const TOP_KEYS = ['remote', 'state', 'transfers', 'memory', 'partSize', 'retries', 'requestTimeout', 'logLevel', 'maxDelete', 'daemon', 'metrics', 'folders'] as const;
+const DAEMON_KEYS = ['quietPeriod', 'maxDelay', 'rescanInterval', 'verifyInterval', 'stopTimeout', 'pollInterval'] as const;
+const METRICS_KEYS = ['listen'] as const;
 const REMOTE_KEYS = ['accountId', 'jurisdiction', 'endpoint', 'credentialsFile'] as const;
 const FOLDER_KEYS = ['name', 'path', 'bucket', 'prefix', 'exclude', 'deletes', 'trashPrefix', 'followSymlinks', 'maxDelete'] as const;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -493,6 +515,8 @@ export function parseConfig(text: string, file: string, env: Env): Config {
     requestTimeout: top.requestTimeout ? bounded(c, top.requestTimeout, parseDuration, 1000, 864e5, fmtDuration) : DEFAULTS.requestTimeout,
     logLevel: top.logLevel ? oneOf(c, top.logLevel, LOG_LEVELS) : DEFAULTS.logLevel,
     maxDelete: top.maxDelete ? maxDelete(c, top.maxDelete) : DEFAULTS.maxDelete,
+    daemon: top.daemon ? daemonSettings(c, top.daemon) : DEFAULTS.daemon,
+    ...(top.metrics ? { metrics: metricsSettings(c, top.metrics) } : {}),
   };
 
   const foldersF = need('folders');
@@ -510,6 +534,31 @@ export function parseConfig(text: string, file: string, env: Env): Config {
   });
   checkOverlaps(c, drafts);
   return deepFreeze<Config>({ ...settings, folders: drafts.map((d) => d.cfg) });
+}
+
+function daemonSettings(c: Ctx, f: Field): DaemonConfig {
+  const m = fields(c, f, DAEMON_KEYS);
+  const d = DEFAULTS.daemon;
+  const dur = (k: (typeof DAEMON_KEYS)[number], min: number, max: number) => (m[k] ? bounded(c, m[k], parseDuration, min, max, fmtDuration) : d[k]);
+  const out: DaemonConfig = {
+    quietPeriod: dur('quietPeriod', 100, 3_600_000),
+    maxDelay: dur('maxDelay', 1000, 86_400_000),
+    rescanInterval: dur('rescanInterval', 60_000, 30 * 86_400_000),
+    verifyInterval: dur('verifyInterval', 60_000, 365 * 86_400_000),
+    stopTimeout: dur('stopTimeout', 0, 3_600_000),
+    pollInterval: dur('pollInterval', 10_000, 86_400_000),
+  };
+  if (m.maxDelay && out.maxDelay < out.quietPeriod) failAt(c, m.maxDelay, `must not be shorter than quietPeriod (${fmtDuration(out.quietPeriod)})`);
+  return out;
+}
+
+function metricsSettings(c: Ctx, f: Field): { listen: string } {
+  const m = fields(c, f, METRICS_KEYS);
+  if (!m.listen) failAt(c, f, 'missing required key "listen" (for example 127.0.0.1:9464)');
+  const listen = str(c, m.listen).trim();
+  const hp = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]*)):(\d{1,5})$/.exec(listen);
+  if (!hp || Number(hp[3]) > 65535) failAt(c, m.listen, `must be host:port, [ipv6]:port or :port (got ${show(listen)})`);
+  return { listen };
 }
 
 function stateDefault(c: Ctx): string {

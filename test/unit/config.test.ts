@@ -279,6 +279,25 @@ test('an empty file, a comment-only file and a non-mapping top level are refused
   bad('just text\n', /^\/etc\/r2\.yaml:1:1: the top level must be a mapping of keys \(got "just text"\)/);
 });
 
+test('daemon timings and metrics: defaults, values, and errors that name the key', () => {
+  const d = ok(one());
+  assert.deepEqual(d.daemon, { quietPeriod: 2000, maxDelay: 30_000, rescanInterval: 3_600_000, verifyInterval: 86_400_000, stopTimeout: 30_000, pollInterval: 300_000 });
+  assert.equal(d.metrics, undefined);
+  const c = ok(y(...REMOTE, 'daemon:', '  quietPeriod: 500ms', '  verifyInterval: 7d', 'metrics:', '  listen: "[::1]:9464"',
+    'folders: [{name: a, path: /a, bucket: bkt}]'));
+  assert.equal(c.daemon.quietPeriod, 500);
+  assert.equal(c.daemon.verifyInterval, 7 * 86_400_000);
+  assert.equal(c.daemon.maxDelay, 30_000);
+  assert.deepEqual(c.metrics, { listen: '[::1]:9464' });
+  const f = 'folders: [{name: a, path: /a, bucket: bkt}]';
+  bad(y(...REMOTE, 'daemon:', '  quietPeriod: 10', f), /^\/etc\/r2\.yaml:4:16: daemon\.quietPeriod: must be from 100ms to 1h \(got 10\)$/);
+  bad(y(...REMOTE, 'daemon:', '  quietPeriod: 5s', '  maxDelay: 2s', f), /daemon\.maxDelay: must not be shorter than quietPeriod \(5s\)/);
+  bad(y(...REMOTE, 'daemon:', '  quietperiod: 5s', f), /daemon: unknown key "quietperiod" \(did you mean "quietPeriod"\?\)/);
+  bad(y(...REMOTE, 'metrics:', '  listen: localhost', f), /^\/etc\/r2\.yaml:4:11: metrics\.listen: must be host:port, \[ipv6\]:port or :port \(got "localhost"\)$/);
+  bad(y(...REMOTE, 'metrics:', '  listen: 1.2.3.4:99999', f), /metrics\.listen: must be host:port/);
+  bad(y(...REMOTE, 'metrics: {}', f), /metrics: missing required key "listen"/);
+});
+
 test('missing required keys name the key', () => {
   bad(y('folders: [{name: a, path: /a, bucket: bkt}]'), /^\/etc\/r2\.yaml:1:1: missing required key "remote"/);
   bad(y(...REMOTE), /^\/etc\/r2\.yaml:1:1: missing required key "folders"/);
@@ -465,7 +484,8 @@ test('config.example.yaml is valid and documents every key', () => {
   const text = readFileSync(file, 'utf8');
   for (const key of ['remote', 'accountId', 'jurisdiction', 'endpoint', 'credentialsFile', 'state', 'transfers', 'memory', 'partSize',
     'retries', 'requestTimeout', 'logLevel', 'maxDelete', 'folders', 'name', 'path', 'bucket', 'prefix', 'exclude', 'deletes',
-    'trashPrefix', 'followSymlinks']) {
+    'trashPrefix', 'followSymlinks', 'daemon', 'quietPeriod', 'maxDelay', 'rescanInterval', 'verifyInterval', 'stopTimeout', 'pollInterval',
+    'metrics', 'listen']) {
     assert.match(text, new RegExp(`^[ #-]*${key}:`, 'm'), key);
   }
   for (const src of ['R2_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'CREDENTIALS_DIRECTORY', 'LoadCredential=']) assert.ok(text.includes(src), src);
