@@ -59,6 +59,31 @@ export interface ScanOptions {
   readonly only?: readonly string[] | undefined;
 }
 
+/** The scope without paths that lie under another path of it (a new directory and its files): each is walked once. */
+function outermost(paths: readonly string[]): string[] {
+  const sorted = [...new Set(paths)].sort();
+  const out: string[] = [];
+  for (const p of sorted) {
+    const last = out.at(-1);
+    if (last !== undefined && (last === '' || p.startsWith(last + '/'))) continue;
+    out.push(p);
+  }
+  return out;
+}
+
+/** True when a parent directory of `rel` is a symbolic link. */
+function throughSymlink(root: string, rel: string): boolean {
+  const parts = rel.split('/');
+  for (let i = 1; i < parts.length; i++) {
+    try {
+      if (fs.lstatSync(path.join(root, ...parts.slice(0, i))).isSymbolicLink()) return true;
+    } catch {
+      return false; // gone: the stat of the path itself says so
+    }
+  }
+  return false;
+}
+
 /** True when `rel` or one of its parent directories is excluded. */
 function excludedPath(ig: Ignore, rel: string): boolean {
   const parts = rel.split('/');
@@ -66,9 +91,12 @@ function excludedPath(ig: Ignore, rel: string): boolean {
   return ig.ignores(rel);
 }
 
-/** Build the gitignore-style matcher for a folder. */
+/** Temporary files of `r2mirror restore` (`.name.r2mirror-tmp-<hex>`): never mirrored, wherever they appear. */
+export const RESTORE_TEMP_PATTERN = '*.r2mirror-tmp-*';
+
+/** Build the gitignore-style matcher for a folder (its patterns plus restore's temporary files). */
 export function makeMatcher(patterns: readonly string[]): Ignore {
-  return ignore({ allowRelativePaths: true }).add([...patterns]);
+  return ignore({ allowRelativePaths: true }).add([RESTORE_TEMP_PATTERN, ...patterns]);
 }
 
 /** Walk the whole folder. The caller has checked that the root exists and is a directory. */
@@ -146,10 +174,12 @@ export async function scanFolder(opts: ScanOptions): Promise<ScanResult> {
   // timers, signals and the concurrent bucket listing keep running.
   const stack: string[] = opts.only ? [] : [''];
   if (opts.only) {
-    for (const rel of new Set(opts.only)) {
+    for (const rel of outermost(opts.only)) {
       if (rel === '' || excludedPath(ig, rel)) continue;
       const abs = path.join(opts.root, rel);
       if (always.has(abs)) continue;
+      // Without followSymlinks, a path through a linked directory is not ours (the walk would not enter it).
+      if (!opts.followSymlinks && throughSymlink(opts.root, rel)) continue;
       let st: fs.BigIntStats;
       try {
         st = fs.lstatSync(abs, { bigint: true });
@@ -215,34 +245,35 @@ export async function scanFolder(opts: ScanOptions): Promise<ScanResult> {
  * outside the scope would silently take over the sibling's key. Check each scanned file's directory.
  */
 function findTwinsOutsideScope(root: string, result: ScanResult): void {
-  const byDir = new Map<string, string[]>();
-  for (const f of result.files.values()) {
-    const slash = f.rel.lastIndexOf('/');
-    const dir = slash < 0 ? '' : f.rel.slice(0, slash);
-    const list = byDir.get(dir) ?? [];
-    list.push(f.rel);
-    byDir.set(dir, list);
-  }
-  for (const [dir, rels] of byDir) {
-    let names: string[];
-    try {
-      names = fs.readdirSync(dir ? path.join(root, dir) : root);
-    } catch {
-      continue;
+  const listings = new Map<string, Map<string, string[]> | undefined>(); // dir -> NFC name -> names on disk
+  const namesIn = (dir: string) => {
+    if (!listings.has(dir)) {
+      let byNfc: Map<string, string[]> | undefined;
+      try {
+        byNfc = new Map();
+        for (const n of fs.readdirSync(dir ? path.join(root, dir) : root)) {
+          const k = n.normalize('NFC');
+          byNfc.set(k, [...(byNfc.get(k) ?? []), n]);
+        }
+      } catch {
+        byNfc = undefined;
+      }
+      listings.set(dir, byNfc);
     }
-    const byNfc = new Map<string, string[]>();
-    for (const n of names) {
-      const k = n.normalize('NFC');
-      byNfc.set(k, [...(byNfc.get(k) ?? []), n]);
-    }
-    for (const rel of rels) {
-      const name = rel.slice(dir ? dir.length + 1 : 0);
-      const twins = (byNfc.get(name.normalize('NFC')) ?? []).filter((n) => n !== name);
+    return listings.get(dir);
+  };
+  for (const file of [...result.files.values()]) {
+    // Every component counts: "café/x" and "cafe\u0301/x" are one key as well.
+    const parts = file.rel.split('/');
+    for (let i = 0; i < parts.length; i++) {
+      const dir = parts.slice(0, i).join('/');
+      const twins = (namesIn(dir)?.get(parts[i]!.normalize('NFC')) ?? []).filter((n) => n !== parts[i]);
       if (twins.length === 0) continue;
-      const file = [...result.files.values()].find((f) => f.rel === rel)!;
       result.files.delete(file.key);
       result.unknownKeys.add(file.key);
-      result.problems.push({ rel, reason: twinReason(dir ? `${dir}/${twins[0]}` : twins[0]!, file.key), kind: 'failed' });
+      const other = [...parts.slice(0, i), twins[0]!, ...parts.slice(i + 1)].join('/');
+      result.problems.push({ rel: file.rel, reason: twinReason(other, file.key), kind: 'failed' });
+      break;
     }
   }
 }

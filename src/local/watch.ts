@@ -1,6 +1,7 @@
 // chokidar -> debounced, coalesced batches of dirty paths (relative to the folder root), or "everything".
 // Events are hints: the daemon reconciles the paths a batch names. Never reads or writes file contents.
 
+import fs from 'node:fs';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { makeMatcher } from './scan.js';
@@ -51,11 +52,15 @@ export class Watcher {
     const ig = makeMatcher(opts.exclude);
     const always = new Set(opts.alwaysExclude ?? []);
     const root = path.resolve(opts.root);
+    // chokidar puts an inotify watch (and an FSWatcher object) on every file it tracks: 100,000 files would cost
+    // 100,000 watches and ~150 MB. It tracks directories only here; a directory's watch already reports every
+    // change to the files in it, and those arrive as 'raw' events below.
     const ignored = (p: string, stats?: { isDirectory(): boolean }) => {
       const abs = path.resolve(root, p);
       if (always.has(abs)) return true;
       const rel = path.relative(root, abs).split(path.sep).join('/');
       if (rel === '' || rel.startsWith('../')) return false;
+      if (stats && !stats.isDirectory()) return true;
       return ig.ignores(rel) || (!!stats?.isDirectory() && ig.ignores(rel + '/'));
     };
     const fsw = watch(root, {
@@ -75,12 +80,31 @@ export class Watcher {
       await fsw.close();
       throw err;
     });
-    w.dirs = Object.keys(fsw.getWatched()).length;
+    // getWatched() also has an entry for the root's parent: count the root and what is under it.
+    w.dirs = Object.keys(fsw.getWatched()).filter((d) => d === root || d.startsWith(root + path.sep)).length;
     const rel = (p: string) => path.relative(root, path.resolve(root, p)).split(path.sep).join('/');
     fsw.on('all', (event, p) => {
       if (event === 'addDir') w.dirs++;
       else if (event === 'unlinkDir') w.dirs = Math.max(0, w.dirs - 1);
       w.touch(rel(p), Date.now(), event === 'unlink' || event === 'unlinkDir');
+    });
+    // File events, straight from the directory watches: (event, name in the directory, { watchedPath }).
+    fsw.on('raw', (event: string, name: string | null, opts: unknown) => {
+      const watched = (opts as { watchedPath?: string } | undefined)?.watchedPath;
+      if (!name || !watched) return;
+      const abs = path.resolve(watched, name);
+      if (abs === watched || always.has(abs)) return;
+      const r = rel(abs);
+      if (r === '' || r.startsWith('../') || ig.ignores(r)) return;
+      let st: fs.Stats | undefined;
+      try {
+        st = fs.lstatSync(abs);
+      } catch {
+        st = undefined;
+      }
+      if (st?.isDirectory()) return; // directories come as addDir/unlinkDir from chokidar itself
+      // 'rename' is a create, a delete or either half of a move: a path that is gone has nothing left to settle.
+      w.touch(r, Date.now(), !st);
     });
     fsw.on('error', (err: unknown) => opts.onError(err as NodeJS.ErrnoException));
     return w;
@@ -150,13 +174,25 @@ export class Watcher {
       }
     } else {
       const due: string[] = [];
+      const again: string[] = [];
+      // Paths whose quiet period ends within the slack go along: one `mv` or `cp -r` makes events microseconds
+      // apart, and both halves of a rename must meet in one reconcile to become a copy.
+      const slack = Math.min(100, quietMs / 4);
       for (const [rel, d] of this.dirty) {
-        if (now - d.last >= quietMs || now - d.first >= maxDelayMs) due.push(rel);
+        if (now - d.last >= quietMs - slack) due.push(rel);
+        else if (now - d.first >= maxDelayMs) {
+          due.push(rel);
+          // Handed over while still changing: chokidar drops a change within 50 ms of the previous one without a
+          // catch-up event, so a last write right after this handover could go unreported. Look once more
+          // after a quiet period (a stat if nothing changed).
+          again.push(rel);
+        }
       }
       // A rename is an add and an unlink (chokidar's atomic mode delays the unlink ~100 ms): removed paths go
       // with whatever batch leaves next, so the reconcile sees both sides and copies instead of uploading.
       if (due.length) for (const [rel, d] of this.dirty) if (d.removed && !(now - d.last >= quietMs || now - d.first >= maxDelayMs)) due.push(rel);
       for (const rel of due) this.dirty.delete(rel);
+      for (const rel of again) this.dirty.set(rel, { first: now, last: now, removed: false });
       if (due.length) this.opts.onBatch({ kind: 'paths', paths: due });
     }
     if (this.storm || this.dirty.size) this.schedule(now);
@@ -170,4 +206,21 @@ export class Watcher {
     this.dirty.clear();
     await this.fsw.close();
   }
+}
+
+/**
+ * The inotify watch limit, when this is Linux: fs.inotify.max_user_watches, or the user namespace's
+ * user.max_inotify_watches when that is lower (containers).
+ */
+export function readInotifyLimit(): number | undefined {
+  const read = (f: string) => {
+    try {
+      const n = Number(fs.readFileSync(f, 'utf8').trim());
+      return Number.isFinite(n) && n > 0 ? n : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const limits = [read('/proc/sys/fs/inotify/max_user_watches'), read('/proc/sys/user/max_inotify_watches')].filter((n) => n !== undefined);
+  return limits.length ? Math.min(...limits) : undefined;
 }

@@ -101,6 +101,10 @@ test('makeMatcher is gitignore-style', () => {
   assert.equal(ig.ignores('important.log'), false);
   assert.equal(ig.ignores('cache/'), true);
   assert.equal(ig.ignores('cache'), false, 'a dir pattern does not match a file of that name');
+  // restore's temporary files, in both of its name forms, are never mirrored
+  assert.equal(ig.ignores('deep/.photo.jpg.r2mirror-tmp-0a1b2c3d'), true);
+  assert.equal(ig.ignores('.r2mirror-tmp-0a1b2c3d'), true);
+  assert.equal(ig.ignores('photo.jpg'), false);
 });
 
 test('alwaysExclude skips the state DB (absolute paths) inside the folder', async () => {
