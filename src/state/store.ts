@@ -2,6 +2,7 @@
 // Knows nothing about disks or buckets; callers decide when a row may be written (only after success).
 
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Database } from './sqlite.js';
 import { ExitCode, FatalError } from '../errors.js';
@@ -81,10 +82,18 @@ export class Store {
   private readonly stale = new Set<string>();
   private readonly stmts;
 
-  private constructor(file: string, db: Database, lockDb: Database | undefined) {
+  /** A private copy read instead of the DB (see open()); removed by close(). */
+  private snapshotDir: string | undefined;
+
+  /** Opened read-only (directly, or as a private copy): nothing is ever written. */
+  private readonly ro: boolean;
+
+  private constructor(file: string, db: Database, lockDb: Database | undefined, ro: boolean, snapshotDir?: string) {
     this.path = file;
+    this.ro = ro;
     this.db = db;
     this.lockDb = lockDb;
+    this.snapshotDir = snapshotDir;
     this.stmts = {
       folderGet: db.prepare<[string], { name: string; bucket: string; prefix: string; last_sync: number | null; last_list: number | null }>(
         'SELECT * FROM folders WHERE name = ?'),
@@ -138,23 +147,39 @@ export class Store {
     // The lock is an exclusive SQLite lock on a side file: the OS drops it when the process dies, even on
     // kill -9, so there is no stale PID file to clean up.
     const lockDb = lock && !opts.readonly ? takeLock(file) : undefined;
+    // SQLite creates the -wal and -shm files of a WAL database even for a read-only connection, and leaves them;
+    // made by another user (root running `status`), they would lock the daemon out of its own DB. Without a
+    // -wal no writer is active and the main file holds everything: read a private copy of it instead.
+    let snapshotDir: string | undefined;
     let db: Database;
     try {
-      if (opts.readonly && !fs.existsSync(file)) db = new Database(':memory:');
-      else db = new Database(file, { readonly: !!opts.readonly, fileMustExist: !!opts.readonly });
-      db.pragma('busy_timeout = 5000');
-      if (!opts.readonly) {
-        db.pragma('journal_mode = WAL');
-        db.pragma('synchronous = NORMAL');
+      if (opts.readonly && fs.existsSync(file) && !fs.existsSync(file + '-wal')) {
+        snapshotDir = fs.mkdtempSync(path.join(os.tmpdir(), 'r2mirror-state-'));
+        const copy = path.join(snapshotDir, 'state.db');
+        fs.copyFileSync(file, copy);
+        db = new Database(copy);
+        db.pragma('busy_timeout = 5000');
+        db.pragma('foreign_keys = ON');
+        migrate(db, file, false); // the copy may be migrated; the original is never written
+        db.pragma('query_only = ON');
+      } else {
+        if (opts.readonly && !fs.existsSync(file)) db = new Database(':memory:');
+        else db = new Database(file, { readonly: !!opts.readonly, fileMustExist: !!opts.readonly });
+        db.pragma('busy_timeout = 5000');
+        if (!opts.readonly) {
+          db.pragma('journal_mode = WAL');
+          db.pragma('synchronous = NORMAL');
+        }
+        db.pragma('foreign_keys = ON');
+        migrate(db, file, !!opts.readonly);
       }
-      db.pragma('foreign_keys = ON');
-      migrate(db, file, !!opts.readonly);
     } catch (err) {
       lockDb?.close();
+      if (snapshotDir) fs.rmSync(snapshotDir, { recursive: true, force: true });
       if (err instanceof FatalError) throw err;
       throw new FatalError(`state DB ${file}: ${describeSqlite(err)}`, ExitCode.CONFIG, { cause: err });
     }
-    return new Store(file, db, lockDb);
+    return new Store(file, db, lockDb, !!opts.readonly, snapshotDir);
   }
 
   /**
@@ -179,11 +204,11 @@ export class Store {
   private folderRow(name: string, bucket: string, prefix: string): FolderRow {
     let r = this.stmts.folderGet.get(name);
     if (!r) {
-      if (!this.db.readonly) this.stmts.folderInsert.run(name, bucket, prefix);
+      if (!this.ro) this.stmts.folderInsert.run(name, bucket, prefix);
       return { name, bucket, prefix, lastSync: null, lastList: null };
     }
     if (r.bucket !== bucket || r.prefix !== prefix) {
-      if (this.db.readonly) {
+      if (this.ro) {
         this.stale.add(name);
         return { name, bucket, prefix, lastSync: null, lastList: null };
       }
@@ -350,13 +375,14 @@ export class Store {
     if (this.closed) return;
     this.closed = true;
     try {
-      if (!this.db.readonly) this.db.pragma('wal_checkpoint(TRUNCATE)');
+      if (!this.ro) this.db.pragma('wal_checkpoint(TRUNCATE)');
     } catch {
       // a checkpoint is an optimisation; the WAL is replayed on the next open
     }
     this.db.close();
     this.lockDb?.close();
     this.lockDb = undefined;
+    if (this.snapshotDir) fs.rmSync(this.snapshotDir, { recursive: true, force: true });
   }
 }
 

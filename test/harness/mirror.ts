@@ -42,6 +42,10 @@ export interface Fixture {
   run(args: string[], opts?: { env?: Record<string, string | undefined>; timeoutMs?: number }): Promise<RunResult>;
   /** Like run(), but returns at once with the child process (to kill it) and the result promise. */
   start(args: string[], opts?: { env?: Record<string, string | undefined>; timeoutMs?: number }): RunningCli;
+  /** Run any command with this fixture's config and credentials: `f.cmd('ls', ['--json'])`. */
+  cmd(command: string, args?: string[], opts?: { env?: Record<string, string | undefined>; timeoutMs?: number }): Promise<RunResult>;
+  /** Like cmd(), but returns at once with the child process (the daemon, to signal it). */
+  startCmd(command: string, args?: string[], opts?: { env?: Record<string, string | undefined>; timeoutMs?: number }): RunningCli;
   objects(): Promise<Map<string, { size: number; etag: string }>>;
   rows(): { key: string; rel: string; size: number; etag: string; part_size: number }[];
   writeConfig(extraFolderYaml?: string, topYaml?: string): void;
@@ -88,7 +92,9 @@ export async function fixture(name: string, opts: {
       ].filter(Boolean).join('\n') + '\n');
     },
     run: (args, o = {}) => f.start(args, o).result,
-    start: (args, o = {}) => startCli(['sync', '--config', configFile, ...args], {
+    start: (args, o = {}) => f.startCmd('sync', args, o),
+    cmd: (command, args = [], o = {}) => f.startCmd(command, args, o).result,
+    startCmd: (command, args = [], o = {}) => startCli([command, '--config', configFile, ...args], {
       R2_ACCESS_KEY_ID: env.accessKeyId, R2_SECRET_ACCESS_KEY: env.secretAccessKey, ...o.env,
     }, o.timeoutMs),
     objects: () => listAll(client, bucket, prefix),

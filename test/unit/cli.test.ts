@@ -3,43 +3,49 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { test } from 'node:test';
-import { HELP, formatBytes, parseCli } from '../../src/cli.js';
+import { COMMANDS, HELP } from '../../src/cli.js';
+import { formatBytes } from '../../src/commands/common.js';
+import { parseSyncArgs } from '../../src/commands/sync.js';
 
 const readme = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 
-test('parseCli: sync with every option', () => {
-  const a = parseCli(['sync', '-c', '/x.yaml', '-f', 'a', '--folder', 'b', '-n', '--json', '--max-delete', '25%', '--allow-empty', '--log-level', 'debug'], {});
+test('parseSyncArgs: every option', () => {
+  const a = parseSyncArgs(['-c', '/x.yaml', '-f', 'a', '--folder', 'b', '-n', '--json', '--max-delete', '25%', '--allow-empty', '--log-level', 'debug'], {});
   assert.deepEqual(a, {
-    command: 'sync', config: '/x.yaml', folders: ['a', 'b'], dryRun: true, json: true,
+    config: '/x.yaml', folders: ['a', 'b'], dryRun: true, json: true,
     maxDelete: { kind: 'percent', percent: 25 }, allowEmpty: true, logLevel: 'debug',
   });
-  assert.deepEqual(parseCli(['sync', '--max-delete', '5000'], {}).maxDelete, { kind: 'count', count: 5000 });
+  assert.deepEqual(parseSyncArgs(['--max-delete', '5000'], {}).maxDelete, { kind: 'count', count: 5000 });
 });
 
-test('parseCli: config from $R2MIRROR_CONFIG, else /etc/r2mirror/config.yaml', () => {
-  assert.equal(parseCli(['sync'], { R2MIRROR_CONFIG: '/env.yaml' }).config, '/env.yaml');
-  assert.equal(parseCli(['sync'], {}).config, '/etc/r2mirror/config.yaml');
+test('parseSyncArgs: config from $R2MIRROR_CONFIG, else /etc/r2mirror/config.yaml', () => {
+  assert.equal(parseSyncArgs([], { R2MIRROR_CONFIG: '/env.yaml' }).config, '/env.yaml');
+  assert.equal(parseSyncArgs([], {}).config, '/etc/r2mirror/config.yaml');
 });
 
-test('parseCli: help and version', () => {
-  assert.equal(parseCli([], {}).command, 'help');
-  assert.equal(parseCli(['help'], {}).command, 'help');
-  assert.equal(parseCli(['sync', '--help'], {}).command, 'help');
-  assert.equal(parseCli(['-V'], {}).command, 'version');
+test('parseSyncArgs: usage errors name the problem', () => {
+  assert.throws(() => parseSyncArgs(['--frob'], {}), /sync: Unknown option '--frob'/);
+  assert.throws(() => parseSyncArgs(['extra'], {}), /unexpected argument "extra"/);
+  assert.throws(() => parseSyncArgs(['--max-delete', '120%'], {}), /--max-delete takes a count \(5000\) or a percentage up to 100% \(got "120%"\)/);
+  assert.throws(() => parseSyncArgs(['--max-delete', 'lots'], {}), /--max-delete takes/);
+  assert.throws(() => parseSyncArgs(['--log-level', 'loud'], {}), /--log-level must be one of fatal, error, warn, info, debug, trace, silent/);
 });
 
-test('parseCli: usage errors name the problem', () => {
-  assert.throws(() => parseCli(['frobnicate'], {}), /unknown command "frobnicate"/);
-  assert.throws(() => parseCli(['sync', '--frob'], {}), /Unknown option '--frob'/);
-  assert.throws(() => parseCli(['sync', 'extra'], {}), /unexpected argument "extra"/);
-  assert.throws(() => parseCli(['sync', '--max-delete', '120%'], {}), /--max-delete takes a count \(5000\) or a percentage up to 100% \(got "120%"\)/);
-  assert.throws(() => parseCli(['sync', '--max-delete', 'lots'], {}), /--max-delete takes/);
-  assert.throws(() => parseCli(['sync', '--log-level', 'loud'], {}), /--log-level must be one of fatal, error, warn, info, debug, trace, silent/);
+test("README's command-line block is --help's usage section, verbatim", () => {
+  const usage = HELP.slice(HELP.indexOf('Usage:\n') + 7, HELP.indexOf('\nCredentials:')).trimEnd().split('\n').map((l) => l.replace(/^ {2}/, '')).join('\n');
+  const start = readme.indexOf('```text\n', readme.indexOf('## Command line')) + 8;
+  const block = readme.slice(start, readme.indexOf('```', start)).trimEnd();
+  assert.equal(block, usage, 'regenerate the README block from `r2mirror --help`');
+});
+
+test('--help lists every command', () => {
+  assert.ok(COMMANDS.length >= 1);
+  for (const c of COMMANDS) assert.match(HELP, new RegExp(`^  r2mirror ${c.name}\\b`, 'm'), `--help lacks ${c.name}`);
 });
 
 test('every option in --help is accepted by the parser and documented in the README', () => {
   const options = [...HELP.matchAll(/^\s+(?:-\w, )?(--[a-z-]+)/gm)].map((m) => m[1]!);
-  assert.ok(options.length >= 8, `found ${options.length} options in --help`);
+  assert.ok(options.length >= 7, `found ${options.length} options in --help`);
   for (const o of options) {
     if (o === '--help' || o === '--version') continue;
     assert.ok(readme.includes(o), `README does not mention ${o}`);

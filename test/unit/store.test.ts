@@ -285,6 +285,26 @@ test('readonly open of a missing DB works in memory and writes nothing to disk',
   assert.deepEqual(readdirSync(d), [], 'no directory, DB or lock file created');
 });
 
+test('readonly open with no writer around creates no -wal/-shm beside the DB (they would lock the daemon out)', () => {
+  const d = tempDir();
+  const file = join(d, 'state.db');
+  const w = openStore(file);
+  w.folder('f', 'b', 'p/');
+  w.put('f', row('p/a'));
+  w.close();
+  const before = readdirSync(d).sort();
+  assert.ok(!before.includes('state.db-wal'), `a clean close leaves no WAL: ${before}`);
+  const bytes = readFileSync(file);
+  const r = openStore(file, { readonly: true });
+  assert.deepEqual([...r.rows('f').keys()], ['p/a']);
+  assert.equal(r.folder('f', 'b', 'other/').prefix, 'other/', 'a changed prefix reads as empty');
+  assert.equal(r.rows('f').size, 0);
+  assert.deepEqual(readdirSync(d).sort(), before, 'nothing created beside the DB while open');
+  r.close();
+  assert.deepEqual(readdirSync(d).sort(), before, 'nothing left beside the DB');
+  assert.ok(readFileSync(file).equals(bytes), 'the DB file is untouched');
+});
+
 test('readonly open of an existing DB reads it, writes nothing and does not take the lock', () => {
   const file = join(tempDir(), 'state.db');
   const w = openStore(file);

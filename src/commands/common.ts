@@ -1,0 +1,118 @@
+// Set-up shared by the commands: option parsing with usage errors, config + credentials + logger, the S3 client,
+// and turning an error into the one stderr line and exit code the user sees. Never prints a secret.
+
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { loadConfig, loadCredentials, type Config, type Credentials } from '../config.js';
+import { ConfigError, ExitCode, FatalError, describeError, scrub } from '../errors.js';
+import { createLogger, type Logger } from '../log.js';
+import { createClient, type OpCounter } from '../remote/bucket.js';
+import type { CommandContext, Output } from './context.js';
+
+/** A mistake on the command line: printed with a hint to --help, exit code 2. */
+export class UsageError extends Error {}
+
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** The config file: --config, else $R2MIRROR_CONFIG, else /etc/r2mirror/config.yaml. */
+export function configPath(value: string | undefined, env: CommandContext['env']): string {
+  return value ?? env.R2MIRROR_CONFIG ?? '/etc/r2mirror/config.yaml';
+}
+
+/** node:util parseArgs, with its errors turned into UsageError and a bound on positionals. */
+export function parseCommand<T extends NonNullable<ParseArgsConfig['options']>>(
+  command: string, args: readonly string[], options: T, maxPositionals: number,
+) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...args], options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError(`${command}: ${(err as Error).message}`);
+  }
+  if (parsed.positionals.length > maxPositionals) {
+    throw new UsageError(`${command}: unexpected argument "${parsed.positionals[maxPositionals]}"`);
+  }
+  return parsed;
+}
+
+/** Validate a --log-level value. */
+export function logLevelOption(v: string | undefined): string | undefined {
+  if (v !== undefined && !(LEVELS as readonly string[]).includes(v)) throw new UsageError(`--log-level must be one of ${LEVELS.join(', ')}`);
+  return v;
+}
+
+/** What most commands start from. */
+export interface Setup {
+  readonly config: Config;
+  readonly credentials: Credentials;
+  readonly log: Logger;
+  /** Values scrubbed from every output line. */
+  readonly secrets: string[];
+}
+
+/**
+ * Load the config and credentials and build the logger (JSON on stderr; short human lines at `warn` on a
+ * terminal unless --log-level says otherwise). `secrets` is filled as soon as the credentials are known, so
+ * an error reported after a failure here is scrubbed too.
+ */
+export function setup(ctx: CommandContext, opts: {
+  config: string; logLevel?: string | undefined; secrets: string[]; out?: Output;
+  /** Checks on the config that must fail before credentials are needed (a --folder typo). */
+  check?: (config: Config) => void;
+}): Setup {
+  const config = loadConfig(opts.config, ctx.env);
+  opts.check?.(config);
+  const credentials = loadCredentials(config, ctx.env);
+  opts.secrets.push(credentials.secretAccessKey, credentials.accessKeyId);
+  const tty = !!ctx.stderr.isTTY;
+  const level = (opts.logLevel ?? (tty ? 'warn' : config.logLevel)) as 'info';
+  const log = createLogger({ level, secrets: opts.secrets, pretty: tty, out: opts.out ?? ctx.stderr });
+  return { config, credentials, log, secrets: opts.secrets };
+}
+
+/** The S3 client every command shares with the engine (R2 checksum settings, op counting, timeouts). */
+export function clientFor(config: Config, credentials: Credentials, maxSockets = config.transfers * 4 + 4): { client: S3Client; ops: OpCounter } {
+  return createClient({
+    endpoint: config.remote.endpoint, accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey,
+    requestTimeoutMs: config.requestTimeout, maxSockets,
+  });
+}
+
+/** Refuse --folder names the config does not have (a usage error, exit 2). */
+export function checkFolderNames(config: Config, names: readonly string[]): void {
+  const unknown = names.find((n) => !config.folders.some((f) => f.name === n));
+  if (unknown !== undefined) {
+    throw new UsageError(`no folder named "${unknown}" in ${config.file} (folders: ${config.folders.map((f) => f.name).join(', ')})`);
+  }
+}
+
+/** Print an error as one `r2mirror: ...` line on stderr and return its exit code. */
+export function reportError(ctx: CommandContext, err: unknown, secrets: readonly string[]): number {
+  if (err instanceof UsageError) {
+    ctx.stderr.write(`r2mirror: ${scrub(err.message, secrets)}\nTry "r2mirror --help".\n`);
+    return ExitCode.USAGE;
+  }
+  if (ctx.signal.aborted && (err === ctx.signal.reason || (err as Error)?.name === 'AbortError' || /^interrupted by/.test(String((err as Error)?.message)))) {
+    ctx.stderr.write(`r2mirror: ${String((ctx.signal.reason as Error)?.message ?? 'interrupted')}\n`);
+    return 130;
+  }
+  const code = err instanceof ConfigError || err instanceof FatalError ? err.exitCode : ExitCode.SOFTWARE;
+  const text = code === ExitCode.SOFTWARE ? `internal error: ${(err as Error)?.stack ?? String(err)}` : describeError(err);
+  ctx.stderr.write(`r2mirror: ${scrub(text, secrets)}\n`);
+  return code;
+}
+
+/** 1234567 -> "1,234,567" (without Intl, whose first use costs ~15 ms of start-up). */
+export const num = (n: number): string => String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+
+const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+/** 1536 -> "1.5 KiB". */
+export function formatBytes(n: number): string {
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
+}

@@ -1,0 +1,41 @@
+// What a command receives from the CLI instead of `process`: its arguments, environment, streams and stop signal.
+// Commands live in src/commands/*.ts; src/cli.ts builds the context and is still the only module touching `process`.
+
+/** A writable text stream (stdout/stderr in production, a buffer in tests). */
+export interface Output {
+  write(s: string): unknown;
+  readonly isTTY?: boolean | undefined;
+  readonly columns?: number | undefined;
+}
+
+/** Everything a command may use from its process. */
+export interface CommandContext {
+  /** The arguments after the command name. */
+  readonly args: readonly string[];
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly cwd: string;
+  readonly pid: number;
+  /** r2mirror's version. */
+  readonly version: string;
+  /** CLOCK_MONOTONIC in microseconds (systemd's MONOTONIC_USEC). */
+  monotonicUsec(): bigint;
+  /** The running Node.js version without the "v" ("20.20.2"). */
+  readonly nodeVersion: string;
+  readonly stdout: Output;
+  readonly stderr: Output;
+  /** For prompts (`init` on a terminal). */
+  readonly stdin: NodeJS.ReadableStream & { readonly isTTY?: boolean | undefined };
+  /** Aborted at the first SIGINT/SIGTERM (the reason names the signal); a second signal exits at once. */
+  readonly signal: AbortSignal;
+  /** Register a SIGHUP handler (the daemon reloads its config); returns a function that removes it. */
+  onHangup(fn: () => void): () => void;
+}
+
+/** One `r2mirror <name>` command. */
+export interface Command {
+  readonly name: string;
+  /** The block this command contributes to `r2mirror --help`: usage line(s) and its options, indented. */
+  readonly help: string;
+  /** Resolves to the exit code. */
+  run(ctx: CommandContext): Promise<number>;
+}

@@ -1,0 +1,100 @@
+// `r2mirror status`: per folder what is mirrored, pending and failing, when it was last reconciled and verified,
+// and the R2 operations spent. Reads the state DB without locking it, and the live state of a running daemon.
+
+import { loadConfig } from '../config.js';
+import type { DaemonLive, FolderLive } from '../daemon.js';
+import { Store } from '../state/store.js';
+import { configPath, formatBytes, num, parseCommand, reportError } from './common.js';
+import type { Command, CommandContext } from './context.js';
+
+export const statusCommand: Command = {
+  name: 'status',
+  help: `  r2mirror status [options]    what is mirrored, pending and failing per folder; works with or without the daemon
+    -c, --config FILE        config file (as for sync); needs no credentials and sends no request
+        --json               one JSON object on stdout
+`,
+  run: runStatus,
+};
+
+/** What `status --json` prints for one folder. */
+export interface FolderStatusReport {
+  name: string;
+  path: string;
+  bucket: string;
+  prefix: string;
+  files: number;
+  bytes: number;
+  /** Live daemon state ('not running' without a daemon). */
+  state: FolderLive['state'] | 'not running';
+  error: string | null;
+  pending: number | null;
+  failed: { rel: string; reason: string; attempts: number; since: number; last: number }[];
+  lastReconcile: number | null;
+  lastVerify: number | null;
+  ops: { classA: number; classB: number; free: number };
+}
+
+async function runStatus(ctx: CommandContext): Promise<number> {
+  try {
+    const { values: v } = parseCommand('status', ctx.args, { config: { type: 'string', short: 'c' }, json: { type: 'boolean' } }, 0);
+    const config = loadConfig(configPath(v.config, ctx.env), ctx.env);
+    const running = Store.inUse(config.state);
+    const store = Store.open(config.state, { readonly: true, lock: false });
+    let out: { daemon: { pid: number; startedAt: number; updatedAt: number } | null; folders: FolderStatusReport[] };
+    try {
+      const liveRow = running ? store.live() : undefined;
+      const live = liveRow?.state as DaemonLive | undefined;
+      const known = new Map(store.folders().map((f) => [f.name, f]));
+      out = {
+        daemon: liveRow ? { pid: liveRow.pid, startedAt: liveRow.startedAt, updatedAt: liveRow.updatedAt } : null,
+        folders: config.folders.map((f) => {
+          const row = known.get(f.name);
+          const l = live?.folders.find((x) => x.name === f.name);
+          const same = row && row.bucket === f.bucket && row.prefix === f.prefix;
+          return {
+            name: f.name, path: f.path, bucket: f.bucket, prefix: f.prefix,
+            files: same ? row.files : 0, bytes: same ? row.bytes : 0,
+            state: l?.state ?? 'not running', error: l?.error ?? null, pending: l ? l.pending : null,
+            failed: store.failures(f.name).map((x) => ({ rel: x.rel, reason: x.reason, attempts: x.attempts, since: x.firstAt, last: x.lastAt })),
+            lastReconcile: Math.max(row?.lastSync ?? 0, l?.lastReconcile ?? 0) || null,
+            lastVerify: Math.max(row?.lastList ?? 0, l?.lastVerify ?? 0) || null,
+            ops: row?.ops ?? { classA: 0, classB: 0, free: 0 },
+          };
+        }),
+      };
+    } finally {
+      store.close();
+    }
+    ctx.stdout.write(v.json ? JSON.stringify(out) + '\n' : formatStatus(out, running, Date.now()));
+    return 0;
+  } catch (err) {
+    return reportError(ctx, err, []);
+  }
+}
+
+const ago = (t: number | null, now: number): string => {
+  if (!t) return 'never';
+  const s = Math.max(0, Math.round((now - t) / 1000));
+  const rel = s < 120 ? `${s} s` : s < 7200 ? `${Math.round(s / 60)} min` : s < 172_800 ? `${Math.round(s / 3600)} h` : `${Math.round(s / 86_400)} d`;
+  return `${new Date(t).toISOString().replace(/\.\d+Z$/, 'Z')} (${rel} ago)`;
+};
+
+function formatStatus(o: { daemon: { pid: number; startedAt: number; updatedAt: number } | null; folders: FolderStatusReport[] }, running: boolean, now: number): string {
+  const lines: string[] = [];
+  lines.push(o.daemon ? `daemon: running, pid ${o.daemon.pid}, since ${ago(o.daemon.startedAt, now)}`
+    : running ? 'daemon: not running (a sync is running)' : 'daemon: not running');
+  for (const f of o.folders) {
+    lines.push('');
+    lines.push(`${f.name}: ${f.path} -> ${f.bucket}/${f.prefix}`);
+    lines.push(`  mirrored:        ${num(f.files)} files, ${formatBytes(f.bytes)}`);
+    lines.push(`  state:           ${f.state}${f.pending !== null ? `, ${num(f.pending)} pending` : ''}`);
+    if (f.error) lines.push(`  error:           ${f.error}`);
+    lines.push(`  last reconcile:  ${ago(f.lastReconcile, now)}`);
+    lines.push(`  last verify:     ${ago(f.lastVerify, now)} (full bucket listing)`);
+    lines.push(`  R2 operations:   Class A ${num(f.ops.classA)}, Class B ${num(f.ops.classB)}, free ${num(f.ops.free)} (all runs)`);
+    lines.push(`  failed:          ${num(f.failed.length)}`);
+    for (const x of f.failed.slice(0, 50)) lines.push(`    ${x.rel}: ${x.reason}${x.attempts > 1 ? ` (${x.attempts} attempts)` : ''}`);
+    if (f.failed.length > 50) lines.push(`    ... and ${num(f.failed.length - 50)} more (use --json for all)`);
+  }
+  return lines.join('\n') + '\n';
+}

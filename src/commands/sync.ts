@@ -1,0 +1,128 @@
+// `r2mirror sync`: reconcile every configured folder once, print a summary, exit with a code that says how it went.
+
+import type { MaxDelete } from '../config.js';
+import { DEFAULTS } from '../config.js';
+import { scrub } from '../errors.js';
+import { Engine, type SyncReport } from '../engine.js';
+import type { Logger } from '../log.js';
+import { UsageError, checkFolderNames, configPath, formatBytes, logLevelOption, num, parseCommand, reportError, setup } from './common.js';
+import type { Command, CommandContext } from './context.js';
+import { ProgressLine } from './progress.js';
+
+/** Parsed `sync` options. */
+export interface SyncArgs {
+  config: string;
+  folders: string[];
+  dryRun: boolean;
+  json: boolean;
+  maxDelete?: MaxDelete | undefined;
+  allowEmpty: boolean;
+  logLevel?: string | undefined;
+}
+
+/** Parse the arguments after `sync`. Throws UsageError. */
+export function parseSyncArgs(argv: readonly string[], env: CommandContext['env']): SyncArgs {
+  const { values: v } = parseCommand('sync', argv, {
+    config: { type: 'string', short: 'c' }, folder: { type: 'string', short: 'f', multiple: true },
+    'dry-run': { type: 'boolean', short: 'n' }, json: { type: 'boolean' }, 'max-delete': { type: 'string' },
+    'allow-empty': { type: 'boolean' }, 'log-level': { type: 'string' },
+  }, 0);
+  return {
+    config: configPath(v.config, env), folders: v.folder ?? [], dryRun: !!v['dry-run'], json: !!v.json,
+    maxDelete: parseMaxDelete(v['max-delete']), allowEmpty: !!v['allow-empty'], logLevel: logLevelOption(v['log-level']),
+  };
+}
+
+/** "5000" or "25%" (the --max-delete syntax). */
+export function parseMaxDelete(s: string | undefined): MaxDelete | undefined {
+  if (s === undefined) return undefined;
+  const m = /^(\d+)(%?)$/.exec(s.trim());
+  if (!m || (m[2] && Number(m[1]) > 100)) throw new UsageError(`--max-delete takes a count (5000) or a percentage up to 100% (got "${s}")`);
+  return m[2] ? { kind: 'percent', percent: Number(m[1]) } : { kind: 'count', count: Number(m[1]) };
+}
+
+export const syncCommand: Command = {
+  name: 'sync',
+  help: `  r2mirror sync [options]      reconcile every folder once, then exit with a summary
+    -c, --config FILE        config file (default: $R2MIRROR_CONFIG, else /etc/r2mirror/config.yaml)
+    -f, --folder NAME        only this folder (repeat for several)
+    -n, --dry-run            print the plan and the R2 operations it would spend; change nothing
+        --json               print the summary as one JSON object on stdout
+        --max-delete N|P%    override maxDelete for this run (e.g. 5000 or 100%)
+        --allow-empty        allow deleting when a folder is empty but objects exist (a disk you really emptied)
+        --log-level LEVEL    fatal|error|warn|info|debug|trace|silent (default: config logLevel, ${DEFAULTS.logLevel})
+`,
+  run: runSync,
+};
+
+async function runSync(ctx: CommandContext): Promise<number> {
+  const secrets: string[] = [];
+  let engine: Engine | undefined;
+  try {
+    const args = parseSyncArgs(ctx.args, ctx.env);
+    const progress = ctx.stderr.isTTY ? new ProgressLine(ctx.stderr, 'r2mirror') : undefined;
+    const { config, credentials, log } = setup(ctx, {
+      config: args.config, logLevel: args.logLevel, secrets,
+      out: { write: (s: string) => (progress ? progress.log(s) : ctx.stderr.write(s)) },
+      // A --folder typo is a usage error: refuse it before credentials are needed or the state DB is created.
+      check: (c) => checkFolderNames(c, args.folders),
+    });
+    engine = Engine.open(config, credentials, log, { dryRun: args.dryRun });
+    const onAbort = () => log.warn({ reason: String((ctx.signal.reason as Error)?.message) }, 'stopping: finishing nothing new, aborting transfers (send again to exit at once)');
+    ctx.signal.addEventListener('abort', onAbort, { once: true });
+    progress?.start(engine.progress);
+    let report: SyncReport;
+    try {
+      report = await engine.syncOnce({
+        folders: args.folders, dryRun: args.dryRun, maxDelete: args.maxDelete, allowEmpty: args.allowEmpty, signal: ctx.signal,
+      });
+    } finally {
+      progress?.stop();
+      ctx.signal.removeEventListener('abort', onAbort);
+    }
+    ctx.stdout.write(scrub(args.json ? JSON.stringify(report) + '\n' : formatReport(report), secrets));
+    logSummary(log, report);
+    return report.exitCode;
+  } catch (err) {
+    return reportError(ctx, err, secrets);
+  } finally {
+    engine?.close();
+  }
+}
+
+function logSummary(log: Logger, r: SyncReport): void {
+  log.info({ ...r.totals, ops: r.ops, durationMs: r.durationMs, dryRun: r.dryRun }, 'sync finished');
+}
+
+
+
+/** The human summary printed at the end of `sync`. */
+export function formatReport(r: SyncReport): string {
+  const lines: string[] = [];
+  lines.push(`r2mirror sync${r.dryRun ? ' --dry-run' : ''}: ${r.ok ? 'done' : 'finished with problems'} in ${(r.durationMs / 1000).toFixed(1)} s`);
+  for (const f of r.folders) {
+    if (r.dryRun && f.planned) {
+      lines.push(`  ${f.name} (${f.path}): would do ${f.planned.length} action(s), ${num(f.unchanged)} unchanged`);
+      for (const p of f.planned.slice(0, 1000)) {
+        const extra = p.from ? ` (renamed from ${p.from})` : p.to ? ` -> ${p.to}` : p.reason ? ` (${p.reason}${p.size !== undefined ? `, ${formatBytes(p.size)}` : ''})` : '';
+        lines.push(`    ${p.action.padEnd(6)} ${p.key}${extra}`);
+      }
+      if (f.planned.length > 1000) lines.push(`    ... and ${num(f.planned.length - 1000)} more (use --json for all)`);
+    } else {
+      lines.push(`  ${f.name} (${f.path}): uploaded ${num(f.uploaded.files)} (${formatBytes(f.uploaded.bytes)}), adopted ${num(f.adopted.files)}, ` +
+        `renamed ${num(f.copied.files)}, deleted ${num(f.deleted)}, trashed ${num(f.trashed)}, unchanged ${num(f.unchanged)}, ` +
+        `skipped ${num(f.skipped.length)}, failed ${num(f.failed.length)}`);
+    }
+    if (f.error) lines.push(`    ERROR: ${f.error}`);
+    for (const x of f.failed.slice(0, 50)) lines.push(`    failed: ${x.rel}: ${x.reason}`);
+    if (f.failed.length > 50) lines.push(`    ... and ${num(f.failed.length - 50)} more failures (use --json for all)`);
+    for (const x of f.skipped.slice(0, 20)) lines.push(`    skipped: ${x.rel}: ${x.reason}`);
+    if (f.skipped.length > 20) lines.push(`    ... and ${num(f.skipped.length - 20)} more skipped`);
+  }
+  const ops = Object.entries(r.ops.byOp).map(([k, v]) => `${k} ${num(v)}`).join(', ');
+  lines.push(`R2 operations spent: Class A ${num(r.ops.classA)}, Class B ${num(r.ops.classB)}, free ${num(r.ops.free)}${ops ? ` (${ops})` : ''}`);
+  if (r.estimate) lines.push(`R2 operations the plan would spend: Class A ${num(r.estimate.classA)}, Class B ${num(r.estimate.classB)}, free ${num(r.estimate.free)}`);
+  return lines.join('\n') + '\n';
+}
+
+

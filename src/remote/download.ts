@@ -1,0 +1,58 @@
+// Reading objects back for `r2mirror restore`: a streamed GetObject pinned to the ETag that was listed, and the
+// modification time r2mirror stored with the object. Knows nothing of disks or the state DB; never writes.
+
+import type { Readable } from 'node:stream';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { IntegrityError } from '../errors.js';
+import { normalizeEtag } from '../keys.js';
+import type { Bucket } from './bucket.js';
+
+/** The object is not the one that was listed any more (If-Match failed): run again to get the new one. */
+export class ObjectChangedError extends Error {}
+
+/** An object's body as a stream, with what the response said about it. */
+export interface ObjectStream {
+  readonly body: Readable;
+  /** Content-Length of the response. */
+  readonly size: number;
+  /** The ETag of the response, normalised (see normalizeEtag). */
+  readonly etag: string;
+  /** The file's modification time in seconds (with fraction): user metadata `mtime`, else LastModified. */
+  readonly mtime: number | undefined;
+}
+
+/**
+ * GetObject `key`, streamed. With `etag`, the request carries If-Match, so an object replaced since it was
+ * listed is refused by the server (ObjectChangedError) instead of being read half old, half new.
+ * The caller must consume or destroy `body`.
+ */
+export async function openObject(bucket: Bucket, key: string, opts: { etag?: string | undefined; signal?: AbortSignal | undefined } = {}): Promise<ObjectStream> {
+  let res;
+  try {
+    res = await bucket.client.send(new GetObjectCommand({
+      Bucket: bucket.name, Key: key, IfMatch: opts.etag ? `"${opts.etag}"` : undefined,
+    }), { abortSignal: opts.signal });
+  } catch (err) {
+    const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+    if (e.name === 'PreconditionFailed' || e.$metadata?.httpStatusCode === 412) {
+      throw new ObjectChangedError(`the object was replaced in the bucket after it was listed (its ETag is no longer ${opts.etag}); run restore again`);
+    }
+    throw err;
+  }
+  if (!res.Body) throw new IntegrityError('the server answered GetObject without a body');
+  return {
+    body: res.Body as Readable,
+    size: res.ContentLength ?? 0,
+    etag: normalizeEtag(res.ETag),
+    mtime: mtimeFromMetadata(res.Metadata?.mtime) ?? (res.LastModified ? res.LastModified.getTime() / 1000 : undefined),
+  };
+}
+
+/**
+ * Seconds since the epoch (with fraction, for fs.utimes) from an `mtime` metadata value in rclone's convention,
+ * which r2mirror writes ("1718000000.123456789"). Undefined when absent or not such a number.
+ */
+export function mtimeFromMetadata(value: string | undefined): number | undefined {
+  const v = value?.trim();
+  return v !== undefined && /^\d{1,12}(\.\d{1,9})?$/.test(v) ? Number(v) : undefined;
+}
