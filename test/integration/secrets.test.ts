@@ -43,6 +43,14 @@ describe('secrets never reach the output or the state DB', () => {
     }
   }
 
+  /** Like run(), for any command (`f.cmd`). */
+  async function runCmd(what: string, command: string, args: string[], o: { env?: Record<string, string | undefined> } = {}): Promise<RunResult> {
+    const r = await f.cmd(command, args, { ...o, timeoutMs: 60_000 });
+    runs.push({ what, r });
+    assertClean(what, r);
+    return r;
+  }
+
   /** A copy of the fixture's config with `edit` applied, as its own file. */
   function configVariant(name: string, edit: (text: string) => string): string {
     const file = path.join(f.dir, `${name}.yaml`);
@@ -193,6 +201,32 @@ describe('secrets never reach the output or the state DB', () => {
         if (c === 'AccessDenied') assert.match(r.stderr, /you sent AWS4-HMAC-SHA256 Credential=\[REDACTED\]\//);
       }
     }
+  });
+
+  test('every other command, working and with a wrong secret, at the most verbose level it has', async () => {
+    const wrong = { env: { R2_SECRET_ACCESS_KEY: fakeSecret } };
+    const to = path.join(f.dir, 'restored');
+    const ok: [string, string[]][] = [
+      ['status', ['--json']], ['doctor', ['--json']], ['ls', ['--recursive', '--json']], ['buckets', []], ['cors', ['get']],
+      ['restore', ['--folder', 'data', '--to', to, '--log-level', 'trace', '--json']],
+    ];
+    for (const [cmd, args] of ok) {
+      const r = await runCmd(`${cmd} (working)`, cmd, args);
+      assert.ok(r.code === 0 || r.code === 1, `${cmd}: exit ${r.code}\n${r.stderr}`);
+    }
+    const failing: [string, string[], number][] = [
+      ['doctor', [], 1], ['ls', ['--json'], 78], ['buckets', [], 78], ['cors', ['get'], 78],
+      ['restore', ['--folder', 'data', '--to', path.join(f.dir, 'restored-2'), '--log-level', 'trace'], 78],
+      ['daemon', ['--log-level', 'trace'], 78],
+    ];
+    for (const [cmd, args, code] of failing) {
+      const r = await runCmd(`${cmd} (wrong secret)`, cmd, args, wrong);
+      assert.equal(r.code, code, `${cmd}: ${r.stderr}`);
+    }
+    // A presigned URL carries the access key ID by design (X-Amz-Credential); never the secret.
+    const p = await f.cmd('presign', ['a.txt', '--expires', '60']);
+    assert.equal(p.code, 0, p.stderr);
+    for (const n of [realSecret, realSecret.slice(0, 12), realSecret.slice(-12)]) assert.ok(!p.stdout.includes(n) && !p.stderr.includes(n), 'presign printed the secret');
   });
 
   test('no run printed a credential, and the state DB files do not hold one', () => {
