@@ -3,37 +3,16 @@
 // the scope, and unreadable paths (as `nobody` when the tests run as root, since root reads through chmod 000).
 // Temp files only under os.tmpdir().
 
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { scanFolder, type ScanOptions, type ScanResult } from '../../src/local/scan.js';
+import { tree } from '../harness/tree.js';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const made: string[] = [];
-after(() => {
-  for (const d of made) {
-    // an unreadable dir left behind by a failed test must not block the cleanup
-    try { execFileSync('chmod', ['-R', 'u+rwx', d]); } catch { /* ignore */ }
-    rmSync(d, { recursive: true, force: true });
-  }
-});
-
-/** A temp folder with `files` (path -> content); a path ending in '/' is an (empty) directory. */
-function tree(files: Record<string, string> = {}): string {
-  const root = mkdtempSync(join(tmpdir(), 'r2mirror-scope-'));
-  made.push(root);
-  for (const [rel, content] of Object.entries(files)) {
-    const abs = join(root, rel);
-    mkdirSync(dirname(abs), { recursive: true });
-    if (rel.endsWith('/')) mkdirSync(abs, { recursive: true });
-    else writeFileSync(abs, content);
-  }
-  return root;
-}
 
 function scope(root: string, only: string[], over: Partial<ScanOptions> = {}): Promise<ScanResult> {
   return scanFolder({ root, prefix: 'p/', exclude: [], followSymlinks: false, only, ...over });
@@ -230,9 +209,10 @@ async function scopeLocked(root: string, locked: string[], onlys: string[][]): P
   }
   chmodSync(root, 0o755); // mkdtemp makes it 0700
   for (const l of locked) chmodSync(l, 0o000);
-  const script = `${root}-child.mjs`;
+  const scriptDir = tree({}, 'child');
+  chmodSync(scriptDir, 0o755);
+  const script = join(scriptDir, 'child.mjs');
   writeFileSync(script, CHILD, { mode: 0o644 });
-  made.push(script);
   const args = onlys.map((only) => JSON.stringify({ root, only }));
   const child = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--import', 'tsx', script, ...args], {
     cwd: REPO, encoding: 'utf8', timeout: 20_000, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp' },

@@ -2,39 +2,18 @@
 // dangling), NFC/NFD twins, invalid UTF-8 and over-long names, FIFOs, and unreadable directories (as `nobody`
 // when the tests run as root, since root reads through chmod 000). Temp files only under os.tmpdir().
 
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import {
-  chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync,
+  chmodSync, mkdirSync, statSync, symlinkSync, utimesSync, writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { makeMatcher, sameVersion, scanFolder, statFile, versionOf, type ScanOptions, type ScanResult } from '../../src/local/scan.js';
+import { tree } from '../harness/tree.js';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const made: string[] = [];
-after(() => {
-  for (const d of made) {
-    // an unreadable dir left behind by a failed test must not block the cleanup
-    try { execFileSync('chmod', ['-R', 'u+rwx', d]); } catch { /* ignore */ }
-    rmSync(d, { recursive: true, force: true });
-  }
-});
-
-/** A temp folder with `files` (path -> content); directories are created as needed. */
-function tree(files: Record<string, string> = {}): string {
-  const root = mkdtempSync(join(tmpdir(), 'r2mirror-scan-'));
-  made.push(root);
-  for (const [rel, content] of Object.entries(files)) {
-    const abs = join(root, rel);
-    mkdirSync(dirname(abs), { recursive: true });
-    if (rel.endsWith('/')) mkdirSync(abs, { recursive: true });
-    else writeFileSync(abs, content);
-  }
-  return root;
-}
 
 function scan(root: string, over: Partial<ScanOptions> = {}): Promise<ScanResult> {
   return scanFolder({ root, prefix: 'p/', exclude: [], followSymlinks: false, ...over });
@@ -298,9 +277,10 @@ async function scanLocked(top: string, locked: string, roots: string[]): Promise
   }
   chmodSync(top, 0o755); // mkdtemp makes it 0700
   chmodSync(locked, 0o000);
-  const script = `${top}-child.mjs`;
+  const scriptDir = tree({}, 'child');
+  chmodSync(scriptDir, 0o755);
+  const script = join(scriptDir, 'child.mjs');
   writeFileSync(script, CHILD, { mode: 0o644 });
-  made.push(script);
   const child = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--import', 'tsx', script, ...roots], {
     cwd: REPO, encoding: 'utf8', timeout: 20_000, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp' },
   });

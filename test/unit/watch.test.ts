@@ -2,32 +2,15 @@
 // with deadlines (waitFor); "nothing else arrives" is shown with a sentinel file written afterwards: once its
 // batch is in, anything earlier would have been handed over too. Temp files only under os.tmpdir().
 
-import { after, test, type TestContext } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Watcher, type WatchBatch, type WatchOptions } from '../../src/local/watch.js';
-
-const made: string[] = [];
-after(() => {
-  for (const d of made) rmSync(d, { recursive: true, force: true });
-});
+import { tree } from '../harness/tree.js';
 
 const QUIET = 150;
 
-/** A temp folder with `files` (path -> content); a path ending in '/' is an (empty) directory. */
-function tree(files: Record<string, string> = {}): string {
-  const root = mkdtempSync(join(tmpdir(), 'r2mirror-watch-'));
-  made.push(root);
-  for (const [rel, content] of Object.entries(files)) {
-    const abs = join(root, rel);
-    mkdirSync(dirname(abs), { recursive: true });
-    if (rel.endsWith('/')) mkdirSync(abs, { recursive: true });
-    else writeFileSync(abs, content);
-  }
-  return root;
-}
 
 interface Seen {
   readonly batch: WatchBatch;
