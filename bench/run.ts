@@ -1,9 +1,9 @@
 // `npm run bench`: what r2mirror's `sync` costs (wall, CPU, peak RSS, R2 operations by class) on generated folders,
 // against a real S3 server behind the R2 proxy; prints a table and overwrites bench/RESULTS.md. Not a test.
 //
-//   npm run bench                       3 initial syncs, 5 no-change, 5 x 1% change, 5 x big-file upload pairs
-//   npm run bench -- --quick            one of each (smoke run)
-//   npm run bench -- --scenario A       only A (A, B or C; repeat the flag or comma-separate for several)
+//   npm run bench                       3 initial syncs, 5 no-change, 5 x 1% change, 5 x big-file upload pairs, daemon D
+//   npm run bench -- --quick            one of each (smoke run); D with 20 changes, 10,000 files, 10 s idle
+//   npm run bench -- --scenario A       only A (A, B, C or D; repeat the flag or comma-separate for several)
 //   npm run bench -- --profile          also write V8 CPU profiles of every CLI run to bench/out/prof/
 //   S3_ENDPOINT=... S3_ACCESS_KEY=... S3_SECRET_KEY=... npm run bench     against that server (else local RGW)
 //
@@ -11,6 +11,9 @@
 //   A  5,000 files of 1-64 KiB in 105 nested dirs: initial sync, no-change sync, sync after rewriting 1% (50 files)
 //   B  A's files + 20 x 8 MiB + 1 x 200 MiB: initial sync, no-change sync
 //   C  the 200 MiB file alone: r2mirror vs a plain lib-storage Upload (SDK defaults) through the same proxy
+//   D  `r2mirror daemon` (bench/daemon.ts): event-to-object latency of 200 single-file changes in a 1,000-file tree;
+//      a 100,000-file tree seeded by one sync, then watched: arm and initial-reconcile time, RSS, idle CPU and
+//      requests over an idle minute, SIGTERM
 
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -22,6 +25,7 @@ import { parseArgs } from 'node:util';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { R2Proxy } from '../test/harness/r2proxy.js';
 import { createTestBucket, emptyAndDeleteBucket, ensureS3, makeClient, stopS3, type S3Env } from '../test/harness/s3server.js';
+import { daemonOptions, daemonProblems, daemonReport, newDaemonResult, scenarioD, type DaemonResult } from './daemon.js';
 import { Dataset, MiB, TREE } from './dataset.js';
 import { fmtSummary, mdTable, median, summarize } from './stats.js';
 
@@ -42,12 +46,13 @@ const RSS_LIMIT_MIB = 200;
 const NO_CHANGE_LIMIT_MS = 1000;
 const THROUGHPUT_RATIO = 0.9;
 /** No new run starts after this much time; what ran so far is still reported. */
-const TOTAL_BUDGET_MS = 25 * 60_000;
+const TOTAL_BUDGET_MS = 45 * 60_000;
 /** Per-run timeouts: a run that exceeds its timeout is killed (SIGKILL) and reported. */
 const TIMEOUT = { smallInitial: 240_000, bigInitial: 300_000, noChange: 60_000, change: 60_000, upload: 180_000 };
 
-type Scenario = 'A' | 'B' | 'C';
-const GROUPS = ['A initial', 'A no-change', 'A 1% change', 'B initial', 'B no-change', 'C r2mirror', 'C plain Upload'] as const;
+type Scenario = 'A' | 'B' | 'C' | 'D';
+const ALL_SCENARIOS: readonly Scenario[] = ['A', 'B', 'C', 'D'];
+const GROUPS = ['A initial', 'A no-change', 'A 1% change', 'B initial', 'B no-change', 'C r2mirror', 'C plain Upload', 'D seed sync'] as const;
 type Group = (typeof GROUPS)[number];
 
 interface Options {
@@ -138,13 +143,13 @@ function parseOptions(argv: string[]): Options {
     strict: true,
   });
   if (values.help) {
-    process.stdout.write(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').filter((l) => l.startsWith('//')).slice(0, 13)
+    process.stdout.write(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').filter((l) => l.startsWith('//')).slice(0, 16)
       .map((l) => l.slice(3)).join('\n') + '\n');
     process.exit(0);
   }
   const picked = (values.scenario ?? []).flatMap((s) => s.split(',')).map((s) => s.trim().toUpperCase()).filter(Boolean);
-  for (const s of picked) if (!['A', 'B', 'C'].includes(s)) throw new Error(`--scenario takes A, B or C (got "${s}")`);
-  const scenarios = (picked.length ? [...new Set(picked)] : ['A', 'B', 'C']).sort() as Scenario[];
+  for (const s of picked) if (!(ALL_SCENARIOS as readonly string[]).includes(s)) throw new Error(`--scenario takes A, B, C or D (got "${s}")`);
+  const scenarios = (picked.length ? [...new Set(picked)] : [...ALL_SCENARIOS]).sort() as Scenario[];
   const quick = !!values.quick;
   return {
     scenarios, quick, profile: !!values.profile,
@@ -210,6 +215,7 @@ function machineInfo(): { nproc: string; model: string; mem: string; kernel: str
 class Bench {
   readonly records: Rec[] = [];
   readonly notes: string[] = [];
+  daemon: DaemonResult | undefined;
   private readonly buckets = new Set<string>();
   private child: ChildProcess | undefined;
   private seq = 0;
@@ -237,7 +243,7 @@ class Bench {
     this.child?.kill('SIGKILL');
   }
 
-  private check(): void {
+  check(): void {
     if (this.interrupted) throw new Error('interrupted');
     if (Date.now() - t0 > TOTAL_BUDGET_MS) throw new OverBudget(`the bench's ${TOTAL_BUDGET_MS / 60_000} min budget is used up`);
   }
@@ -269,18 +275,13 @@ class Bench {
   async measure(script: string, args: string[], extraEnv: Record<string, string>, timeoutMs: number, flags: string[] = []): Promise<Measured> {
     this.check();
     const usageFile = path.join(this.work, `rusage-${this.seq++}.json`);
-    const env: Record<string, string | undefined> = { ...process.env };
-    for (const k of Object.keys(env)) if (/^(R2_|AWS_|R2MIRROR_)/.test(k)) delete env[k];
-    Object.assign(env, {
-      R2_ACCESS_KEY_ID: this.env.accessKeyId, R2_SECRET_ACCESS_KEY: this.env.secretAccessKey,
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', R2M_BENCH_RUSAGE: usageFile, ...extraEnv,
-    });
+    const env = this.childEnv({ R2M_BENCH_RUSAGE: usageFile, ...extraEnv });
     this.proxy.resetCounts();
     const load1 = os.loadavg()[0] ?? NaN;
     const cpu0 = process.cpuUsage();
     const started = performance.now();
     const child = spawn(process.execPath, ['--import', RUSAGE_URL, ...flags, script, ...args], {
-      cwd: REPO, env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
     let stdout = '';
@@ -318,6 +319,17 @@ class Bench {
     }
     this.check();
     return { code, signal, timedOut, wallMs, usage, stdout, stderr, counts, proxyCpuMs, load1 };
+  }
+
+  /** Environment of a CLI child: this server's credentials, no R2_/AWS_/R2MIRROR_ variables from the caller. */
+  childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+    const env: Record<string, string | undefined> = { ...process.env };
+    for (const k of Object.keys(env)) if (/^(R2_|AWS_|R2MIRROR_)/.test(k)) delete env[k];
+    Object.assign(env, {
+      R2_ACCESS_KEY_ID: this.env.accessKeyId, R2_SECRET_ACCESS_KEY: this.env.secretAccessKey,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...extra,
+    });
+    return env as NodeJS.ProcessEnv;
   }
 
   /** Writes the config for one folder/bucket/state and returns its path. */
@@ -508,6 +520,32 @@ class Bench {
     await this.dropBucket(bucket);
   }
 
+  /** Scenario D: the daemon (bench/daemon.ts); its results go to this.daemon, the seed sync to the main table. */
+  async scenarioD(): Promise<void> {
+    const opts = daemonOptions(this.opts.quick);
+    this.daemon = newDaemonResult(opts);
+    const result = this.daemon;
+    await scenarioD({
+      work: this.work, cliJs: CLI_JS, repo: REPO, prefix: PREFIX, proxy: this.proxy, client: this.client,
+      progress, check: () => this.check(), childEnv: () => this.childEnv(),
+      setChild: (c) => (this.child = c),
+      newBucket: (h) => this.newBucket(h), dropBucket: (b) => this.dropBucket(b),
+      sync: async (config, files, timeoutMs, record) => {
+        if (record) {
+          const rec = await this.sync('D seed sync', 1, 1, config, files, files, timeoutMs);
+          return { wallMs: rec.wallMs, cpuMs: rec.cpuMs, rssMiB: rec.rssMiB, uploaded: rec.uploaded, problems: rec.problems, byOp: rec.counts.byOp };
+        }
+        const m = await this.measure(CLI_JS, ['sync', '--config', config, '--json'], {}, timeoutMs);
+        const problems = m.timedOut ? [`killed after the ${timeoutMs / 1000} s timeout`] : m.code !== 0 ? [`exit ${m.code ?? m.signal}: ${lastLines(m.stderr, 3)}`] : [];
+        return { wallMs: m.wallMs, problems, byOp: m.counts.byOp };
+      },
+    }, opts, result).catch((err: unknown) => {
+      if (err instanceof OverBudget || this.interrupted) throw err;
+      result.problems.push(`scenario D stopped: ${(err as Error).message}`);
+      progress(`D: ${(err as Error).message}`);
+    });
+  }
+
   async scenarioC(): Promise<void> {
     const { reps } = this.opts;
     const t = performance.now();
@@ -679,7 +717,7 @@ function targets(groups: Map<Group, Rec[]>): TargetRow[] {
       verdict: paired >= THROUGHPUT_RATIO ? 'PASS' : 'FAIL',
     });
   } else out.push({ target: `${BIG_SIZE / MiB} MiB upload >= ${THROUGHPUT_RATIO * 100}% of plain multipart throughput`, measured: '-', verdict: 'not run' });
-  const rss = [...groups].filter(([g]) => g !== 'C plain Upload').map(([g, rs]) => [g, Math.max(...nums(rs.map((r) => r.rssMiB)))] as const);
+  const rss = [...groups].filter(([g]) => g !== 'C plain Upload' && g !== 'D seed sync').map(([g, rs]) => [g, Math.max(...nums(rs.map((r) => r.rssMiB)))] as const);
   if (rss.length) {
     const worst = Math.max(...rss.map(([, v]) => v));
     out.push({
@@ -714,15 +752,19 @@ function report(b: Bench, info: { build: string; git: string; server: string; el
   const m = machineInfo();
   const table = mainTable(groups);
   const upload = uploadTable(groups);
-  const tRows = targets(groups);
+  const daemon = daemonReport(b.daemon);
+  const tRows = [...targets(groups), ...daemon.targets];
   const tTable = mdTable(['target (from the issue)', 'measured', 'verdict'], tRows.map((t) => [t.target, t.measured, t.verdict]));
-  const problems = b.records.filter((r) => r.problems.length).map((r) => `- ${r.group} run ${r.rep}: ${r.problems.join('; ')}`);
+  const problems = [...b.records.filter((r) => r.problems.length).map((r) => `- ${r.group} run ${r.rep}: ${r.problems.join('; ')}`),
+    ...daemonProblems(b.daemon).map((p) => `- ${p}`)];
   const { reps } = b.opts;
-  const runs = `${reps.initial} per initial sync, ${reps.noChange} per no-change sync, ${reps.change} per 1% change, ${reps.upload} per upload`;
+  const d = b.daemon?.opts;
+  const runs = `${reps.initial} per initial sync, ${reps.noChange} per no-change sync, ${reps.change} per 1% change, ${reps.upload} per upload` +
+    (d ? `; D: ${d.changes} changes timed one by one, ${d.watchReps} daemon start(s) on the ${d.watchFiles}-file tree` : '');
   const md = [
     '# r2mirror benchmark results',
     '',
-    `Generated by \`npm run bench${b.opts.quick ? ' -- --quick' : ''}${b.opts.scenarios.length < 3 ? ` --scenario ${b.opts.scenarios.join(',')}` : ''}\` (bench/run.ts); overwritten on every run.`,
+    `Generated by \`npm run bench${b.opts.quick ? ' -- --quick' : ''}${b.opts.scenarios.length < ALL_SCENARIOS.length ? ` --scenario ${b.opts.scenarios.join(',')}` : ''}\` (bench/run.ts); overwritten on every run.`,
     '',
     `**Caveat: 2 shared cores, noisy: medians of N runs** (N = ${runs}); min-max in parentheses.` +
       (b.opts.profile ? ' Run with --profile: V8 CPU profiling inflates every number.' : ''),
@@ -733,10 +775,13 @@ function report(b: Bench, info: { build: string; git: string; server: string; el
     `- server: ${info.server} at ${b.env.endpoint}${b.env.started ? ' (started by test/server/start-rgw.sh for this run)' : process.env.S3_ENDPOINT ? ' (from S3_ENDPOINT)' : ''}, ` +
       'reached through R2Proxy (test/harness/r2proxy.ts, R2 rules on) on 127.0.0.1, which counts every request by S3 operation and R2 billing class',
     `- r2mirror: ${info.git}; ${info.build}; run as \`node dist/cli.js sync --config <tmp> --json\` with default settings ` +
-      '(transfers 8, memory 48MiB, part size 8 MiB, logLevel info: JSON log lines on stderr)',
+      '(transfers 8, memory 48MiB, part size 8 MiB, logLevel info: JSON log lines on stderr); D runs `node dist/cli.js daemon --config <tmp>` ' +
+      '(default daemon settings; its seed sync uses transfers 16 and logLevel warn)',
     `- data: A = ${TREE.files} files of 1-64 KiB (${(b.data.smallBytes() / MiB).toFixed(0)} MiB now) in 105 nested dirs; ` +
       `B = A + ${MEDIUM_COUNT} x ${MEDIUM_SIZE / MiB} MiB + 1 x ${BIG_SIZE / MiB} MiB; C = the ${BIG_SIZE / MiB} MiB file alone. ` +
-      'Initial syncs start from a fresh bucket and state DB; the 1% change rewrites 50 different files (new content and size) each run.',
+      'Initial syncs start from a fresh bucket and state DB; the 1% change rewrites 50 different files (new content and size) each run. ' +
+      `D = a 1,000-file tree for change latency and a ${b.daemon?.opts.watchFiles ?? 100_000}-file tree (0-512 B) watched by the daemon (its seed sync is the "D seed sync" row; ` +
+      'it is not held to the sync RSS target, which is about the 5,000-file scenarios).',
     `- bench wall time: ${info.elapsedS.toFixed(0)} s`,
     '',
     '## Medians per scenario',
@@ -749,6 +794,7 @@ function report(b: Bench, info: { build: string; git: string; server: string; el
     table,
     '',
     ...(upload ? ['## 200 MiB upload (scenario C)', '', upload, ''] : []),
+    ...(daemon.md ? [daemon.md] : []),
     '## Memory at peak RSS (MiB)',
     '',
     'maxRSS from `process.resourceUsage()`; the rest from the `process.memoryUsage()` sample (every 50 ms) with the highest RSS. ' +
@@ -766,7 +812,7 @@ function report(b: Bench, info: { build: string; git: string; server: string; el
     '',
     ...(problems.length || b.notes.length ? ['## Problems and warnings seen', '', ...problems, ...b.notes.map((n) => `- ${n}`), ''] : []),
   ].join('\n');
-  const stdout = [table, '', ...(upload ? [upload, ''] : []), tTable, '', 'Reference numbers (other tools):', ...REFERENCE,
+  const stdout = [table, '', ...(upload ? [upload, ''] : []), ...(daemon.md ? [daemon.md] : []), tTable, '', 'Reference numbers (other tools):', ...REFERENCE,
     ...(problems.length ? ['', 'Problems:', ...problems] : [])].join('\n');
   return { md, table: stdout };
 }
@@ -822,7 +868,8 @@ async function main(): Promise<number> {
       try {
         if (s === 'A') await bench.scenarioA();
         else if (s === 'B') await bench.scenarioB();
-        else await bench.scenarioC();
+        else if (s === 'C') await bench.scenarioC();
+        else await bench.scenarioD();
       } catch (err) {
         if (!(err instanceof OverBudget)) throw err;
         bench.notes.push(`scenario ${s} and later: not (fully) run: ${err.message}`);
@@ -834,7 +881,7 @@ async function main(): Promise<number> {
     fs.writeFileSync(RESULTS, md + '\n');
     process.stdout.write(table + '\n');
     progress(`wrote ${path.relative(process.cwd(), RESULTS) || RESULTS}`);
-    if (bench.records.some((r) => r.problems.length)) code = 1;
+    if (bench.records.some((r) => r.problems.length) || (bench.daemon && (bench.daemon.problems.length || bench.daemon.watch.some((w) => w.problems.length)))) code = 1;
   } catch (err) {
     progress(bench.interrupted ? 'interrupted; no results written' : `failed: ${(err as Error).stack ?? String(err)}`);
     code = bench.interrupted ? 130 : 1;

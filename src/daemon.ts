@@ -357,7 +357,10 @@ export class Daemon {
     const known = new Map(this.engine.state.folders().map((f) => [f.name, f]));
     const now = Date.now();
     for (const l of this.loops.values()) {
-      const lastList = known.get(l.name)?.lastList ?? null;
+      const row = known.get(l.name);
+      const cfg = this.folderConfig(l.name);
+      // A folder recorded with another bucket or prefix (a reload changed it) is listed first, to adopt what is there.
+      const lastList = row && row.bucket === cfg.bucket && row.prefix === cfg.prefix ? row.lastList : null;
       l.lastVerify = lastList ?? undefined;
       l.request({ kind: lastList === null || now - lastList >= verifyInterval ? 'list' : 'local' });
       // The next verification is due verifyInterval after the last one.
