@@ -21,7 +21,7 @@ import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DEFAULTS } from '../src/config.js';
 import type { R2Proxy } from '../test/harness/r2proxy.js';
 import { mulberry32 } from '../test/harness/r2proxy.js';
-import { KiB, MiB, randomPool } from './dataset.js';
+import { KiB, MiB, labelledContent, randomPool } from './dataset.js';
 import { fmtSummary, mdTable, median, summarize } from './stats.js';
 
 /** The daemon's default quiet period (the latency targets are relative to it; the bench does not change it). */
@@ -313,18 +313,6 @@ function writeConfig(dir: string, host: DaemonHost, root: string, bucket: string
   return file;
 }
 
-/** `size` bytes: a unique header, then a slice of the pool. */
-function content(pool: Buffer, label: string, size: number, rand: () => number): Buffer {
-  const head = Buffer.from(`r2mirror-bench ${label}\n`);
-  const out = Buffer.allocUnsafe(size);
-  const n = head.copy(out, 0, 0, Math.min(head.length, size));
-  const rest = size - n;
-  if (rest > 0) {
-    const off = Math.floor(rand() * (pool.length - rest));
-    pool.copy(out, n, off, off + rest);
-  }
-  return out;
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 
@@ -360,7 +348,7 @@ async function latencyPart(host: DaemonHost, opts: DaemonOptions, result: Daemon
   for (let i = 0; i < LAT_TREE.files; i++) {
     const rel = `${dirs[i % dirs.length]}/f${String(i).padStart(4, '0')}.bin`;
     const size = LAT_TREE.minSize + Math.floor(rand() * (LAT_TREE.maxSize - LAT_TREE.minSize + 1));
-    fs.writeFileSync(path.join(root, rel), content(pool, `${rel} v0`, size, rand));
+    fs.writeFileSync(path.join(root, rel), labelledContent(pool, `${rel} v0`, size, rand));
     files.push(rel);
   }
   const bucket = await host.newBucket('d-lat');
@@ -407,7 +395,7 @@ async function latencyPart(host: DaemonHost, opts: DaemonOptions, result: Daemon
     const kind = i % 2 === 0 ? 'new' : 'rewrite';
     const rel = kind === 'new' ? `${dirs[i % dirs.length]}/new-${String(i).padStart(4, '0')}.bin` : order[rewriteIdx++]!;
     const size = CHANGE_MIN + Math.floor(newRand() * (CHANGE_MAX - CHANGE_MIN + 1));
-    const body = content(pool, `${rel} change ${i}`, size, newRand);
+    const body = labelledContent(pool, `${rel} change ${i}`, size, newRand);
     const key = host.prefix + rel;
     const s: ChangeSample = { i, key, kind, mode, bytes: size };
     result.latency.push(s);
@@ -490,7 +478,7 @@ async function watchPart(host: DaemonHost, opts: DaemonOptions, result: DaemonRe
   for (let i = 0; i < n; i++) {
     const rel = `${dirs[i % dirs.length]}/f${String(i).padStart(6, '0')}.dat`;
     const size = Math.floor(rand() * (BIG_TREE.maxSize + 1));
-    fs.writeFileSync(path.join(root, rel), content(pool, `${i}`, size, rand));
+    fs.writeFileSync(path.join(root, rel), labelledContent(pool, `${i}`, size, rand));
     bytes += size;
   }
   const allDirs = new Set(dirs.map((dd) => dd.split('/')[0]!)).size + dirs.length + 1;

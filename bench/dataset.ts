@@ -60,16 +60,7 @@ export class Dataset {
 
   /** `size` bytes of content for `label`: a header naming it, then a pool slice chosen by `rand`. */
   private content(label: string, size: number, rand: () => number): Buffer {
-    const pool = this.bytes();
-    const head = Buffer.from(`r2mirror-bench ${label}\n`);
-    const out = Buffer.allocUnsafe(size);
-    const n = head.copy(out, 0, 0, Math.min(head.length, size));
-    const rest = size - n;
-    if (rest > 0) {
-      const off = Math.floor(rand() * (pool.length - rest));
-      pool.copy(out, n, off, off + rest);
-    }
-    return out;
+    return labelledContent(this.bytes(), label, size, rand);
   }
 
   /** The 5,000 small files in ~100 nested dirs (5 top dirs x 4 x 4 = 105 dirs); idempotent. */
@@ -169,4 +160,17 @@ export class Dataset {
     fs.mkdirSync(path.dirname(dest), { recursive: true });
     if (!fs.existsSync(dest)) fs.linkSync(this.bigFile(size, seed), dest);
   }
+}
+
+/** `size` bytes: a header naming `label` (so every file differs), then a slice of `pool` chosen by `rand`. */
+export function labelledContent(pool: Buffer, label: string, size: number, rand: () => number): Buffer {
+  const head = Buffer.from(`r2mirror-bench ${label}\n`);
+  const out = Buffer.allocUnsafe(size);
+  const n = head.copy(out, 0, 0, Math.min(head.length, size));
+  const rest = size - n;
+  if (rest > 0) {
+    const off = Math.floor(rand() * (pool.length - rest));
+    pool.copy(out, n, off, off + rest);
+  }
+  return out;
 }
