@@ -3,11 +3,9 @@
 
 import { loadConfig, loadCredentials, type Config, type Credentials } from '../config.js';
 import { ConfigError, describeError, scrub } from '../errors.js';
-import { Daemon } from '../daemon.js';
-import { readInotifyLimit } from '../local/watch.js';
 import type { Logger } from '../log.js';
-import { MetricsServer } from '../metrics.js';
-import { Notifier } from '../notify.js';
+import type { MetricsServer } from '../metrics.js';
+import type { Notifier } from '../notify.js';
 import { configPath, logLevelOption, parseCommand, reportError, setup } from './common.js';
 import type { Command, CommandContext } from './context.js';
 
@@ -30,6 +28,10 @@ async function runDaemon(ctx: CommandContext): Promise<number> {
     const { values: v } = parseCommand('daemon', ctx.args, { config: { type: 'string', short: 'c' }, 'log-level': { type: 'string' } }, 0);
     const file = configPath(v.config, ctx.env);
     const s = setup(ctx, { config: file, logLevel: logLevelOption(v['log-level']), secrets });
+    // Loaded here, not at start-up: every other command (sync above all) would pay ~20 ms for chokidar & co.
+    const [{ Daemon }, { readInotifyLimit }, { MetricsServer }, { Notifier }] = await Promise.all([
+      import('../daemon.js'), import('../local/watch.js'), import('../metrics.js'), import('../notify.js'),
+    ]);
     const log = s.log;
     let config = s.config;
     let credentials = s.credentials;
