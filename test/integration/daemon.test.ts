@@ -382,6 +382,40 @@ describe('daemon: safety and lifecycle', () => {
     }
   });
 
+  test('a file that keeps failing is recorded with its reason and retried with backoff until it lands', async () => {
+    const f = await fixture('daemon-retry', { topYaml: QUIET });
+    try {
+      const d = startDaemon(f);
+      await d.log(initialDone, 'the initial reconcile');
+      // The first 14 PUTs of this key fail: one reconcile's attempts (3 by the SDK x 4 by us = 12), and the
+      // first two of the retry's.
+      f.proxy.setFaults({ seed: 3, rate: 1, kinds: ['500'], maxFaults: 14, only: (op) => op.op === 'PutObject' && !!op.key?.endsWith('/flaky.txt') });
+      f.write('flaky.txt', bytes(500, 1));
+      const failed = await d.log((l) => l.msg === 'reconciled' && l.failed === 1, 'a reconcile that failed the file', 60_000);
+      assert.equal(failed.kind, 'changes');
+      const s = await waitFor(async () => {
+        const r = await f.cmd('status', ['--json']);
+        return r.json?.folders?.[0]?.failed?.length === 1 ? r : undefined;
+      }, 'status to list the failure', 10_000, 200);
+      assert.equal(s.json.folders[0].failed[0].rel, 'flaky.txt');
+      assert.match(s.json.folders[0].failed[0].reason, /500|InternalError|server/i);
+      // No new event: the daemon's own retry timer brings it back (10 s, then doubling).
+      await mirrored(f, 'flaky.txt', bytes(500, 1), 90_000);
+      assert.equal(f.proxy.faultsInjected(), 14);
+      const reconciles = d.logs.filter((l) => l.msg === 'reconciled' && l.paths === 1);
+      assert.ok(reconciles.length >= 2, 'the file was tried again by a later reconcile');
+      const after = await waitFor(async () => {
+        const r = await f.cmd('status', ['--json']);
+        return r.json?.folders?.[0]?.failed?.length === 0 ? r : undefined;
+      }, 'the failure to clear', 10_000, 200);
+      assert.equal(after.code, 0);
+      assert.equal((await d.stop()).code, 0);
+    } finally {
+      f.proxy.setFaults(undefined);
+      await f.close();
+    }
+  });
+
   test('an idle daemon sends no request', async () => {
     const f = await fixture('daemon-idle', { topYaml: QUIET });
     try {
