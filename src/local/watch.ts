@@ -85,13 +85,16 @@ export class Watcher {
     return path.relative(this.root, abs).split(path.sep).join('/');
   }
 
-  /** `dir` and every directory under it that is not excluded (symbolic links only with followSymlinks). */
-  private directoriesUnder(dir: string): string[] {
+  /**
+   * `dir` and every directory under it that is not excluded (symbolic links only with followSymlinks), down to
+   * `depth` levels below it.
+   */
+  private directoriesUnder(dir: string, depth = Infinity): string[] {
     const out: string[] = [];
     const seen = new Set<string>();
-    const stack = [dir];
+    const stack: [string, number][] = [[dir, 0]];
     while (stack.length > 0) {
-      const d = stack.pop()!;
+      const [d, level] = stack.pop()!;
       let real: string;
       try {
         real = this.opts.followSymlinks ? fs.realpathSync(d) : d;
@@ -101,6 +104,7 @@ export class Watcher {
       if (seen.has(real)) continue; // a link loop
       seen.add(real);
       out.push(d);
+      if (level >= depth) continue;
       let entries: fs.Dirent[];
       try {
         entries = fs.readdirSync(d, { withFileTypes: true });
@@ -117,14 +121,18 @@ export class Watcher {
             isDir = false;
           }
         }
-        if (isDir && !this.always.has(abs) && !this.ig.ignores(this.rel(abs) + '/')) stack.push(abs);
+        if (isDir && !this.always.has(abs) && !this.ig.ignores(this.rel(abs) + '/')) stack.push([abs, level + 1]);
       }
     }
     return out;
   }
 
-  /** Watch these directories, ARM_BATCH at a time; resolves when all are watched. */
-  private async arm(dirs: readonly string[]): Promise<void> {
+  /**
+   * Watch these directories, ARM_BATCH at a time; resolves when all are watched. `announce`: hand each one over
+   * once its watch is armed (a new directory), so its reconcile walks it after that and finds every file that
+   * arrived before the watch: files written before the watch are found by that walk, later ones are reported.
+   */
+  private async arm(dirs: readonly string[], announce = false): Promise<void> {
     for (let i = 0; i < dirs.length && !this.closed; i += ARM_BATCH) {
       // A directory already gone is not armed: chokidar would watch its parent for it to come back, and that
       // watch can outlive close() (its add() reopens a closed instance).
@@ -158,6 +166,11 @@ export class Watcher {
       fsw.on('all', (event, p) => this.onEvent(event, path.resolve(this.root, p)));
       fsw.on('raw', (event: string, name: string | null, o: unknown) => this.onRaw(name, (o as { watchedPath?: string } | undefined)?.watchedPath));
       fsw.on('error', (err: unknown) => this.opts.onError(err as NodeJS.ErrnoException));
+      if (announce) for (const d of batch) this.touch(this.rel(d), Date.now());
+      // A directory made under one of these while it was being armed is neither in the walk nor reported (the
+      // arming read of its parent is an initial one): find it now, arm it and hand it over.
+      const missed = batch.flatMap((d) => this.directoriesUnder(d, 1)).filter((d) => !this.owner.has(d));
+      if (missed.length > 0) await this.arm(missed.flatMap((d) => this.directoriesUnder(d)), true);
     }
   }
 
@@ -166,7 +179,7 @@ export class Watcher {
     if (event === 'addDir' && !this.owner.has(abs)) {
       // A new directory (maybe with a tree under it already): arm it and what is under it, after what is arming.
       const dirs = this.directoriesUnder(abs);
-      this.arming = this.arming.then(() => this.arm(dirs)).catch((err: unknown) => this.opts.onError(err as NodeJS.ErrnoException));
+      this.arming = this.arming.then(() => this.arm(dirs, true)).catch((err: unknown) => this.opts.onError(err as NodeJS.ErrnoException));
     } else if (event === 'unlinkDir') {
       for (const [d, fsw] of [...this.owner]) {
         if (d !== abs && !d.startsWith(abs + path.sep)) continue;

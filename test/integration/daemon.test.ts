@@ -181,7 +181,11 @@ describe('daemon: changes reach the bucket', () => {
         files.set(rel, Buffer.from(`file ${i}\n`));
         f.write(rel, files.get(rel)!);
       }
-      await waitFor(() => f.rows().length === 1000, 'all 1,000 rows', 90_000, 200);
+      await waitFor(() => f.rows().length === 1000, 'all 1,000 rows', 90_000, 200).catch((err: Error) => {
+        const have = new Set(f.rows().map((r) => r.key));
+        const missing = [...files.keys()].filter((rel) => !have.has(keyOf(f, rel)));
+        throw new Error(`${err.message}; ${missing.length} missing, e.g. ${missing.slice(0, 5).join(', ')}`);
+      });
       await assertMirror(f, files, 'after the burst');
       assert.equal((await d.stop()).code, 0);
     } finally {
