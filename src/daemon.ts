@@ -2,12 +2,11 @@
 // Events are hints that schedule a reconcile of the paths they name; one reconcile per folder at a time.
 
 import fs from 'node:fs';
-import path from 'node:path';
 import type { Config, Credentials } from './config.js';
-import { Engine } from './engine.js';
+import { Engine, stateFilesOf } from './engine.js';
 import { ExitCode, FatalError, classify, describeError } from './errors.js';
 import type { FolderReport } from './folder.js';
-import { Watcher, type WatchBatch } from './local/watch.js';
+import { Watcher, countWatchedDirectories, suggestedWatchLimit, type WatchBatch } from './local/watch.js';
 import type { Logger } from './log.js';
 import type { MetricFamily } from './metrics.js';
 
@@ -220,13 +219,16 @@ class FolderLoop {
     const code = err.code;
     if (code === 'ENOSPC' || code === 'EMFILE') {
       const limit = this.d.inotifyLimit;
-      const dirs = countDirsQuick(this.root);
-      const want = Math.max(524_288, nextPow2(dirs * 2));
-      this.log.error({
-        code, watchLimit: limit, dirs, fix: `sysctl -w fs.inotify.max_user_watches=${want} (and persist it: echo fs.inotify.max_user_watches=${want} > /etc/sysctl.d/90-r2mirror.conf)`,
-      }, code === 'ENOSPC'
-        ? `out of inotify watches (fs.inotify.max_user_watches=${limit ?? '?'}, folder has ~${dirs} directories): falling back to a rescan every ${Math.round(this.d.config.daemon.pollInterval / 1000)} s; raise the limit with: sysctl -w fs.inotify.max_user_watches=${want}`
-        : `too many open files while watching: falling back to a rescan every ${Math.round(this.d.config.daemon.pollInterval / 1000)} s; raise LimitNOFILE / ulimit -n`);
+      const every = Math.round(this.d.config.daemon.pollInterval / 1000);
+      const cfg = this.d.folderConfig(this.name);
+      void countWatchedDirectories(this.root, cfg.exclude, 10_000_000).then(({ dirs }) => {
+        const want = suggestedWatchLimit(dirs);
+        this.log.error({
+          code, watchLimit: limit, dirs, fix: `sysctl -w fs.inotify.max_user_watches=${want} (and persist it: echo fs.inotify.max_user_watches=${want} > /etc/sysctl.d/90-r2mirror.conf)`,
+        }, code === 'ENOSPC'
+          ? `out of inotify watches (fs.inotify.max_user_watches=${limit ?? '?'}, folder has ~${dirs} directories): falling back to a rescan every ${every} s; raise the limit with: sysctl -w fs.inotify.max_user_watches=${want}`
+          : `too many open files while watching: falling back to a rescan every ${every} s; raise LimitNOFILE / ulimit -n`);
+      });
       void this.watcher?.close();
       this.watcher = undefined;
       this.state = 'polling';
@@ -324,7 +326,7 @@ export class Daemon {
     this.config = deps.config;
     this.log = deps.log;
     this.inotifyLimit = deps.inotifyLimit;
-    this.stateFiles = ['', '-wal', '-shm', '-journal', '.lock', '.lock-journal'].map((s) => path.resolve(deps.config.state + s));
+    this.stateFiles = stateFilesOf(deps.config);
   }
 
   /** Open the engine (state DB lock, client) and build the folder loops. Nothing runs yet. */
@@ -518,24 +520,4 @@ function rootIsDirectory(p: string): boolean {
   } catch {
     return false;
   }
-}
-
-/** Directories under a root (bounded walk for the ENOSPC message). */
-function countDirsQuick(root: string, limit = 1_000_000): number {
-  let n = 0;
-  const stack = [root];
-  while (stack.length && n < limit) {
-    const d = stack.pop()!;
-    n++;
-    try {
-      for (const e of fs.readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) stack.push(path.join(d, e.name));
-    } catch {
-      // unreadable: counted, not descended
-    }
-  }
-  return n;
-}
-
-function nextPow2(n: number): number {
-  return 2 ** Math.ceil(Math.log2(Math.max(2, n)));
 }

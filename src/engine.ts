@@ -79,7 +79,7 @@ export class Engine {
       const budget = new ByteBudget(config.memory);
       // The DB lives outside the mirrored folders in the normal layout; if a user puts it inside one, it
       // must not be mirrored (it changes on every run).
-      const stateFiles = ['', '-wal', '-shm', '-journal', '.lock', '.lock-journal'].map((s) => path.resolve(config.state + s));
+      const stateFiles = stateFilesOf(config);
       const folders = new Map<string, Folder>();
       for (const f of config.folders) {
         folders.set(f.name, new Folder({
@@ -220,4 +220,9 @@ function summarize(folders: FolderReport[], dryRun: boolean, durationMs: number,
     } } : {}),
   };
   return report;
+}
+
+/** The state DB's files (absolute): never mirrored, never watched, when a user keeps the DB inside a folder. */
+export function stateFilesOf(config: Config): string[] {
+  return ['', '-wal', '-shm', '-journal', '.lock', '.lock-journal'].map((s) => path.resolve(config.state + s));
 }

@@ -5,8 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { loadConfig, loadCredentials, type Config, type Credentials, type FolderConfig } from '../config.js';
 import { ConfigError, ExitCode, classify, describeError, errorCode, httpStatus, scrub } from '../errors.js';
-import { makeMatcher } from '../local/scan.js';
-import { readInotifyLimit } from '../local/watch.js';
+import { countWatchedDirectories, readInotifyLimit, suggestedWatchLimit } from '../local/watch.js';
 import { probeBucket, watchServerClock, type ClockSample } from '../remote/probe.js';
 import { SCHEMA_VERSION } from '../state/schema.js';
 import { Database } from '../state/sqlite.js';
@@ -77,7 +76,7 @@ export function inotifyCheck(limit: number | undefined, counts: readonly WatchCo
   const capped = counts.some((c) => c.capped);
   const parts = counts.map((c) => `${c.folder}: ${c.dirs}${c.capped ? '+' : ''} dirs`).join(', ');
   const detail = `the daemon needs ${capped ? 'more than ' : ''}${need} watches (${parts || 'no folder to watch'}), max_user_watches is ${limit}`;
-  const want = Math.max(524_288, 2 ** Math.ceil(Math.log2(Math.max(1, need) * 1.5)));
+  const want = suggestedWatchLimit(need);
   const fix = `sysctl fs.inotify.max_user_watches=${want}, and to keep it after a reboot put the line ` +
     `"fs.inotify.max_user_watches=${want}" into /etc/sysctl.d/90-r2mirror.conf`;
   if (need > limit) return check('inotify', 'fail', `${detail}: the daemon cannot watch everything (sync is not affected)`, fix);
@@ -118,30 +117,7 @@ export function bucketFailure(err: unknown, f: Pick<FolderConfig, 'name' | 'buck
 
 /** Count the directories under a folder root as the daemon would watch them (excludes applied), up to `cap`. */
 export async function countWatches(f: Pick<FolderConfig, 'name' | 'path' | 'exclude'>, cap: number, signal?: AbortSignal): Promise<WatchCount> {
-  const ig = makeMatcher(f.exclude);
-  const stack = [''];
-  let dirs = 0;
-  let slice = performance.now();
-  while (stack.length > 0 && dirs <= cap) {
-    if (performance.now() - slice > 8) {
-      await new Promise((r) => setImmediate(r));
-      signal?.throwIfAborted();
-      slice = performance.now();
-    }
-    const rel = stack.pop()!;
-    let entries: fs.Dirent[];
-    try {
-      entries = fs.readdirSync(rel ? path.join(f.path, rel) : f.path, { withFileTypes: true });
-    } catch {
-      continue; // unreadable: the folder check and sync report it
-    }
-    dirs++;
-    for (const e of entries) {
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory() && !ig.ignores(`${r}/`)) stack.push(r);
-    }
-  }
-  return { folder: f.name, dirs, capped: stack.length > 0 };
+  return { folder: f.name, ...(await countWatchedDirectories(f.path, f.exclude, cap, signal)) };
 }
 
 /** The folder root check: exists, is a directory, can be listed. */

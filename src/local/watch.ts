@@ -334,3 +334,39 @@ export function readInotifyLimit(): number | undefined {
   const limits = [read('/proc/sys/fs/inotify/max_user_watches'), read('/proc/sys/user/max_inotify_watches')].filter((n) => n !== undefined);
   return limits.length ? Math.min(...limits) : undefined;
 }
+
+/**
+ * The directories under `root` the daemon would watch (excludes applied), counted up to `cap`; `capped` when
+ * the walk stopped early. Yields to the event loop as it goes (a large tree takes a moment).
+ */
+export async function countWatchedDirectories(root: string, exclude: readonly string[], cap: number, signal?: AbortSignal): Promise<{ dirs: number; capped: boolean }> {
+  const ig = makeMatcher(exclude);
+  const stack = [''];
+  let dirs = 0;
+  let slice = performance.now();
+  while (stack.length > 0 && dirs <= cap) {
+    if (performance.now() - slice > 8) {
+      await new Promise((r) => setImmediate(r));
+      signal?.throwIfAborted();
+      slice = performance.now();
+    }
+    const rel = stack.pop()!;
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(rel ? path.join(root, rel) : root, { withFileTypes: true });
+    } catch {
+      continue; // unreadable: the reconcile (and doctor's folder check) report it
+    }
+    dirs++;
+    for (const e of entries) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory() && !ig.ignores(`${r}/`)) stack.push(r);
+    }
+  }
+  return { dirs, capped: stack.length > 0 };
+}
+
+/** The fs.inotify.max_user_watches to suggest for `need` watches: 1.5x rounded up to a power of two, at least 524,288. */
+export function suggestedWatchLimit(need: number): number {
+  return Math.max(524_288, 2 ** Math.ceil(Math.log2(Math.max(1, need) * 1.5)));
+}
