@@ -66,6 +66,21 @@ export const MIGRATIONS: readonly string[] = [
     state       TEXT NOT NULL       -- JSON
   ) STRICT;
   `,
+  // 3: trust after crashes and remounts, and `r2mirror verify` (one migration; columns stay NULL/0 until used).
+  `
+  -- The folders a run reconciles (JSON array of names). A run that never finished has each of them swept of
+  -- open multipart uploads and listed on its next reconcile; the run is marked finished once all are swept.
+  ALTER TABLE runs ADD COLUMN folders TEXT;
+  -- 1 when an unclean stop may have left the DB behind the bucket: the next reconcile of the folder lists it
+  -- (adopting complete objects, deleting orphans) whatever verifyInterval says; a completed listing clears it.
+  ALTER TABLE folders ADD COLUMN needs_list INTEGER NOT NULL DEFAULT 0;
+  -- The last r2mirror verify of the folder: when, and what it found (JSON).
+  ALTER TABLE folders ADD COLUMN verified_at INTEGER;
+  ALTER TABLE folders ADD COLUMN verify_result TEXT;
+  -- st_dev of the file when its row was written (decimal; NULL for rows from before v3). A missing file whose
+  -- directory is now on another device lived on a disk that is not mounted: never a delete.
+  ALTER TABLE objects ADD COLUMN dev TEXT;
+  `,
 ];
 
 /** The schema version this build writes. A DB with a higher version comes from a newer r2mirror. */
