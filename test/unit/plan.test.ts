@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DeleteMode } from '../../src/config.js';
 import type { LocalFile } from '../../src/local/scan.js';
-import { MAX_COPY, deleteLimit, isFresh, isRemoval, plan, type Action, type PlanInput } from '../../src/plan.js';
+import { MAX_COPY, deleteLimit, isDelete, isFresh, isRemoval, plan, settleRenames, type Action, type PlanInput } from '../../src/plan.js';
 import type { RemoteObject } from '../../src/remote/bucket.js';
 import type { ObjectRow } from '../../src/state/store.js';
 
@@ -109,17 +109,17 @@ const CASES: Case[] = [
   { name: 'rename, remote not listed: copy from the vanished row, then delete the old key', local: [renamed], stored: [row(old, E1, { partSize: 0 })],
     actions: [
       { type: 'copy', key: renamed.key, file: renamed, from: old.key, against: { etag: E1, size: 100, partSize: 0 } },
-      { type: 'delete', key: old.key },
+      { type: 'delete', key: old.key, renamedTo: renamed.key },
     ] },
   { name: 'rename, remote lists the source with the stored ETag: copy, then delete', local: [renamed], stored: [row(old)], remote: [obj(old.key, 100)],
     actions: [
       { type: 'copy', key: renamed.key, file: renamed, from: old.key, against: { etag: E1, size: 100, partSize: 0 } },
-      { type: 'delete', key: old.key },
+      { type: 'delete', key: old.key, renamedTo: renamed.key },
     ] },
   { name: 'rename in trash mode: copy, then trash the old key', local: [renamed], stored: [row(old)], deletes: 'trash',
     actions: [
       { type: 'copy', key: renamed.key, file: renamed, from: old.key, against: { etag: E1, size: 100, partSize: 0 } },
-      { type: 'trash', key: old.key, to: TRASH + 'old.txt' },
+      { type: 'trash', key: old.key, to: TRASH + 'old.txt', renamedTo: renamed.key },
     ] },
   { name: 'rename in keep mode: copy, and only forget the old row', local: [renamed], stored: [row(old)], deletes: 'keep',
     actions: [
@@ -140,7 +140,7 @@ const CASES: Case[] = [
     actions: [
       { type: 'copy', key: PREFIX + 'n1', file: file('n1', 100, '9', '91'), from: old.key, against: { etag: E1, size: 100, partSize: 0 } },
       { type: 'upload', key: PREFIX + 'n2', file: file('n2', 100, '9', '92'), reason: 'new' },
-      { type: 'delete', key: old.key },
+      { type: 'delete', key: old.key, renamedTo: PREFIX + 'n1' },
     ] },
   { name: 'a new file with an object at its key adopts rather than copies', local: [renamed], stored: [row(old)], remote: [obj(old.key, 100), obj(renamed.key, 100, E2)],
     actions: [
@@ -176,6 +176,36 @@ const CASES: Case[] = [
     actions: [{ type: 'upload', key: renamed.key, file: renamed, reason: 'new' }] },
   { name: 'a sibling prefix is not under the unknown prefix', stored: [row(file('lockedness', 5))], unknownPrefixes: [PREFIX + 'locked/'],
     actions: [{ type: 'delete', key: PREFIX + 'lockedness' }] },
+
+  { name: 'a renamed directory of same-size files: each file pairs with its own old name (same inode)',
+    local: [file('b/1', 100, '9', '501'), file('b/2', 100, '9', '502')], stored: [row(file('a/2', 100, '9', '502')), row(file('a/1', 100, '9', '501'), E2)],
+    actions: [
+      { type: 'copy', key: PREFIX + 'b/1', file: file('b/1', 100, '9', '501'), from: PREFIX + 'a/1', against: { etag: E2, size: 100, partSize: 0 } },
+      { type: 'copy', key: PREFIX + 'b/2', file: file('b/2', 100, '9', '502'), from: PREFIX + 'a/2', against: { etag: E1, size: 100, partSize: 0 } },
+      { type: 'delete', key: PREFIX + 'a/2', renamedTo: PREFIX + 'b/2' },
+      { type: 'delete', key: PREFIX + 'a/1', renamedTo: PREFIX + 'b/1' },
+    ] },
+  { name: 'same-size rename candidates with new inodes (moved across file systems): the same file name pairs first',
+    local: [file('b/x', 100, '9', '601'), file('b/y', 100, '9', '602')], stored: [row(file('a/y', 100, '9', '2')), row(file('a/x', 100, '9', '1'), E2)],
+    actions: [
+      { type: 'copy', key: PREFIX + 'b/x', file: file('b/x', 100, '9', '601'), from: PREFIX + 'a/x', against: { etag: E2, size: 100, partSize: 0 } },
+      { type: 'copy', key: PREFIX + 'b/y', file: file('b/y', 100, '9', '602'), from: PREFIX + 'a/y', against: { etag: E1, size: 100, partSize: 0 } },
+      { type: 'delete', key: PREFIX + 'a/y', renamedTo: PREFIX + 'b/y' },
+      { type: 'delete', key: PREFIX + 'a/x', renamedTo: PREFIX + 'b/x' },
+    ] },
+  { name: 'an inode match of another size is not a rename candidate', local: [file('n', 101, '9', '42')], stored: [row(old)],
+    actions: [{ type: 'upload', key: PREFIX + 'n', file: file('n', 101, '9', '42'), reason: 'new' }, { type: 'delete', key: old.key }] },
+
+  // --- renames settle into deletes only when their copy did not happen (settleRenames, tested below)
+  { name: 'a directory rename: every copy source is a rename, the other vanished rows are plain deletes',
+    local: [file('b/1', 100, '9', '91'), file('b/2', 100, '9', '92')], stored: [row(file('a/1', 100)), row(file('a/2', 100)), row(gone)],
+    actions: [
+      { type: 'copy', key: PREFIX + 'b/1', file: file('b/1', 100, '9', '91'), from: PREFIX + 'a/1', against: { etag: E1, size: 100, partSize: 0 } },
+      { type: 'copy', key: PREFIX + 'b/2', file: file('b/2', 100, '9', '92'), from: PREFIX + 'a/2', against: { etag: E1, size: 100, partSize: 0 } },
+      { type: 'delete', key: PREFIX + 'a/1', renamedTo: PREFIX + 'b/1' },
+      { type: 'delete', key: PREFIX + 'a/2', renamedTo: PREFIX + 'b/2' },
+      { type: 'delete', key: gone.key },
+    ] },
 
   // --- a mixed folder
   { name: 'mixed: unchanged, new, deleted and remote-only in one plan', local: [a, file('n', 1, '9', '9')], stored: [row(a), row(gone)], remote: [obj(a.key, 100), obj(gone.key, 5), obj(PREFIX + 'stray', 2)],
@@ -217,6 +247,34 @@ test('isFresh: size, mtime and inode must all match a row', () => {
   assert.equal(isFresh(aNewInode, row(a)), false, 'inode changed');
   // mtimes are compared as exact nanosecond strings: 1 ns apart is a change double precision would lose.
   assert.equal(isFresh(file('a.txt', 100, '1700000000000000001'), row(a)), false);
+});
+
+test('settleRenames: a rename source stays a rename only when its copy happened', () => {
+  const copy = (n: string): Action => ({ type: 'copy', key: PREFIX + 'b/' + n, file: file('b/' + n, 100), from: PREFIX + 'a/' + n, against: { etag: E1, size: 100 } });
+  const del = (n: string): Action => ({ type: 'delete', key: PREFIX + 'a/' + n, renamedTo: PREFIX + 'b/' + n });
+  const planned: Action[] = [copy('1'), copy('2'), copy('3'), copy('4'), copy('5'), del('1'), del('2'), del('3'), del('4'), del('5'),
+    { type: 'trash', key: PREFIX + 'a/6', to: TRASH + 'a/6', renamedTo: PREFIX + 'b/6' }, { type: 'delete', key: gone.key }, { type: 'forget', key: 'f' }];
+  const outcomes = new Map([
+    [PREFIX + 'b/1', 'copied'],
+    [PREFIX + 'b/2', 'uploaded'], // content differed: the old name's removal is a delete now
+    [PREFIX + 'b/3', 'gone'], // the new file vanished: its old name is gone for good, a delete
+    [PREFIX + 'b/4', 'failed'], // the copy failed: keep the old name for the next run
+    // b/5: the copy never ran: keep the old name
+    [PREFIX + 'b/6', 'uploaded'],
+  ]);
+  assert.deepStrictEqual(settleRenames(planned, outcomes), [copy('1'), copy('2'), copy('3'), copy('4'), copy('5'),
+    del('1'), { type: 'delete', key: PREFIX + 'a/2' }, { type: 'delete', key: PREFIX + 'a/3' },
+    { type: 'trash', key: PREFIX + 'a/6', to: TRASH + 'a/6' }, { type: 'delete', key: gone.key }, { type: 'forget', key: 'f' }]);
+  // What the delete guard counts: only the plain deletes.
+  assert.deepStrictEqual(settleRenames(planned, outcomes).filter(isDelete).map((x) => x.key), [PREFIX + 'a/2', PREFIX + 'a/3', PREFIX + 'a/6', gone.key]);
+});
+
+test('isDelete: a removal that is not the source of a rename', () => {
+  assert.equal(isDelete({ type: 'delete', key: 'k' }), true);
+  assert.equal(isDelete({ type: 'trash', key: 'k', to: 't' }), true);
+  assert.equal(isDelete({ type: 'delete', key: 'k', renamedTo: 'n' }), false);
+  assert.equal(isDelete({ type: 'trash', key: 'k', to: 't', renamedTo: 'n' }), false);
+  assert.equal(isDelete({ type: 'forget', key: 'k' }), false);
 });
 
 test('isRemoval is true for delete and trash only', () => {
