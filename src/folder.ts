@@ -8,7 +8,7 @@ import type PQueue from 'p-queue';
 import type { FolderConfig, MaxDelete } from './config.js';
 import { FatalError, FolderUnsafeError, classify, describeError, errorCode, httpStatus, ExitCode } from './errors.js';
 import { partCount, choosePartSize, toKey } from './keys.js';
-import { scanFolder, type ScanResult } from './local/scan.js';
+import { excludedPath, makeMatcher, scanFolder, type ScanResult } from './local/scan.js';
 import type { Logger } from './log.js';
 import { deleteLimit, isDelete, isRemoval, plan, settleRenames, type Action } from './plan.js';
 import type { Bucket, RemoteObject } from './remote/bucket.js';
@@ -145,9 +145,11 @@ export class Folder {
       for (const p of scan.problems) this.log[p.kind === 'failed' ? 'error' : 'info']({ rel: p.rel, reason: p.reason }, p.kind === 'failed' ? 'cannot mirror' : 'skipped');
       if (!scope) this.checkNotSuddenlyEmpty(scan, stored.size, remote?.size ?? 0, opts.allowEmpty);
 
+      const ig = makeMatcher(config.exclude);
       const { actions, unchanged } = plan({
         local: scan.files, stored, remote, prefix: config.prefix, deletes: config.deletes, trashPrefix: config.trashPrefix,
         unknownPrefixes: scan.unknownPrefixes, unknownKeys: scan.unknownKeys,
+        excluded: (rel) => excludedPath(ig, rel), deleteExcluded: config.deleteExcluded,
       });
       report.unchanged = unchanged;
       const total = scope ? store.count(config.name).files : Math.max(stored.size, remote?.size ?? 0);

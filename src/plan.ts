@@ -39,6 +39,10 @@ export interface PlanInput {
   /** Key prefixes and keys the scan could not see: never delete or forget under them. */
   readonly unknownPrefixes: readonly string[];
   readonly unknownKeys: ReadonlySet<string>;
+  /** True for a path (relative to the root, '/'-separated) the folder's `exclude` patterns match now. */
+  readonly excluded?: ((rel: string) => boolean) | undefined;
+  /** Remove objects whose path is excluded now (rclone's --delete-excluded); by default they are left alone. */
+  readonly deleteExcluded?: boolean | undefined;
 }
 
 /** The plan plus what needed nothing. */
@@ -61,6 +65,8 @@ export function plan(input: PlanInput): Plan {
   const actions: Action[] = [];
   let unchanged = 0;
   const isUnknown = (key: string) => input.unknownKeys.has(key) || input.unknownPrefixes.some((p) => key.startsWith(p));
+  // An excluded path is not in the scan, but that does not make it deleted: leave its object (and row) alone.
+  const spared = (rel: string) => !input.deleteExcluded && !!input.excluded?.(rel);
 
   // Rows whose file is gone: candidates for rename detection (same size, content checked by hashing). A rename
   // keeps the inode and usually the file name, so those choose first: a renamed directory of same-size files
@@ -79,7 +85,7 @@ export function plan(input: PlanInput): Plan {
   };
   const baseName = (rel: string) => rel.slice(rel.lastIndexOf('/') + 1);
   for (const [key, row] of stored) {
-    if (local.has(key) || isUnknown(key)) continue;
+    if (local.has(key) || isUnknown(key) || spared(row.rel)) continue; // a spared row would not be removed: no rename
     if (remote && remote.get(key)?.etag !== row.etag) continue; // can only copy what is really there
     if (row.size > MAX_COPY || row.size === 0) continue;
     pool(`i${row.size}:${row.ino}`, row);
@@ -124,18 +130,20 @@ export function plan(input: PlanInput): Plan {
     return undefined;
   };
 
-  for (const [key] of stored) {
+  for (const [key, row] of stored) {
     if (local.has(key) || isUnknown(key)) continue;
     if (remote && !remote.has(key)) {
       actions.push({ type: 'forget', key });
       continue;
     }
+    // Kept, not forgotten: the object is still there, and the row still describes it (status, un-excluding).
+    if (spared(row.rel)) continue;
     const a = removal(key);
     actions.push(a ?? { type: 'forget', key });
   }
   if (remote) {
     for (const [key] of remote) {
-      if (local.has(key) || stored.has(key) || isUnknown(key)) continue;
+      if (local.has(key) || stored.has(key) || isUnknown(key) || spared(key.slice(input.prefix.length))) continue;
       const a = removal(key);
       if (a) actions.push(a);
     }

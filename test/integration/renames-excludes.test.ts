@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { fixture, type Fixture } from '../harness/mirror.js';
 
 /** 100 files of one size (every one a rename candidate for every other), distinct contents. */
@@ -101,6 +102,45 @@ describe('renames are not deletes', () => {
       assert.equal(r.json.totals.trashed, 1, 'only the deleted file');
       assert.equal(r.json.totals.deleted, 0);
       assert.deepEqual([...(await f.objects()).keys()], [f.prefix + 'new name.txt']);
+    } finally {
+      await f.close();
+    }
+  });
+});
+
+describe('excluded paths are left alone', () => {
+  test('adding exclude patterns deletes nothing; deleteExcluded: true deletes what they match', async () => {
+    const f = await fixture('excluded');
+    try {
+      f.write('a/x.log', 'a log');
+      f.write('b.txt', 'b');
+      f.write('build/out/app.bin', 'built');
+      f.write('buildx.txt', 'not under build/');
+      assert.equal((await f.run([])).code, 0);
+      // Another tool's object under an excluded path: not ours to delete either.
+      await f.client.send(new PutObjectCommand({ Bucket: f.bucket, Key: f.prefix + 'c/other.log', Body: 'theirs' }));
+      const before = [...(await f.objects()).keys()].sort();
+      assert.equal(before.length, 5);
+
+      f.writeConfig('    exclude: ["*.log", "build/"]');
+      f.write('new.log', 'never mirrored');
+      const r = await f.run(['--json']);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.equal(r.json.totals.deleted, 0);
+      assert.equal(r.json.totals.uploaded.files, 0);
+      assert.deepEqual([...(await f.objects()).keys()].sort(), before, 'every object is still there');
+      assert.deepEqual(f.rows().map((x) => x.key).sort(), before.filter((k) => !k.endsWith('other.log')), 'rows kept');
+      // A second run is a no-change run, not a delayed delete.
+      const r2 = await f.run(['--json']);
+      assert.equal(r2.code, 0);
+      assert.equal(r2.json.totals.deleted, 0);
+
+      f.writeConfig('    exclude: ["*.log", "build/"]\n    deleteExcluded: true');
+      const r3 = await f.run(['--json']);
+      assert.equal(r3.code, 0, r3.stdout + r3.stderr);
+      assert.equal(r3.json.totals.deleted, 3);
+      assert.deepEqual([...(await f.objects()).keys()].sort(), [f.prefix + 'b.txt', f.prefix + 'buildx.txt']);
+      assert.deepEqual(f.rows().map((x) => x.key).sort(), [f.prefix + 'b.txt', f.prefix + 'buildx.txt']);
     } finally {
       await f.close();
     }

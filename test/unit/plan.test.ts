@@ -36,6 +36,9 @@ interface Case {
   readonly deletes?: DeleteMode;
   readonly unknownPrefixes?: string[];
   readonly unknownKeys?: string[];
+  /** Exclude patterns as a predicate on rel (the folder builds it from `exclude`). */
+  readonly excluded?: (rel: string) => boolean;
+  readonly deleteExcluded?: boolean;
   readonly actions: Action[];
   readonly unchanged?: number;
 }
@@ -50,6 +53,8 @@ function input(c: Case): PlanInput {
     trashPrefix: TRASH,
     unknownPrefixes: c.unknownPrefixes ?? [],
     unknownKeys: new Set(c.unknownKeys ?? []),
+    excluded: c.excluded,
+    deleteExcluded: c.deleteExcluded,
   };
 }
 
@@ -64,6 +69,7 @@ const empty = file('empty', 0);
 const emptyRenamed = file('empty2', 0, '1700000001000000000', '78');
 const old = file('old.txt', 100); // only as a stored row: the file is gone
 const gone = file('gone.txt', 5);
+const isLog = (rel: string) => rel.endsWith('.log');
 
 const CASES: Case[] = [
   // --- unchanged files
@@ -206,6 +212,33 @@ const CASES: Case[] = [
       { type: 'delete', key: PREFIX + 'a/2', renamedTo: PREFIX + 'b/2' },
       { type: 'delete', key: gone.key },
     ] },
+
+  // --- excluded paths: what the scan does not see because of `exclude` is not deleted (unless deleteExcluded)
+  { name: 'excluded row, file gone from the scan: no delete, row kept', stored: [row(file('x.log', 5))], remote: [obj(PREFIX + 'x.log', 5)], excluded: isLog,
+    actions: [] },
+  { name: 'excluded row, remote not listed: no delete', stored: [row(file('a/x.log', 5))], excluded: isLog, actions: [] },
+  { name: 'excluded row, trash mode: no trash', stored: [row(file('x.log', 5))], deletes: 'trash', excluded: isLog, actions: [] },
+  { name: 'excluded row, keep mode: the row is kept, not forgotten', stored: [row(file('x.log', 5))], deletes: 'keep', excluded: isLog, actions: [] },
+  { name: 'excluded row whose object is gone too: forget the row (no request)', stored: [row(file('x.log', 5))], remote: [], excluded: isLog,
+    actions: [{ type: 'forget', key: PREFIX + 'x.log' }] },
+  { name: 'excluded remote-only object: no delete', remote: [obj(PREFIX + 'sub/y.log', 3)], excluded: isLog, actions: [] },
+  { name: 'excluded directory: rows and objects under it are not deleted, siblings are',
+    stored: [row(file('build/out.bin', 5)), row(file('buildx', 5))], remote: [obj(PREFIX + 'build/out.bin', 5), obj(PREFIX + 'build/deep/o', 1), obj(PREFIX + 'buildx', 5)],
+    excluded: (rel) => rel === 'build' || rel.startsWith('build/'),
+    actions: [{ type: 'delete', key: PREFIX + 'buildx' }] },
+  { name: 'excluded rows are not rename sources (their object stays, so a copy would not be a rename)', local: [renamed], stored: [row(file('old.log', 100))], excluded: isLog,
+    actions: [{ type: 'upload', key: renamed.key, file: renamed, reason: 'new' }] },
+  { name: 'the predicate sees the rel as on disk for rows and the key minus the prefix for objects',
+    stored: [row(file('d/cafe\u0301.log', 5))], remote: [obj(PREFIX + 'd/cafe\u0301.log', 5), obj(PREFIX + 'k/caf\u00e9.log', 5)],
+    excluded: (rel) => rel === 'd/cafe\u0301.log' || rel === 'k/caf\u00e9.log', actions: [] },
+  { name: 'deleteExcluded: an excluded row is deleted', stored: [row(file('x.log', 5))], remote: [obj(PREFIX + 'x.log', 5)], excluded: isLog, deleteExcluded: true,
+    actions: [{ type: 'delete', key: PREFIX + 'x.log' }] },
+  { name: 'deleteExcluded: an excluded remote-only object is deleted', remote: [obj(PREFIX + 'y.log', 3)], excluded: isLog, deleteExcluded: true,
+    actions: [{ type: 'delete', key: PREFIX + 'y.log' }] },
+  { name: 'deleteExcluded, trash mode: an excluded row is trashed', stored: [row(file('x.log', 5))], deletes: 'trash', excluded: isLog, deleteExcluded: true,
+    actions: [{ type: 'trash', key: PREFIX + 'x.log', to: TRASH + 'x.log' }] },
+  { name: 'deleteExcluded never reaches under an unknown prefix', stored: [row(file('locked/x.log', 5))], unknownPrefixes: [PREFIX + 'locked/'], excluded: isLog, deleteExcluded: true,
+    actions: [] },
 
   // --- a mixed folder
   { name: 'mixed: unchanged, new, deleted and remote-only in one plan', local: [a, file('n', 1, '9', '9')], stored: [row(a), row(gone)], remote: [obj(a.key, 100), obj(gone.key, 5), obj(PREFIX + 'stray', 2)],
