@@ -28,6 +28,8 @@ export interface FolderConfig {
   readonly bucket: string;
   readonly prefix: string;
   readonly exclude: readonly string[];
+  /** Remove objects whose path `exclude` matches (rclone's --delete-excluded); false: leave them alone. */
+  readonly deleteExcluded: boolean;
   readonly deletes: DeleteMode;
   readonly trashPrefix: string;
   readonly followSymlinks: boolean;
@@ -92,6 +94,7 @@ export const DEFAULTS = deepFreeze({
   maxDelete: { kind: 'percent', percent: 50 },
   prefix: '',
   exclude: [],
+  deleteExcluded: false,
   deletes: 'mirror',
   trashRoot: '.r2mirror-trash/',
   followSymlinks: false,
@@ -102,7 +105,7 @@ const TOP_KEYS = ['remote', 'state', 'transfers', 'memory', 'partSize', 'retries
 const DAEMON_KEYS = ['quietPeriod', 'maxDelay', 'rescanInterval', 'verifyInterval', 'stopTimeout', 'pollInterval'] as const;
 const METRICS_KEYS = ['listen'] as const;
 const REMOTE_KEYS = ['accountId', 'jurisdiction', 'endpoint', 'credentialsFile'] as const;
-const FOLDER_KEYS = ['name', 'path', 'bucket', 'prefix', 'exclude', 'deletes', 'trashPrefix', 'followSymlinks', 'maxDelete'] as const;
+const FOLDER_KEYS = ['name', 'path', 'bucket', 'prefix', 'exclude', 'deleteExcluded', 'deletes', 'trashPrefix', 'followSymlinks', 'maxDelete'] as const;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const DELETE_MODES = ['mirror', 'keep', 'trash'] as const;
 const JURISDICTIONS = ['eu', 'fedramp'] as const;
@@ -425,6 +428,7 @@ function folder(c: Ctx, f: Field, topMaxDelete: MaxDelete): Draft {
     bucket,
     prefix,
     exclude,
+    deleteExcluded: m.deleteExcluded ? bool(c, m.deleteExcluded) : DEFAULTS.deleteExcluded,
     deletes: m.deletes ? oneOf(c, m.deletes, DELETE_MODES) : DEFAULTS.deletes,
     trashPrefix,
     followSymlinks: m.followSymlinks ? bool(c, m.followSymlinks) : DEFAULTS.followSymlinks,

@@ -8,9 +8,9 @@ import type PQueue from 'p-queue';
 import type { FolderConfig, MaxDelete } from './config.js';
 import { FatalError, FolderUnsafeError, classify, describeError, errorCode, httpStatus, ExitCode } from './errors.js';
 import { partCount, choosePartSize, toKey } from './keys.js';
-import { scanFolder, type ScanResult } from './local/scan.js';
+import { excludedPath, makeMatcher, scanFolder, type ScanResult } from './local/scan.js';
 import type { Logger } from './log.js';
-import { deleteLimit, isRemoval, plan, type Action } from './plan.js';
+import { deleteLimit, isDelete, isRemoval, plan, settleRenames, type Action } from './plan.js';
 import type { Bucket, RemoteObject } from './remote/bucket.js';
 import { withRetry, type RetryOptions } from './retry.js';
 import type { ObjectRow, Store } from './state/store.js';
@@ -38,6 +38,8 @@ export interface PlannedAction {
   readonly size?: number;
   readonly from?: string;
   readonly to?: string;
+  /** A delete or trash that removes the old name of a rename (the copy to this key): not counted as a delete. */
+  readonly renamedTo?: string;
 }
 
 /** What one reconcile of one folder did (or, in a dry run, would do). */
@@ -50,6 +52,7 @@ export interface FolderReport {
   uploaded: Tally;
   adopted: Tally;
   copied: Tally;
+  /** Objects deleted (or trashed) because their file was deleted; a rename's old name is counted in `copied`. */
   deleted: number;
   trashed: number;
   unchanged: number;
@@ -142,22 +145,25 @@ export class Folder {
       for (const p of scan.problems) this.log[p.kind === 'failed' ? 'error' : 'info']({ rel: p.rel, reason: p.reason }, p.kind === 'failed' ? 'cannot mirror' : 'skipped');
       if (!scope) this.checkNotSuddenlyEmpty(scan, stored.size, remote?.size ?? 0, opts.allowEmpty);
 
+      const ig = makeMatcher(config.exclude);
       const { actions, unchanged } = plan({
         local: scan.files, stored, remote, prefix: config.prefix, deletes: config.deletes, trashPrefix: config.trashPrefix,
         unknownPrefixes: scan.unknownPrefixes, unknownKeys: scan.unknownKeys,
+        excluded: (rel) => excludedPath(ig, rel), deleteExcluded: config.deleteExcluded,
       });
       report.unchanged = unchanged;
       const total = scope ? store.count(config.name).files : Math.max(stored.size, remote?.size ?? 0);
       if (scope && !opts.allowEmpty && actions.some(isRemoval)) this.checkRootNotEmptied(total);
-      const allowed = this.guardDeletes(actions, total, opts.maxDelete, report);
+      // The guard runs once the copies are settled: only then is it known which renames really were renames.
+      const guard = (settled: Action[]) => this.guardDeletes(settled, total, opts.maxDelete, report);
 
       if (opts.dryRun) {
-        const resolved = await this.resolveForDryRun(allowed, opts.signal);
+        const resolved = guard(await this.resolveForDryRun(actions, opts.signal));
         report.planned = resolved.map(describeAction);
         report.estimate = this.estimate(resolved);
         return report;
       }
-      await this.execute(allowed, opts, report);
+      await this.execute(actions, opts, report, guard);
       if (!scope) store.markSynced(config.name, Date.now(), opts.list);
       if (report.failed.length > 0) report.ok = false;
       return report;
@@ -214,9 +220,13 @@ export class Folder {
       `(unmounted disk?); nothing was deleted. If the folder really is empty now, run: r2mirror sync --folder ${this.name} --allow-empty`);
   }
 
-  /** Refuse every removal when there are more than the limit; the rest of the plan goes ahead. */
+  /**
+   * Refuse every delete when there are more than the limit; the rest of the plan goes ahead. The removal of a
+   * rename's old name is not a delete (its content is at the new key): settleRenames() has made every removal
+   * whose copy did not happen a plain one, so a wrong disk of same-size files is still counted in full.
+   */
   private guardDeletes(actions: Action[], total: number, max: MaxDelete, report: FolderReport): Action[] {
-    const removals = actions.filter(isRemoval).length;
+    const removals = actions.filter(isDelete).length;
     const limit = deleteLimit(max, total);
     if (removals <= limit) return actions;
     const shown = max.kind === 'count' ? String(max.count) : `${max.percent}%`;
@@ -225,7 +235,7 @@ export class Folder {
       `(maxDelete ${shown} allows ${limit}); nothing was deleted. Check that ${this.deps.config.path} is the right disk; ` +
       `to allow it once: r2mirror sync --folder ${this.name} --max-delete ${removals}`;
     this.log.error({ removals, limit }, report.error);
-    return actions.filter((a) => !isRemoval(a));
+    return actions.filter((a) => !isDelete(a));
   }
 
   /**
@@ -261,16 +271,18 @@ export class Folder {
     const { config, partSize } = this.deps;
     const ctx = { root: config.path, followSymlinks: config.followSymlinks, partSize, signal };
     const out: Action[] = [];
+    const copies = new Map<string, string>();
     for (const a of actions) {
       if (a.type !== 'check' && a.type !== 'copy') {
         out.push(a);
         continue;
       }
       const same = await matchesExisting(a, ctx).catch(() => false);
+      if (a.type === 'copy') copies.set(a.key, same ? 'copied' : 'uploaded');
       if (same) out.push(a);
       else out.push({ type: 'upload', key: a.key, file: a.file, reason: a.type === 'copy' ? 'new' : 'changed' });
     }
-    return out;
+    return settleRenames(out, copies);
   }
 
   private estimate(actions: Action[]): { classA: number; classB: number; free: number } {
@@ -284,9 +296,9 @@ export class Folder {
     return { classA, classB: 0, free: Math.ceil(removals / 1000) };
   }
 
-  private async execute(actions: Action[], opts: ReconcileOptions, report: FolderReport): Promise<void> {
+  private async execute(planned: Action[], opts: ReconcileOptions, report: FolderReport, guard: (settled: Action[]) => Action[]): Promise<void> {
     const { store, queue, config, bucket } = this.deps;
-    const files = actions.filter((a): a is Extract<Action, { type: 'upload' | 'check' | 'copy' }> => a.type === 'upload' || a.type === 'check' || a.type === 'copy');
+    const files = planned.filter((a): a is Extract<Action, { type: 'upload' | 'check' | 'copy' }> => a.type === 'upload' || a.type === 'check' || a.type === 'copy');
     opts.progress.filesTotal += files.length;
     opts.progress.bytesTotal += files.reduce((n, a) => n + a.file.size, 0);
 
@@ -310,6 +322,7 @@ export class Folder {
       backoffMs: this.deps.backoffMs, onBytes: (n: number) => { opts.progress.bytesDone += n; },
     };
     const running: Promise<void>[] = [];
+    const copies = new Map<string, string>(); // outcome of each rename's copy, by the key it copies to
     let fatal: unknown;
     for (const a of files) {
       if (fatal || opts.drain?.aborted) break;
@@ -323,6 +336,7 @@ export class Folder {
         const o = await transferFile(a, ctx);
         opts.progress.filesDone++;
         this.record(o, a, report, Date.now() - started);
+        if (a.type === 'copy') copies.set(a.key, o.kind);
         pending.push(o);
         if (pending.length >= COMMIT_EVERY) flush();
       }, { signal }).catch((err: unknown) => {
@@ -337,6 +351,8 @@ export class Folder {
     if (opts.drain?.aborted) return; // removals wait for the next run: a rename must not lose its source first
 
     // Removals after every upload and copy, so a rename never leaves a moment with neither key.
+    const actions = guard(settleRenames(planned, copies));
+    const renames = new Set(actions.filter((a) => isRemoval(a) && a.renamedTo !== undefined).map((a) => a.key));
     const forgets = actions.filter((a) => a.type === 'forget');
     if (forgets.length) store.batch(() => forgets.forEach((a) => store.delete(config.name, a.key)));
     const trash = actions.filter((a): a is Extract<Action, { type: 'trash' }> => a.type === 'trash');
@@ -365,6 +381,10 @@ export class Folder {
       store.batch(() => done.forEach((k) => store.delete(config.name, k)));
       const trashedSet = new Set(trashed);
       for (const k of done) {
+        if (renames.has(k)) {
+          this.log.debug({ key: k }, 'removed the old name of a renamed file'); // counted (and logged) as renamed
+          continue;
+        }
         if (trashedSet.has(k)) report.trashed++;
         else report.deleted++;
         this.log.info({ key: k }, trashedSet.has(k) ? 'moved to trash' : 'deleted');
@@ -445,7 +465,9 @@ function describeAction(a: Action): PlannedAction {
     case 'copy':
       return { action: 'copy', key: a.key, from: a.from, size: a.file.size };
     case 'trash':
-      return { action: 'trash', key: a.key, to: a.to };
+      return { action: 'trash', key: a.key, to: a.to, ...(a.renamedTo !== undefined ? { renamedTo: a.renamedTo } : {}) };
+    case 'delete':
+      return { action: 'delete', key: a.key, ...(a.renamedTo !== undefined ? { renamedTo: a.renamedTo } : {}) };
     default:
       return { action: a.type, key: a.key };
   }

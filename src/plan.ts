@@ -21,8 +21,9 @@ export type Action =
   | { readonly type: 'check'; readonly key: string; readonly file: LocalFile; readonly against: Against; readonly reason: 'adopt' | 'touched' }
   /** A rename: hash the file; when it matches the object at `from`, copy it server-side; else upload. */
   | { readonly type: 'copy'; readonly key: string; readonly file: LocalFile; readonly from: string; readonly against: Against }
-  | { readonly type: 'delete'; readonly key: string }
-  | { readonly type: 'trash'; readonly key: string; readonly to: string }
+  /** Remove an object. `renamedTo`: it is the source of the copy to that key (a rename), not a delete of its own. */
+  | { readonly type: 'delete'; readonly key: string; readonly renamedTo?: string }
+  | { readonly type: 'trash'; readonly key: string; readonly to: string; readonly renamedTo?: string }
   /** Drop a stored row whose object is gone (or which we no longer own). No request. */
   | { readonly type: 'forget'; readonly key: string };
 
@@ -38,6 +39,10 @@ export interface PlanInput {
   /** Key prefixes and keys the scan could not see: never delete or forget under them. */
   readonly unknownPrefixes: readonly string[];
   readonly unknownKeys: ReadonlySet<string>;
+  /** True for a path (relative to the root, '/'-separated) the folder's `exclude` patterns match now. */
+  readonly excluded?: ((rel: string) => boolean) | undefined;
+  /** Remove objects whose path is excluded now (rclone's --delete-excluded); by default they are left alone. */
+  readonly deleteExcluded?: boolean | undefined;
 }
 
 /** The plan plus what needed nothing. */
@@ -60,18 +65,33 @@ export function plan(input: PlanInput): Plan {
   const actions: Action[] = [];
   let unchanged = 0;
   const isUnknown = (key: string) => input.unknownKeys.has(key) || input.unknownPrefixes.some((p) => key.startsWith(p));
+  // An excluded path is not in the scan, but that does not make it deleted: leave its object (and row) alone.
+  const spared = (rel: string) => !input.deleteExcluded && !!input.excluded?.(rel);
 
-  // Rows whose file is gone: candidates for rename detection (same size, content checked by hashing).
-  const vanishedBySize = new Map<number, ObjectRow[]>();
+  // Rows whose file is gone: candidates for rename detection (same size, content checked by hashing). A rename
+  // keeps the inode and usually the file name, so those choose first: a renamed directory of same-size files
+  // pairs each file with its own old name, not with a sibling whose hash would not match (an upload instead).
+  const pools = new Map<string, { rows: ObjectRow[]; next: number }>();
+  const pool = (k: string, r: ObjectRow) => {
+    const p = pools.get(k) ?? { rows: [], next: 0 };
+    p.rows.push(r);
+    pools.set(k, p);
+  };
+  const claimed = new Map<string, string>(); // rename source -> the key it is copied to
+  const take = (k: string): ObjectRow | undefined => {
+    const p = pools.get(k);
+    while (p && p.next < p.rows.length && claimed.has(p.rows[p.next]!.key)) p.next++;
+    return p?.rows[p.next];
+  };
+  const baseName = (rel: string) => rel.slice(rel.lastIndexOf('/') + 1);
   for (const [key, row] of stored) {
-    if (local.has(key) || isUnknown(key)) continue;
+    if (local.has(key) || isUnknown(key) || spared(row.rel)) continue; // a spared row would not be removed: no rename
     if (remote && remote.get(key)?.etag !== row.etag) continue; // can only copy what is really there
     if (row.size > MAX_COPY || row.size === 0) continue;
-    const list = vanishedBySize.get(row.size) ?? [];
-    list.push(row);
-    vanishedBySize.set(row.size, list);
+    pool(`i${row.size}:${row.ino}`, row);
+    pool(`n${row.size}:${baseName(row.rel)}`, row);
+    pool(`s${row.size}`, row);
   }
-  const claimed = new Set<string>();
 
   for (const [key, file] of local) {
     const row = stored.get(key);
@@ -92,9 +112,9 @@ export function plan(input: PlanInput): Plan {
       continue;
     }
     if (!row && !obj) {
-      const twin = vanishedBySize.get(file.size)?.find((r) => !claimed.has(r.key));
+      const twin = take(`i${file.size}:${file.ino}`) ?? take(`n${file.size}:${baseName(file.rel)}`) ?? take(`s${file.size}`);
       if (twin) {
-        claimed.add(twin.key);
+        claimed.set(twin.key, key);
         actions.push({ type: 'copy', key, file, from: twin.key, against: { etag: twin.etag, size: twin.size, partSize: twin.partSize } });
         continue;
       }
@@ -103,23 +123,27 @@ export function plan(input: PlanInput): Plan {
   }
 
   const removal = (key: string): Action | undefined => {
-    if (input.deletes === 'mirror') return { type: 'delete', key };
-    if (input.deletes === 'trash') return { type: 'trash', key, to: input.trashPrefix + key.slice(input.prefix.length) };
+    const renamedTo = claimed.get(key);
+    const rename = renamedTo === undefined ? {} : { renamedTo };
+    if (input.deletes === 'mirror') return { type: 'delete', key, ...rename };
+    if (input.deletes === 'trash') return { type: 'trash', key, to: input.trashPrefix + key.slice(input.prefix.length), ...rename };
     return undefined;
   };
 
-  for (const [key] of stored) {
+  for (const [key, row] of stored) {
     if (local.has(key) || isUnknown(key)) continue;
     if (remote && !remote.has(key)) {
       actions.push({ type: 'forget', key });
       continue;
     }
+    // Kept, not forgotten: the object is still there, and the row still describes it (status, un-excluding).
+    if (spared(row.rel)) continue;
     const a = removal(key);
     actions.push(a ?? { type: 'forget', key });
   }
   if (remote) {
     for (const [key] of remote) {
-      if (local.has(key) || stored.has(key) || isUnknown(key)) continue;
+      if (local.has(key) || stored.has(key) || isUnknown(key) || spared(key.slice(input.prefix.length))) continue;
       const a = removal(key);
       if (a) actions.push(a);
     }
@@ -133,6 +157,35 @@ export function deleteLimit(max: MaxDelete, total: number): number {
   // A percentage never blocks small clean-ups: at least 10 deletions are always allowed.
   // toPrecision(15) first: 375 * 18.4 / 100 is 68.99999999999999 in doubles, and 18.4% of 375 is 69.
   return Math.max(10, Math.floor(Number(((total * max.percent) / 100).toPrecision(15))));
+}
+
+/**
+ * After the copies ran (or, in a dry run, were resolved by hashing): the removal of a rename source stays a
+ * rename only when its copy really happened (`copied`); when the copy became an upload (the content differed:
+ * a wrong disk can hold same-size files) or its file vanished, it is a plain removal the delete guard counts;
+ * when the copy failed or did not run, the source is held for the next run (never lose both names).
+ * `outcomes`: the outcome kind of each copy, by the key it copies to.
+ */
+export function settleRenames(actions: readonly Action[], outcomes: ReadonlyMap<string, string>): Action[] {
+  const out: Action[] = [];
+  for (const a of actions) {
+    if (!isRemoval(a) || a.renamedTo === undefined) {
+      out.push(a);
+      continue;
+    }
+    const kind = outcomes.get(a.renamedTo);
+    if (kind === 'copied') out.push(a);
+    else if (kind !== undefined && kind !== 'failed') {
+      const { renamedTo: _, ...plain } = a;
+      out.push(plain);
+    }
+  }
+  return out;
+}
+
+/** True for a removal that is a delete of its own, not the source of a rename: what the delete guard counts. */
+export function isDelete(a: Action): boolean {
+  return isRemoval(a) && a.renamedTo === undefined;
 }
 
 /** True for actions that remove an object from its key. */

@@ -104,7 +104,8 @@ export function formatReport(r: SyncReport): string {
     if (r.dryRun && f.planned) {
       lines.push(`  ${f.name} (${f.path}): would do ${f.planned.length} action(s), ${num(f.unchanged)} unchanged`);
       for (const p of f.planned.slice(0, 1000)) {
-        const extra = p.from ? ` (renamed from ${p.from})` : p.to ? ` -> ${p.to}` : p.reason ? ` (${p.reason}${p.size !== undefined ? `, ${formatBytes(p.size)}` : ''})` : '';
+        const extra = (p.from ? ` (renamed from ${p.from})` : p.to ? ` -> ${p.to}` : p.reason ? ` (${p.reason}${p.size !== undefined ? `, ${formatBytes(p.size)}` : ''})` : '') +
+          (p.renamedTo ? ` (renamed to ${p.renamedTo})` : '');
         lines.push(`    ${p.action.padEnd(6)} ${p.key}${extra}`);
       }
       if (f.planned.length > 1000) lines.push(`    ... and ${num(f.planned.length - 1000)} more (use --json for all)`);

@@ -277,6 +277,7 @@ describe('daemon: safety and lifecycle', () => {
       f.write('keep/d.txt', bytes(100, 5));
       await mirrored(f, 'keep/d.txt', bytes(100, 5));
       assert.equal((await f.objects()).has(keyOf(f, 'skip/new.txt')), false, 'excluded after the reload');
+      assert.ok((await f.objects()).has(keyOf(f, 'skip/b.txt')), 'what was mirrored before the exclude is left alone');
       assert.equal((await d.stop()).code, 0);
     } finally {
       await f.close();

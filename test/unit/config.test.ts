@@ -64,7 +64,7 @@ test('a minimal config gets every default', () => {
   assert.equal(c.logLevel, 'info');
   assert.deepEqual(c.maxDelete, { kind: 'percent', percent: 50 });
   assert.deepEqual(c.folders, [{
-    name: 'a', path: '/srv/a', bucket: 'bkt', prefix: '', exclude: [], deletes: 'mirror',
+    name: 'a', path: '/srv/a', bucket: 'bkt', prefix: '', exclude: [], deleteExcluded: false, deletes: 'mirror',
     trashPrefix: '.r2mirror-trash/', followSymlinks: false, maxDelete: { kind: 'percent', percent: 50 },
   }]);
   assert.equal(DEFAULTS.transfers, c.transfers);
@@ -92,6 +92,7 @@ test('every key is read', () => {
     '    bucket: photos',
     '    prefix: host1/photos',
     '    exclude: ["*.tmp", ".git/"]',
+    '    deleteExcluded: true',
     '    deletes: trash',
     '    trashPrefix: trash/host1/photos',
     '    followSymlinks: true',
@@ -106,7 +107,7 @@ test('every key is read', () => {
     [16, 256 * 2 ** 20, 16 * 2 ** 20, 0, 90_000, 'debug']);
   assert.deepEqual(c.maxDelete, { kind: 'count', count: 1000 });
   assert.deepEqual(c.folders[0], {
-    name: 'photos', path: '/srv/photos', bucket: 'photos', prefix: 'host1/photos/', exclude: ['*.tmp', '.git/'],
+    name: 'photos', path: '/srv/photos', bucket: 'photos', prefix: 'host1/photos/', exclude: ['*.tmp', '.git/'], deleteExcluded: true,
     deletes: 'trash', trashPrefix: 'trash/host1/photos/', followSymlinks: true, maxDelete: { kind: 'percent', percent: 25 },
   });
 });
@@ -315,7 +316,7 @@ test('unknown keys are errors at every level, with a suggestion when one is clos
   bad(y('remote:', '  endpont: http://h'), /^\/etc\/r2\.yaml:2:3: remote: unknown key "endpont" \(did you mean "endpoint"\?\)$/);
   bad(one('    delete: keep'), /^\/etc\/r2\.yaml:7:5: folders\[0\]: unknown key "delete" \(did you mean "deletes"\?\)$/);
   bad(one('    followsymlinks: true'), /folders\[0\]: unknown key "followsymlinks" \(did you mean "followSymlinks"\?\)/);
-  bad(one('    colour: blue'), /^\/etc\/r2\.yaml:7:5: folders\[0\]: unknown key "colour" \(known keys: name, path, bucket, prefix, exclude, deletes, trashPrefix, followSymlinks, maxDelete\)$/);
+  bad(one('    colour: blue'), /^\/etc\/r2\.yaml:7:5: folders\[0\]: unknown key "colour" \(known keys: name, path, bucket, prefix, exclude, deleteExcluded, deletes, trashPrefix, followSymlinks, maxDelete\)$/);
 });
 
 test('secret-looking keys are refused with a pointer to the environment, never echoing the value', () => {
@@ -336,6 +337,7 @@ test('wrong types name the expected type and quote the value', () => {
   bad(y(...REMOTE, 'transfers: "8"'), /^\/etc\/r2\.yaml:3:12: transfers: must be an integer from 1 to 256 \(got "8"\)$/);
   bad(y(...REMOTE, 'transfers: [8]'), /^\/etc\/r2\.yaml:3:12: transfers: must be an integer \(got a list\)$/);
   bad(one('    followSymlinks: "yes"'), /^\/etc\/r2\.yaml:7:21: folders\[0\]\.followSymlinks: must be true or false \(got "yes"\)$/);
+  bad(one('    deleteExcluded: 1'), /^\/etc\/r2\.yaml:7:21: folders\[0\]\.deleteExcluded: must be true or false \(got 1\)$/);
   bad(one('    exclude: "*.tmp"'), /^\/etc\/r2\.yaml:7:14: folders\[0\]\.exclude: must be a list of gitignore-style patterns.*\(got "\*\.tmp"\)$/);
   bad(one('    exclude: ["a", 3]'), /^\/etc\/r2\.yaml:7:20: folders\[0\]\.exclude\[1\]: must be a string \(got 3\)$/);
   bad(one('    exclude: ["a", " "]'), /folders\[0\]\.exclude\[1\]: must not be empty/);
@@ -483,7 +485,7 @@ test('config.example.yaml is valid and documents every key', () => {
     [['photos', '/srv/photos', 'photos', 'host1/photos/', 'mirror'], ['documents', '/srv/documents', 'photos', 'host1/documents/', 'trash']]);
   const text = readFileSync(file, 'utf8');
   for (const key of ['remote', 'accountId', 'jurisdiction', 'endpoint', 'credentialsFile', 'state', 'transfers', 'memory', 'partSize',
-    'retries', 'requestTimeout', 'logLevel', 'maxDelete', 'folders', 'name', 'path', 'bucket', 'prefix', 'exclude', 'deletes',
+    'retries', 'requestTimeout', 'logLevel', 'maxDelete', 'folders', 'name', 'path', 'bucket', 'prefix', 'exclude', 'deleteExcluded', 'deletes',
     'trashPrefix', 'followSymlinks', 'daemon', 'quietPeriod', 'maxDelay', 'rescanInterval', 'verifyInterval', 'stopTimeout', 'pollInterval',
     'metrics', 'listen']) {
     assert.match(text, new RegExp(`^[ #-]*${key}:`, 'm'), key);

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DeleteMode } from '../../src/config.js';
 import type { LocalFile } from '../../src/local/scan.js';
-import { MAX_COPY, deleteLimit, isFresh, isRemoval, plan, type Action, type PlanInput } from '../../src/plan.js';
+import { MAX_COPY, deleteLimit, isDelete, isFresh, isRemoval, plan, settleRenames, type Action, type PlanInput } from '../../src/plan.js';
 import type { RemoteObject } from '../../src/remote/bucket.js';
 import type { ObjectRow } from '../../src/state/store.js';
 
@@ -36,6 +36,9 @@ interface Case {
   readonly deletes?: DeleteMode;
   readonly unknownPrefixes?: string[];
   readonly unknownKeys?: string[];
+  /** Exclude patterns as a predicate on rel (the folder builds it from `exclude`). */
+  readonly excluded?: (rel: string) => boolean;
+  readonly deleteExcluded?: boolean;
   readonly actions: Action[];
   readonly unchanged?: number;
 }
@@ -50,6 +53,8 @@ function input(c: Case): PlanInput {
     trashPrefix: TRASH,
     unknownPrefixes: c.unknownPrefixes ?? [],
     unknownKeys: new Set(c.unknownKeys ?? []),
+    excluded: c.excluded,
+    deleteExcluded: c.deleteExcluded,
   };
 }
 
@@ -64,6 +69,7 @@ const empty = file('empty', 0);
 const emptyRenamed = file('empty2', 0, '1700000001000000000', '78');
 const old = file('old.txt', 100); // only as a stored row: the file is gone
 const gone = file('gone.txt', 5);
+const isLog = (rel: string) => rel.endsWith('.log');
 
 const CASES: Case[] = [
   // --- unchanged files
@@ -109,17 +115,17 @@ const CASES: Case[] = [
   { name: 'rename, remote not listed: copy from the vanished row, then delete the old key', local: [renamed], stored: [row(old, E1, { partSize: 0 })],
     actions: [
       { type: 'copy', key: renamed.key, file: renamed, from: old.key, against: { etag: E1, size: 100, partSize: 0 } },
-      { type: 'delete', key: old.key },
+      { type: 'delete', key: old.key, renamedTo: renamed.key },
     ] },
   { name: 'rename, remote lists the source with the stored ETag: copy, then delete', local: [renamed], stored: [row(old)], remote: [obj(old.key, 100)],
     actions: [
       { type: 'copy', key: renamed.key, file: renamed, from: old.key, against: { etag: E1, size: 100, partSize: 0 } },
-      { type: 'delete', key: old.key },
+      { type: 'delete', key: old.key, renamedTo: renamed.key },
     ] },
   { name: 'rename in trash mode: copy, then trash the old key', local: [renamed], stored: [row(old)], deletes: 'trash',
     actions: [
       { type: 'copy', key: renamed.key, file: renamed, from: old.key, against: { etag: E1, size: 100, partSize: 0 } },
-      { type: 'trash', key: old.key, to: TRASH + 'old.txt' },
+      { type: 'trash', key: old.key, to: TRASH + 'old.txt', renamedTo: renamed.key },
     ] },
   { name: 'rename in keep mode: copy, and only forget the old row', local: [renamed], stored: [row(old)], deletes: 'keep',
     actions: [
@@ -140,7 +146,7 @@ const CASES: Case[] = [
     actions: [
       { type: 'copy', key: PREFIX + 'n1', file: file('n1', 100, '9', '91'), from: old.key, against: { etag: E1, size: 100, partSize: 0 } },
       { type: 'upload', key: PREFIX + 'n2', file: file('n2', 100, '9', '92'), reason: 'new' },
-      { type: 'delete', key: old.key },
+      { type: 'delete', key: old.key, renamedTo: PREFIX + 'n1' },
     ] },
   { name: 'a new file with an object at its key adopts rather than copies', local: [renamed], stored: [row(old)], remote: [obj(old.key, 100), obj(renamed.key, 100, E2)],
     actions: [
@@ -176,6 +182,63 @@ const CASES: Case[] = [
     actions: [{ type: 'upload', key: renamed.key, file: renamed, reason: 'new' }] },
   { name: 'a sibling prefix is not under the unknown prefix', stored: [row(file('lockedness', 5))], unknownPrefixes: [PREFIX + 'locked/'],
     actions: [{ type: 'delete', key: PREFIX + 'lockedness' }] },
+
+  { name: 'a renamed directory of same-size files: each file pairs with its own old name (same inode)',
+    local: [file('b/1', 100, '9', '501'), file('b/2', 100, '9', '502')], stored: [row(file('a/2', 100, '9', '502')), row(file('a/1', 100, '9', '501'), E2)],
+    actions: [
+      { type: 'copy', key: PREFIX + 'b/1', file: file('b/1', 100, '9', '501'), from: PREFIX + 'a/1', against: { etag: E2, size: 100, partSize: 0 } },
+      { type: 'copy', key: PREFIX + 'b/2', file: file('b/2', 100, '9', '502'), from: PREFIX + 'a/2', against: { etag: E1, size: 100, partSize: 0 } },
+      { type: 'delete', key: PREFIX + 'a/2', renamedTo: PREFIX + 'b/2' },
+      { type: 'delete', key: PREFIX + 'a/1', renamedTo: PREFIX + 'b/1' },
+    ] },
+  { name: 'same-size rename candidates with new inodes (moved across file systems): the same file name pairs first',
+    local: [file('b/x', 100, '9', '601'), file('b/y', 100, '9', '602')], stored: [row(file('a/y', 100, '9', '2')), row(file('a/x', 100, '9', '1'), E2)],
+    actions: [
+      { type: 'copy', key: PREFIX + 'b/x', file: file('b/x', 100, '9', '601'), from: PREFIX + 'a/x', against: { etag: E2, size: 100, partSize: 0 } },
+      { type: 'copy', key: PREFIX + 'b/y', file: file('b/y', 100, '9', '602'), from: PREFIX + 'a/y', against: { etag: E1, size: 100, partSize: 0 } },
+      { type: 'delete', key: PREFIX + 'a/y', renamedTo: PREFIX + 'b/y' },
+      { type: 'delete', key: PREFIX + 'a/x', renamedTo: PREFIX + 'b/x' },
+    ] },
+  { name: 'an inode match of another size is not a rename candidate', local: [file('n', 101, '9', '42')], stored: [row(old)],
+    actions: [{ type: 'upload', key: PREFIX + 'n', file: file('n', 101, '9', '42'), reason: 'new' }, { type: 'delete', key: old.key }] },
+
+  // --- renames settle into deletes only when their copy did not happen (settleRenames, tested below)
+  { name: 'a directory rename: every copy source is a rename, the other vanished rows are plain deletes',
+    local: [file('b/1', 100, '9', '91'), file('b/2', 100, '9', '92')], stored: [row(file('a/1', 100)), row(file('a/2', 100)), row(gone)],
+    actions: [
+      { type: 'copy', key: PREFIX + 'b/1', file: file('b/1', 100, '9', '91'), from: PREFIX + 'a/1', against: { etag: E1, size: 100, partSize: 0 } },
+      { type: 'copy', key: PREFIX + 'b/2', file: file('b/2', 100, '9', '92'), from: PREFIX + 'a/2', against: { etag: E1, size: 100, partSize: 0 } },
+      { type: 'delete', key: PREFIX + 'a/1', renamedTo: PREFIX + 'b/1' },
+      { type: 'delete', key: PREFIX + 'a/2', renamedTo: PREFIX + 'b/2' },
+      { type: 'delete', key: gone.key },
+    ] },
+
+  // --- excluded paths: what the scan does not see because of `exclude` is not deleted (unless deleteExcluded)
+  { name: 'excluded row, file gone from the scan: no delete, row kept', stored: [row(file('x.log', 5))], remote: [obj(PREFIX + 'x.log', 5)], excluded: isLog,
+    actions: [] },
+  { name: 'excluded row, remote not listed: no delete', stored: [row(file('a/x.log', 5))], excluded: isLog, actions: [] },
+  { name: 'excluded row, trash mode: no trash', stored: [row(file('x.log', 5))], deletes: 'trash', excluded: isLog, actions: [] },
+  { name: 'excluded row, keep mode: the row is kept, not forgotten', stored: [row(file('x.log', 5))], deletes: 'keep', excluded: isLog, actions: [] },
+  { name: 'excluded row whose object is gone too: forget the row (no request)', stored: [row(file('x.log', 5))], remote: [], excluded: isLog,
+    actions: [{ type: 'forget', key: PREFIX + 'x.log' }] },
+  { name: 'excluded remote-only object: no delete', remote: [obj(PREFIX + 'sub/y.log', 3)], excluded: isLog, actions: [] },
+  { name: 'excluded directory: rows and objects under it are not deleted, siblings are',
+    stored: [row(file('build/out.bin', 5)), row(file('buildx', 5))], remote: [obj(PREFIX + 'build/out.bin', 5), obj(PREFIX + 'build/deep/o', 1), obj(PREFIX + 'buildx', 5)],
+    excluded: (rel) => rel === 'build' || rel.startsWith('build/'),
+    actions: [{ type: 'delete', key: PREFIX + 'buildx' }] },
+  { name: 'excluded rows are not rename sources (their object stays, so a copy would not be a rename)', local: [renamed], stored: [row(file('old.log', 100))], excluded: isLog,
+    actions: [{ type: 'upload', key: renamed.key, file: renamed, reason: 'new' }] },
+  { name: 'the predicate sees the rel as on disk for rows and the key minus the prefix for objects',
+    stored: [row(file('d/cafe\u0301.log', 5))], remote: [obj(PREFIX + 'd/cafe\u0301.log', 5), obj(PREFIX + 'k/caf\u00e9.log', 5)],
+    excluded: (rel) => rel === 'd/cafe\u0301.log' || rel === 'k/caf\u00e9.log', actions: [] },
+  { name: 'deleteExcluded: an excluded row is deleted', stored: [row(file('x.log', 5))], remote: [obj(PREFIX + 'x.log', 5)], excluded: isLog, deleteExcluded: true,
+    actions: [{ type: 'delete', key: PREFIX + 'x.log' }] },
+  { name: 'deleteExcluded: an excluded remote-only object is deleted', remote: [obj(PREFIX + 'y.log', 3)], excluded: isLog, deleteExcluded: true,
+    actions: [{ type: 'delete', key: PREFIX + 'y.log' }] },
+  { name: 'deleteExcluded, trash mode: an excluded row is trashed', stored: [row(file('x.log', 5))], deletes: 'trash', excluded: isLog, deleteExcluded: true,
+    actions: [{ type: 'trash', key: PREFIX + 'x.log', to: TRASH + 'x.log' }] },
+  { name: 'deleteExcluded never reaches under an unknown prefix', stored: [row(file('locked/x.log', 5))], unknownPrefixes: [PREFIX + 'locked/'], excluded: isLog, deleteExcluded: true,
+    actions: [] },
 
   // --- a mixed folder
   { name: 'mixed: unchanged, new, deleted and remote-only in one plan', local: [a, file('n', 1, '9', '9')], stored: [row(a), row(gone)], remote: [obj(a.key, 100), obj(gone.key, 5), obj(PREFIX + 'stray', 2)],
@@ -217,6 +280,34 @@ test('isFresh: size, mtime and inode must all match a row', () => {
   assert.equal(isFresh(aNewInode, row(a)), false, 'inode changed');
   // mtimes are compared as exact nanosecond strings: 1 ns apart is a change double precision would lose.
   assert.equal(isFresh(file('a.txt', 100, '1700000000000000001'), row(a)), false);
+});
+
+test('settleRenames: a rename source stays a rename only when its copy happened', () => {
+  const copy = (n: string): Action => ({ type: 'copy', key: PREFIX + 'b/' + n, file: file('b/' + n, 100), from: PREFIX + 'a/' + n, against: { etag: E1, size: 100 } });
+  const del = (n: string): Action => ({ type: 'delete', key: PREFIX + 'a/' + n, renamedTo: PREFIX + 'b/' + n });
+  const planned: Action[] = [copy('1'), copy('2'), copy('3'), copy('4'), copy('5'), del('1'), del('2'), del('3'), del('4'), del('5'),
+    { type: 'trash', key: PREFIX + 'a/6', to: TRASH + 'a/6', renamedTo: PREFIX + 'b/6' }, { type: 'delete', key: gone.key }, { type: 'forget', key: 'f' }];
+  const outcomes = new Map([
+    [PREFIX + 'b/1', 'copied'],
+    [PREFIX + 'b/2', 'uploaded'], // content differed: the old name's removal is a delete now
+    [PREFIX + 'b/3', 'gone'], // the new file vanished: its old name is gone for good, a delete
+    [PREFIX + 'b/4', 'failed'], // the copy failed: keep the old name for the next run
+    // b/5: the copy never ran: keep the old name
+    [PREFIX + 'b/6', 'uploaded'],
+  ]);
+  assert.deepStrictEqual(settleRenames(planned, outcomes), [copy('1'), copy('2'), copy('3'), copy('4'), copy('5'),
+    del('1'), { type: 'delete', key: PREFIX + 'a/2' }, { type: 'delete', key: PREFIX + 'a/3' },
+    { type: 'trash', key: PREFIX + 'a/6', to: TRASH + 'a/6' }, { type: 'delete', key: gone.key }, { type: 'forget', key: 'f' }]);
+  // What the delete guard counts: only the plain deletes.
+  assert.deepStrictEqual(settleRenames(planned, outcomes).filter(isDelete).map((x) => x.key), [PREFIX + 'a/2', PREFIX + 'a/3', PREFIX + 'a/6', gone.key]);
+});
+
+test('isDelete: a removal that is not the source of a rename', () => {
+  assert.equal(isDelete({ type: 'delete', key: 'k' }), true);
+  assert.equal(isDelete({ type: 'trash', key: 'k', to: 't' }), true);
+  assert.equal(isDelete({ type: 'delete', key: 'k', renamedTo: 'n' }), false);
+  assert.equal(isDelete({ type: 'trash', key: 'k', to: 't', renamedTo: 'n' }), false);
+  assert.equal(isDelete({ type: 'forget', key: 'k' }), false);
 });
 
 test('isRemoval is true for delete and trash only', () => {

@@ -10,7 +10,7 @@ import {
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { makeMatcher, sameVersion, scanFolder, statFile, versionOf, type ScanOptions, type ScanResult } from '../../src/local/scan.js';
+import { excludedPath, makeMatcher, sameVersion, scanFolder, statFile, versionOf, type ScanOptions, type ScanResult } from '../../src/local/scan.js';
 import { tree } from '../harness/tree.js';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -84,6 +84,18 @@ test('makeMatcher is gitignore-style', () => {
   assert.equal(ig.ignores('deep/.photo.jpg.r2mirror-tmp-0a1b2c3d'), true);
   assert.equal(ig.ignores('.r2mirror-tmp-0a1b2c3d'), true);
   assert.equal(ig.ignores('photo.jpg'), false);
+});
+
+test('excludedPath agrees with the walk: a file under an excluded directory is excluded, re-includes cannot reach it', async () => {
+  const patterns = ['*.log', '!keep.log', 'build/', 'cache/', '!cache/keep.txt'];
+  const root = tree({ 'a.log': '1', 'keep.log': '1', 'build/out/x.bin': '1', 'buildx/y': '1', 'cache/keep.txt': '1', 'src/z.ts': '1' });
+  const r = await scan(root, { exclude: patterns });
+  const ig = makeMatcher(patterns);
+  for (const rel of ['a.log', 'keep.log', 'build/out/x.bin', 'buildx/y', 'cache/keep.txt', 'src/z.ts']) {
+    assert.equal(excludedPath(ig, rel), !r.files.has('p/' + rel), rel);
+  }
+  assert.equal(excludedPath(ig, 'build/'), true, 'a directory marker object');
+  assert.equal(excludedPath(ig, ''), false, 'the prefix itself');
 });
 
 test('alwaysExclude skips the state DB (absolute paths) inside the folder', async () => {
