@@ -84,8 +84,8 @@ function throughSymlink(root: string, rel: string): boolean {
   return false;
 }
 
-/** True when `rel` or one of its parent directories is excluded. */
-function excludedPath(ig: Ignore, rel: string): boolean {
+/** True when `rel` or one of its parent directories is excluded (by a matcher from {@link makeMatcher}). */
+export function excludedPath(ig: Ignore, rel: string): boolean {
   const parts = rel.split('/');
   for (let i = 1; i < parts.length; i++) if (ig.ignores(parts.slice(0, i).join('/') + '/')) return true;
   return ig.ignores(rel);
