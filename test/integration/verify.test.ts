@@ -299,6 +299,13 @@ describe('verify with deletes: keep, excludes and several folders', () => {
   });
   after(async () => f?.close());
 
+  test('status says "never" before the first verify', async () => {
+    const s = await f.cmd('status');
+    assert.match(s.stdout, /^ {2}last verified: {3}never \(r2mirror verify\)$/m);
+    const j = await f.cmd('status', ['--json']);
+    assert.equal(j.json.folders[0].verified, null);
+  });
+
   test('an object kept for a deleted file (deletes: keep) is expected; an excluded path is not compared', async () => {
     fs.rmSync(path.join(f.root, 'a.txt'));
     let r = await f.run([]);
