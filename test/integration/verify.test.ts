@@ -10,7 +10,7 @@ import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Database } from '../../src/state/sqlite.js';
 import { Store } from '../../src/state/store.js';
 import { bytes, fixture, type Fixture, type RunResult } from '../harness/mirror.js';
-import { MiB, keyOf } from '../harness/verify.js';
+import { MiB, keyOf, waitFor } from '../harness/verify.js';
 
 /** Integral seconds, so a test can put an mtime back exactly (utimes takes doubles, mtimeNs is compared exactly). */
 const T0 = 1_700_000_000;
@@ -343,4 +343,38 @@ describe('verify with deletes: keep, excludes and several folders', () => {
       await f.client.send(new DeleteObjectCommand({ Bucket: f.bucket, Key: evil }));
     }
   });
+});
+
+test('with a daemon running: verify neither waits for it nor blocks it, and says the result was not recorded', async () => {
+  const f = await fixture('verify-daemon', { topYaml: 'daemon:\n  quietPeriod: 300ms\n  maxDelay: 10s' });
+  try {
+    fill(f);
+    const daemon = f.startCmd('daemon', ['--log-level', 'info'], { timeoutMs: 120_000 });
+    let stderr = '';
+    daemon.child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    try {
+      await waitFor(() => /"msg":"reconciled"/.test(stderr), 'the daemon to finish its first reconcile', 60_000, 20);
+      await waitFor(() => f.rows().length === Object.keys(FILES).length, 'every file recorded', 30_000, 20);
+      const t0 = Date.now();
+      const r = await verify(f, ['--json']);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.ok(Date.now() - t0 < 15_000, 'verify did not wait for the lock');
+      assert.equal(r.json.recorded, false);
+      assert.match(r.json.notRecorded, /in use by another r2mirror process \(daemon or sync\)/);
+      // The daemon goes on mirroring.
+      f.write('after.txt', 'written after verify\n');
+      await waitFor(() => f.rows().some((x) => x.key === keyOf(f, 'after.txt')), 'the daemon to mirror a new file', 30_000, 20);
+    } finally {
+      daemon.child.kill('SIGTERM');
+      const d = await daemon.result;
+      assert.equal(d.code, 0, d.stderr.slice(-2000));
+    }
+    const s = await f.cmd('status', ['--json']);
+    assert.equal(s.json.folders[0].verified, null, 'nothing was recorded while the daemon held the DB');
+    const r = await verify(f, ['--json']);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(r.json.recorded, true, 'recorded once the lock is free');
+  } finally {
+    await f.close();
+  }
 });
