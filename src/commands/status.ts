@@ -75,11 +75,14 @@ async function runStatus(ctx: CommandContext): Promise<number> {
   }
 }
 
-/** The folder's last recorded `verify`, when it checked the bucket and prefix the config names now. */
+/**
+ * The folder's last recorded `verify`, when it checked the bucket and prefix the config names now (the result
+ * names them: a sync that follows a moved folder keeps the columns, not their meaning).
+ */
 function verifiedOf(store: Store, f: { name: string; bucket: string; prefix: string }): FolderStatusReport['verified'] {
   const v = store.verification(f.name);
-  if (!v || v.bucket !== f.bucket || v.prefix !== f.prefix) return null;
-  const r = (v.result ?? {}) as { ok?: boolean; keys?: number; agree?: number; differences?: number; error?: string | null };
+  const r = (v?.result ?? {}) as { bucket?: string; prefix?: string; ok?: boolean; keys?: number; agree?: number; differences?: number; error?: string | null };
+  if (!v || r.bucket !== f.bucket || r.prefix !== f.prefix) return null;
   return { at: v.at, ok: r.ok === true, keys: r.keys ?? 0, agree: r.agree ?? 0, differences: r.differences ?? 0, error: r.error ?? null };
 }
 

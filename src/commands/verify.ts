@@ -80,6 +80,9 @@ export interface VerifyReport {
 
 /** What the state DB keeps of a verification (for `status`): counts, not the list. */
 export interface RecordedVerify {
+  /** What was checked: `status` shows the result only while the config names the same. */
+  readonly bucket: string;
+  readonly prefix: string;
   readonly ok: boolean;
   readonly keys: number;
   readonly agree: number;
@@ -237,7 +240,7 @@ function record(config: Config, folders: readonly FolderVerifyReport[], ops: Map
       for (const f of folders) {
         const byKind: Partial<Record<DifferenceKind, number>> = {};
         for (const d of f.differences) byKind[d.kind] = (byKind[d.kind] ?? 0) + 1;
-        const result: RecordedVerify = { ok: f.ok, keys: f.counts.keys, agree: f.counts.agree, differences: f.differences.length + (f.error ? 1 : 0), byKind, error: f.error };
+        const result: RecordedVerify = { bucket: f.bucket, prefix: f.prefix, ok: f.ok, keys: f.counts.keys, agree: f.counts.agree, differences: f.differences.length + (f.error ? 1 : 0), byKind, error: f.error };
         if (!store.recordVerify(f.name, f.bucket, f.prefix, at, result)) skipped.push(f.name);
         else store.addOps(f.name, ops.get(f.name) ?? { classA: 0, classB: 0, free: 0 });
       }

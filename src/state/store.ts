@@ -320,11 +320,17 @@ export class Store {
     return this.guard(() => this.stmts.verifySet.run({ name, bucket, prefix, at, result: JSON.stringify(result) }).changes > 0);
   }
 
-  /** The last recorded verification of a folder, for the bucket and prefix it checked; undefined if none. */
+  /** The last recorded verification of a folder (result: its JSON summary, null if unreadable); undefined if none. */
   verification(name: string): { bucket: string; prefix: string; at: number; result: unknown } | undefined {
     const r = this.guard(() => this.stmts.verifyGet.get(name));
     if (!r || r.verified_at === null) return undefined;
-    return { bucket: r.bucket, prefix: r.prefix, at: r.verified_at, result: r.verify_result === null ? null : JSON.parse(r.verify_result) as unknown };
+    let result: unknown = null;
+    try {
+      result = r.verify_result === null ? null : JSON.parse(r.verify_result) as unknown;
+    } catch {
+      // written by us, so never in practice; a damaged value must not stop `status`
+    }
+    return { bucket: r.bucket, prefix: r.prefix, at: r.verified_at, result };
   }
 
   /**

@@ -343,6 +343,18 @@ describe('verify with deletes: keep, excludes and several folders', () => {
       await f.client.send(new DeleteObjectCommand({ Bucket: f.bucket, Key: evil }));
     }
   });
+
+  test('a folder moved to another prefix shows no verification of the old one in status', async () => {
+    f.writeConfig('    deletes: keep');
+    let r = await verify(f, ['--json']);
+    assert.equal(r.json.recorded, true);
+    assert.notEqual((await f.cmd('status', ['--json'])).json.folders[0].verified, null);
+    fs.writeFileSync(f.configFile, fs.readFileSync(f.configFile, 'utf8').replace('prefix: host1/data/', 'prefix: host1/moved/'));
+    r = await f.run([]);
+    assert.equal(r.code, 0, r.stderr);
+    const s = await f.cmd('status');
+    assert.match(s.stdout, /^ {2}last verified: {3}never \(r2mirror verify\)$/m);
+  });
 });
 
 test('with a daemon running: verify neither waits for it nor blocks it, and says the result was not recorded', async () => {
