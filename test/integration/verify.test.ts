@@ -4,6 +4,8 @@
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
@@ -274,13 +276,27 @@ describe('verify after a sync', () => {
     assert.equal(r.code, 0, r.stdout);
   });
 
-  test('usage and credentials: unknown folder exits 2, a wrong secret 78', async () => {
+  test('usage, credentials, endpoint: unknown folder exits 2, a wrong secret 78, an unreachable endpoint 75', async () => {
     const u = await verify(f, ['--folder', 'nope']);
     assert.equal(u.code, 2);
     assert.match(u.stderr, /no folder named "nope"/);
     const bad = await f.cmd('verify', [], { env: { R2_SECRET_ACCESS_KEY: 'wrong-secret-0123456789' } });
     assert.equal(bad.code, 78, bad.stderr);
     assert.match(bad.stderr, /SignatureDoesNotMatch/);
+    // A port nothing listens on (just freed): the endpoint is unreachable, exit 75 naming it.
+    const tmp = createServer();
+    await new Promise<void>((r) => tmp.listen(0, '127.0.0.1', r));
+    const endpoint = `http://127.0.0.1:${(tmp.address() as AddressInfo).port}`;
+    await new Promise<void>((r) => tmp.close(() => r()));
+    const good = fs.readFileSync(f.configFile, 'utf8');
+    try {
+      fs.writeFileSync(f.configFile, good.replace(`endpoint: ${f.proxy.endpoint}`, `endpoint: ${endpoint}`).replace('retries: 3', 'retries: 1\nrequestTimeout: 1s'));
+      const down = await verify(f);
+      assert.equal(down.code, 75, down.stderr);
+      assert.ok(down.stderr.includes(endpoint), down.stderr);
+    } finally {
+      fs.writeFileSync(f.configFile, good);
+    }
   });
 });
 
