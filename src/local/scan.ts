@@ -84,7 +84,7 @@ function throughSymlink(root: string, rel: string): boolean {
   return false;
 }
 
-/** True when `rel` or one of its parent directories is excluded (by a matcher from {@link makeMatcher}). */
+/** True when `rel` or one of its parent directories is excluded (what the walk would not see). */
 export function excludedPath(ig: Ignore, rel: string): boolean {
   const parts = rel.split('/');
   for (let i = 1; i < parts.length; i++) if (ig.ignores(parts.slice(0, i).join('/') + '/')) return true;
