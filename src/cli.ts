@@ -14,12 +14,13 @@ import { presignCommand } from './commands/presign.js';
 import { restoreCommand } from './commands/restore.js';
 import { statusCommand } from './commands/status.js';
 import { syncCommand } from './commands/sync.js';
+import { verifyCommand } from './commands/verify.js';
 
 const VERSION = (JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** Every command, in the order `--help` lists them. */
 export const COMMANDS: readonly Command[] = [
-  syncCommand, daemonCommand, statusCommand, restoreCommand, initCommand, doctorCommand, presignCommand, corsCommand, lsCommand, bucketsCommand,
+  syncCommand, daemonCommand, statusCommand, verifyCommand, restoreCommand, initCommand, doctorCommand, presignCommand, corsCommand, lsCommand, bucketsCommand,
 ];
 
 /** The text of `r2mirror --help`; test/unit/cli.test.ts keeps it in step with the parsers and the README. */
@@ -34,9 +35,9 @@ Credentials: R2_ACCESS_KEY_ID / R2_SECRET_ACCESS_KEY (or AWS_ACCESS_KEY_ID / AWS
 remote.credentialsFile, or systemd's $CREDENTIALS_DIRECTORY/credentials.
 
 Output: a progress line on a terminal; JSON log lines (pino) on stderr otherwise; results on stdout.
-Exit codes: 0 all done, 1 some files failed or deletes were refused, 2 usage, 75 endpoint unreachable or
-state DB busy, 78 configuration (bad file, credentials rejected, missing bucket, unusable state DB),
-130 interrupted.
+Exit codes: 0 all done, 1 some files failed, deletes were refused or verify found differences, 2 usage,
+75 endpoint unreachable or state DB busy, 78 configuration (bad file, credentials rejected, missing bucket,
+unusable state DB), 130 interrupted.
 `;
 
 /** Run the CLI; resolves to the exit code. */

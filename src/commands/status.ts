@@ -31,6 +31,8 @@ export interface FolderStatusReport {
   failed: { rel: string; reason: string; attempts: number; since: number; last: number }[];
   lastReconcile: number | null;
   lastVerify: number | null;
+  /** The last `r2mirror verify` of this bucket and prefix, as recorded in the state DB (null: never). */
+  verified: { at: number; ok: boolean; keys: number; agree: number; differences: number; error: string | null } | null;
   ops: { classA: number; classB: number; free: number };
 }
 
@@ -58,6 +60,7 @@ async function runStatus(ctx: CommandContext): Promise<number> {
             failed: store.failures(f.name).map((x) => ({ rel: x.rel, reason: x.reason, attempts: x.attempts, since: x.firstAt, last: x.lastAt })),
             lastReconcile: Math.max(row?.lastSync ?? 0, l?.lastReconcile ?? 0) || null,
             lastVerify: Math.max(row?.lastList ?? 0, l?.lastVerify ?? 0) || null,
+            verified: verifiedOf(store, f),
             ops: row?.ops ?? { classA: 0, classB: 0, free: 0 },
           };
         }),
@@ -70,6 +73,17 @@ async function runStatus(ctx: CommandContext): Promise<number> {
   } catch (err) {
     return reportError(ctx, err, []);
   }
+}
+
+/**
+ * The folder's last recorded `verify`, when it checked the bucket and prefix the config names now (the result
+ * names them: a sync that follows a moved folder keeps the columns, not their meaning).
+ */
+function verifiedOf(store: Store, f: { name: string; bucket: string; prefix: string }): FolderStatusReport['verified'] {
+  const v = store.verification(f.name);
+  const r = (v?.result ?? {}) as { bucket?: string; prefix?: string; ok?: boolean; keys?: number; agree?: number; differences?: number; error?: string | null };
+  if (!v || r.bucket !== f.bucket || r.prefix !== f.prefix) return null;
+  return { at: v.at, ok: r.ok === true, keys: r.keys ?? 0, agree: r.agree ?? 0, differences: r.differences ?? 0, error: r.error ?? null };
 }
 
 const ago = (t: number | null, now: number): string => {
@@ -91,6 +105,7 @@ function formatStatus(o: { daemon: { pid: number; startedAt: number; updatedAt: 
     if (f.error) lines.push(`  error:           ${f.error}`);
     lines.push(`  last reconcile:  ${ago(f.lastReconcile, now)}`);
     lines.push(`  last verify:     ${ago(f.lastVerify, now)} (full bucket listing)`);
+    lines.push(`  last verified:   ${f.verified ? `${ago(f.verified.at, now)}: ${f.verified.ok ? `ok, ${num(f.verified.keys)} keys agree` : `${num(f.verified.differences)} difference(s)`}` : 'never'} (r2mirror verify)`);
     lines.push(`  R2 operations:   Class A ${num(f.ops.classA)}, Class B ${num(f.ops.classB)}, free ${num(f.ops.free)} (all runs)`);
     lines.push(`  failed:          ${num(f.failed.length)}`);
     for (const x of f.failed.slice(0, 50)) lines.push(`    ${x.rel}: ${x.reason}${x.attempts > 1 ? ` (${x.attempts} attempts)` : ''}`);

@@ -127,6 +127,12 @@ export class Store {
       lastRun: db.prepare<[], { finished_at: number | null }>('SELECT finished_at FROM runs ORDER BY id DESC LIMIT 1'),
       runStart: db.prepare('INSERT INTO runs (kind, started_at) VALUES (?, ?)'),
       runEnd: db.prepare('UPDATE runs SET finished_at = ?, summary = ? WHERE id = ?'),
+      // A verification is recorded only for the bucket and prefix it checked (a moved folder keeps none).
+      verifySet: db.prepare(`INSERT INTO folders (name, bucket, prefix, verified_at, verify_result) VALUES (@name, @bucket, @prefix, @at, @result)
+        ON CONFLICT (name) DO UPDATE SET verified_at = excluded.verified_at, verify_result = excluded.verify_result
+        WHERE folders.bucket = excluded.bucket AND folders.prefix = excluded.prefix`),
+      verifyGet: db.prepare<[string], { bucket: string; prefix: string; verified_at: number | null; verify_result: string | null }>(
+        'SELECT bucket, prefix, verified_at, verify_result FROM folders WHERE name = ?'),
     };
   }
 
@@ -303,6 +309,28 @@ export class Store {
   addOps(folder: string, ops: { classA: number; classB: number; free: number }): void {
     if (!ops.classA && !ops.classB && !ops.free) return;
     this.guard(() => this.stmts.folderAddOps.run(ops.classA, ops.classB, ops.free, folder));
+  }
+
+  /**
+   * Record the result of an `r2mirror verify` of a folder (its JSON summary). Touches only the folder's verify
+   * columns (creating its folders row if it has none); false when the DB knows the folder under another bucket
+   * or prefix, and nothing was recorded.
+   */
+  recordVerify(name: string, bucket: string, prefix: string, at: number, result: unknown): boolean {
+    return this.guard(() => this.stmts.verifySet.run({ name, bucket, prefix, at, result: JSON.stringify(result) }).changes > 0);
+  }
+
+  /** The last recorded verification of a folder (result: its JSON summary, null if unreadable); undefined if none. */
+  verification(name: string): { bucket: string; prefix: string; at: number; result: unknown } | undefined {
+    const r = this.guard(() => this.stmts.verifyGet.get(name));
+    if (!r || r.verified_at === null) return undefined;
+    let result: unknown = null;
+    try {
+      result = r.verify_result === null ? null : JSON.parse(r.verify_result) as unknown;
+    } catch {
+      // written by us, so never in practice; a damaged value must not stop `status`
+    }
+    return { bucket: r.bucket, prefix: r.prefix, at: r.verified_at, result };
   }
 
   /**
