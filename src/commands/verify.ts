@@ -163,9 +163,9 @@ async function verifyFolder(config: Config, folder: FolderConfig, store: Store, 
       scan = undefined;
     }
   }
-  // Excluded paths are not compared: sync leaves their objects alone. With deleteExcluded (main's plan branch),
+  // Excluded paths are not compared: sync leaves their objects alone. With deleteExcluded,
   // sync removes them, so they are compared (the walk does not see the files: they show as deleted or extra).
-  const deleteExcluded = (folder as FolderConfig & { readonly deleteExcluded?: boolean }).deleteExcluded === true;
+  const deleteExcluded = folder.deleteExcluded;
   const matcher = makeMatcher(deleteExcluded ? [] : folder.exclude);
   const stateKeys = new Set(stateFilesOf(config).map((abs) => path.relative(folder.path, abs)).filter((rel) => !rel.startsWith('..') && !path.isAbsolute(rel))
     .map((rel) => toKey(folder.prefix, rel.split(path.sep).join('/'))));
