@@ -1,10 +1,12 @@
-// How `sync` reads files: a file that became a FIFO after the scan is a failure with a reason, never a hang;
-// multipart parts larger than the memory budget are streamed from disk, and the process stays near its budget.
+// How `sync` reads files and stops: a file that became a FIFO after the scan is a failure with a reason, never a
+// hang; SIGTERM ends a run within daemon.stopTimeout even when something keeps the process alive; multipart
+// parts larger than the memory budget are streamed from disk, and the process stays near its budget.
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { bytes, fixture, multipartEtag, startCli, type Fixture, type RunResult } from '../harness/mirror.js';
 import { MiB, assertMirror, keyOf, openUploads, waitFor } from '../harness/verify.js';
@@ -53,6 +55,48 @@ describe('a file replaced by a FIFO between the scan and its upload', () => {
     } finally {
       f.proxy.setFaults(undefined);
     }
+  });
+});
+
+describe('SIGTERM during sync', () => {
+  let f: Fixture;
+  before(async () => {
+    f = await fixture('io-sigterm', { topYaml: 'transfers: 2\ndaemon:\n  stopTimeout: 2s' });
+    for (let i = 0; i < 6; i++) f.write(`f-${i}.txt`, bytes(2048, i + 1));
+  });
+  after(() => f.close());
+
+  /** Start sync with PUTs held back for a minute, SIGTERM it once a PUT is in flight; how long it took to exit. */
+  async function stopDuringUpload(env: Record<string, string>): Promise<{ r: RunResult; ms: number }> {
+    f.proxy.setFaults({ seed: 2, rate: 1, kinds: ['slow'], slowMs: 60_000, only: (o) => o.op === 'PutObject' });
+    try {
+      const puts = op(f, 'PutObject');
+      const run = f.start([], { timeoutMs: 40_000, env });
+      await waitFor(() => op(f, 'PutObject') > puts, 'an upload in flight');
+      const t0 = Date.now();
+      run.child.kill('SIGTERM');
+      const r = await run.result;
+      return { r, ms: Date.now() - t0 };
+    } finally {
+      f.proxy.setFaults(undefined);
+    }
+  }
+
+  test('stops a slow run at once with exit 130', async () => {
+    const { r, ms } = await stopDuringUpload({});
+    assert.equal(r.code, 130, r.stderr);
+    assert.ok(ms < 2000, `exited ${ms} ms after SIGTERM`);
+  });
+
+  test('ends the process within stopTimeout even when something keeps it alive', async () => {
+    // A stand-in for an await that never settles: the preload keeps the event loop busy from the SIGTERM on.
+    // Old code: the run returned, but the process never exited (killed at the timeout).
+    const keepAlive = fileURLToPath(new URL('../harness/keep-alive-on-sigterm.mjs', import.meta.url));
+    const { r, ms } = await stopDuringUpload({ NODE_OPTIONS: `--import ${keepAlive}` });
+    assert.notEqual(r.code, null, `still running ${ms} ms after SIGTERM (killed)`);
+    assert.equal(r.code, 130, r.stderr);
+    assert.ok(ms >= 1500 && ms < 6000, `exited ${ms} ms after SIGTERM (stopTimeout 2 s)`);
+    assert.match(r.stderr, /still not stopped 2 s after the signal; exiting/);
   });
 });
 
