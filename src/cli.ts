@@ -64,9 +64,23 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   // One AbortController for the process: the first SIGINT/SIGTERM asks the command to stop, the second exits.
   const controller = new AbortController();
+  // The command's stop deadline: once stopping, the process exits when it passes, whatever is still pending
+  // (an await that never settles, a handle that keeps the event loop alive), with the command's code if it
+  // returned one, else 130. Unref'd: it never delays a process that ends on its own.
+  let deadlineMs: number | undefined;
+  let deadline: NodeJS.Timeout | undefined;
+  const armDeadline = () => {
+    if (deadlineMs === undefined || deadline !== undefined || !controller.signal.aborted) return;
+    deadline = setTimeout(() => {
+      process.stderr.write(`r2mirror: still not stopped ${deadlineMs! / 1000} s after the signal; exiting\n`);
+      process.exit(typeof process.exitCode === 'number' ? process.exitCode : 130);
+    }, deadlineMs);
+    deadline.unref();
+  };
   const onSignal = (sig: NodeJS.Signals) => {
     if (controller.signal.aborted) process.exit(130);
     controller.abort(new Error(`interrupted by ${sig}`));
+    armDeadline();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -74,6 +88,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     args: rest, env: process.env, cwd: process.cwd(), pid: process.pid, version: VERSION, nodeVersion: process.versions.node,
     monotonicUsec: () => process.hrtime.bigint() / 1000n,
     stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, signal: controller.signal,
+    stopDeadline(ms) {
+      deadlineMs = ms;
+      armDeadline();
+    },
     onHangup(fn) {
       process.on('SIGHUP', fn);
       return () => process.off('SIGHUP', fn);

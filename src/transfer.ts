@@ -2,13 +2,14 @@
 // Returns the row to record; NEVER writes the DB. A result exists only if the server confirmed the object
 // and a re-stat shows the file did not change while it was read.
 
-import fs from 'node:fs';
+import type fs from 'node:fs';
 import path from 'node:path';
-import { Transform } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FileChangedError, IntegrityError, classify, describeError } from './errors.js';
 import { candidatePartSizes, choosePartSize, etagParts } from './keys.js';
-import { EtagStream, hashFile, readWithMd5 } from './local/hash.js';
+import { EtagStream, hashFile, hashRange, multipartEtag, readWithMd5 } from './local/hash.js';
+import { notRegularReason, openScanned, rangeStream } from './local/open.js';
 import { sameVersion, statFile, versionOf, type FileVersion } from './local/scan.js';
 import type { Logger } from './log.js';
 import type { Action, Against } from './plan.js';
@@ -53,6 +54,18 @@ export class ByteBudget {
 /** Files up to this size are read into one buffer and sent with one PutObject. */
 const BUFFERED_PUT_MAX = 1024 * 1024;
 const STREAM_CHUNK = 1024 * 1024;
+/**
+ * What a multipart upload sent part by part from disk holds from the budget: a hash buffer and the stream's
+ * chunks in flight, whatever the part size.
+ */
+const STREAMED_PART_CHARGE = 4 * STREAM_CHUNK;
+// (Streamed chunks become garbage as they are sent; V8 collects them in batches of about 32 MiB, whatever the
+// part size: measured in test/integration/io.test.ts.)
+/**
+ * Retries of one part streamed from disk after a transient error (the SDK retries only buffered bodies), so a
+ * reset near the end of a 1 TiB file does not start it over. Like the SDK's 3 attempts for lib-storage parts.
+ */
+const PART_RETRIES = 2;
 
 // Loaded on the first upload, not at start-up: a no-change sync never needs it.
 let mimeModule: Promise<typeof import('mime-types')> | undefined;
@@ -123,7 +136,7 @@ async function attemptOnce(action: FileAction, ctx: TransferContext, log: Logger
   if (attempt > 0) {
     const st = await statFile(abs, ctx.followSymlinks);
     if (!st) return { kind: 'gone', key: action.key, rel: action.file.rel };
-    if (!st.isFile()) return { kind: 'failed', key: action.key, rel: action.file.rel, reason: 'no longer a regular file' };
+    if (!st.isFile()) return { kind: 'failed', key: action.key, rel: action.file.rel, reason: notRegularReason(st) };
     s0 = versionOf(st);
   }
 
@@ -152,20 +165,75 @@ async function attemptOnce(action: FileAction, ctx: TransferContext, log: Logger
 export async function matchesExisting(action: Extract<Action, { type: 'check' | 'copy' }>, ctx: Pick<TransferContext, 'root' | 'followSymlinks' | 'partSize' | 'signal'>): Promise<boolean> {
   const abs = path.join(ctx.root, ...action.file.rel.split('/'));
   const st = await statFile(abs, ctx.followSymlinks);
-  return !!st && (await matches(abs, versionOf(st), action.against, ctx)) !== undefined;
+  return !!st && st.isFile() && (await matches(abs, versionOf(st), action.against, ctx)) !== undefined;
 }
 
 /** The part size under which the file hashes to `against.etag`, or undefined. */
-async function matches(abs: string, s0: FileVersion, against: Against, ctx: Pick<TransferContext, 'partSize' | 'signal'>): Promise<number | undefined> {
+async function matches(abs: string, s0: FileVersion, against: Against, ctx: Pick<TransferContext, 'followSymlinks' | 'partSize' | 'signal'>): Promise<number | undefined> {
   const size = Number(s0.size);
   if (size !== against.size) return undefined;
   const parts = etagParts(against.etag);
   const sizes = against.partSize !== undefined ? [against.partSize] : parts === 0 ? [0] : candidatePartSizes(size, parts, 6, ctx.partSize);
   if (sizes.length === 0) return undefined;
-  const { bytes, etags } = await hashFile(abs, sizes, ctx.signal);
-  if (bytes !== size) throw new FileChangedError(`file changed while it was read (${bytes} bytes read, ${size} expected)`);
-  for (const [p, etag] of etags) if (etag === against.etag) return p;
-  return undefined;
+  const { handle } = await openScanned(abs, s0, ctx.followSymlinks);
+  try {
+    const { bytes, etags } = await hashFile(handle, sizes, ctx.signal);
+    checkRead(bytes, size);
+    for (const [p, etag] of etags) if (etag === against.etag) return p;
+    return undefined;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The one "file changed while it was read" check: `read` bytes came where the stat promised `expected`. */
+function checkRead(read: number, expected: number): void {
+  if (read !== expected) throw new FileChangedError(`file changed while it was read (${read} bytes read, ${expected} expected)`);
+}
+
+/** Throws FileChangedError when the open file's descriptor no longer has the version `s0` (checked between parts). */
+async function checkHandle(handle: fs.promises.FileHandle, s0: FileVersion): Promise<void> {
+  if (!sameVersion(s0, versionOf(await handle.stat({ bigint: true })))) throw new FileChangedError('file changed while it was being uploaded');
+}
+
+/**
+ * Stream `length` bytes from `start` of an open file as the body of one request made by `send`. A file that
+ * shrinks while it is sent would leave the request short of its Content-Length, and the server waiting for the
+ * missing bytes until a timeout: the bytes are counted and the request cut at once, to be retried as a change.
+ */
+async function sendRange<T>(handle: fs.promises.FileHandle, start: number, length: number, ctx: TransferContext, send: (body: Readable, signal: AbortSignal) => Promise<T>): Promise<T> {
+  const file = rangeStream(handle, start, length, STREAM_CHUNK);
+  const cut = new AbortController();
+  let read = 0;
+  const body = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      read += chunk.length;
+      cb(null, chunk);
+    },
+    flush(cb) {
+      try {
+        checkRead(read, length);
+      } catch (err) {
+        cut.abort(err);
+      }
+      cb();
+    },
+  });
+  // Errors go through the signal, not as stream 'error' events: the SDK pipes the body without listening for them.
+  file.on('error', (e) => {
+    cut.abort(e);
+    body.destroy();
+  });
+  file.pipe(body);
+  try {
+    return await send(body, ctx.signal ? AbortSignal.any([ctx.signal, cut.signal]) : cut.signal);
+  } catch (err) {
+    if (cut.signal.aborted && !ctx.signal?.aborted) throw cut.signal.reason;
+    throw err;
+  } finally {
+    file.destroy();
+    body.destroy();
+  }
 }
 
 async function upload(action: FileAction, abs: string, s0: FileVersion, ctx: TransferContext, log: Logger): Promise<Outcome> {
@@ -177,103 +245,61 @@ async function upload(action: FileAction, abs: string, s0: FileVersion, ctx: Tra
   let partSize = 0;
   let md5: string | null = null;
 
-  if (size <= BUFFERED_PUT_MAX) {
-    const release = await ctx.budget.acquire(size, ctx.signal);
-    try {
-      const { body, md5: digest } = await readWithMd5(abs, ctx.signal, size);
-      if (body.length !== size) throw new FileChangedError(`file changed while it was read (${body.length} bytes read, ${size} expected)`);
-      md5 = digest.toString('hex');
-      etag = await ctx.bucket.put({ key: action.key, body, length: size, md5: digest, contentType, metadata, signal: ctx.signal });
-    } finally {
-      release();
-    }
-  } else if (size <= ctx.partSize) {
-    // Two passes instead of a buffer as large as the file: hash, then stream with Content-MD5. A file that
-    // changed between the passes makes the server refuse the body (BadDigest), and the retry starts over.
-    // Counted at its full size: measured peak RSS grows by about the body size per streamed PUT in flight
-    // (16 transfers of 8 MiB files: +64 MiB over the 200 MiB target), so the budget must bound them.
-    const release = await ctx.budget.acquire(size, ctx.signal);
-    try {
-      const { bytes, etags } = await hashFile(abs, [0], ctx.signal);
-      if (bytes !== size) throw new FileChangedError(`file changed while it was read (${bytes} bytes read, ${size} expected)`);
-      md5 = etags.get(0)!;
-      const file = fs.createReadStream(abs, { start: 0, end: size - 1, highWaterMark: STREAM_CHUNK });
-      // A file that shrinks while it is sent would leave the request short of its Content-Length, and the server
-      // waiting for the missing bytes until a timeout: count the bytes, cut the request at once, retry as a change.
-      const cut = new AbortController();
-      let read = 0;
-      const body = new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-          read += chunk.length;
-          cb(null, chunk);
-        },
-        flush(cb) {
-          if (read !== size) cut.abort(new FileChangedError(`file changed while it was read (${read} bytes read, ${size} expected)`));
-          cb();
-        },
-      });
-      // Errors go through the signal, not as stream 'error' events: the SDK pipes the body without listening for them.
-      file.on('error', (e) => {
-        cut.abort(e);
-        body.destroy();
-      });
-      file.pipe(body);
+  // Every read below goes through this descriptor, checked against the scan (never a FIFO, never blocking).
+  const { handle } = await openScanned(abs, s0, ctx.followSymlinks);
+  try {
+    if (size <= BUFFERED_PUT_MAX) {
+      const release = await ctx.budget.acquire(size, ctx.signal);
       try {
-        const signal = ctx.signal ? AbortSignal.any([ctx.signal, cut.signal]) : cut.signal;
-        etag = await ctx.bucket.put({ key: action.key, body, length: size, md5: Buffer.from(md5, 'hex'), contentType, metadata, signal });
-      } catch (err) {
-        if (cut.signal.aborted && !ctx.signal?.aborted) throw cut.signal.reason;
-        throw err;
+        const { body, md5: digest } = await readWithMd5(handle, ctx.signal, size);
+        checkRead(body.length, size);
+        md5 = digest.toString('hex');
+        etag = await ctx.bucket.put({ key: action.key, body, length: size, md5: digest, contentType, metadata, signal: ctx.signal });
       } finally {
-        file.destroy();
-        body.destroy();
+        release();
       }
-    } finally {
-      release();
+    } else if (size <= ctx.partSize) {
+      // Two passes instead of a buffer as large as the file: hash, then stream with Content-MD5. A file that
+      // changed between the passes makes the server refuse the body (BadDigest), and the retry starts over.
+      // Counted at its full size: measured peak RSS grows by about the body size per streamed PUT in flight
+      // (16 transfers of 8 MiB files: +64 MiB over the 200 MiB target), so the budget must bound them.
+      const release = await ctx.budget.acquire(size, ctx.signal);
+      try {
+        const { bytes, md5: digest } = await hashRange(handle, 0, size, ctx.signal);
+        checkRead(bytes, size);
+        md5 = digest.toString('hex');
+        etag = await sendRange(handle, 0, size, ctx, (body, signal) =>
+          ctx.bucket.put({ key: action.key, body, length: size, md5: digest, contentType, metadata, signal }));
+      } finally {
+        release();
+      }
     }
-  }
-  if (md5 !== null) {
-    // Content-MD5 made the server check the body; an MD5-shaped ETag must also agree.
-    if (/^[0-9a-f]{32}$/.test(etag!) && etag! !== md5) throw new IntegrityError(`server stored ETag ${etag!}, but the file's MD5 is ${md5}`);
-    if (!etag!) etag = md5;
-    ctx.onBytes?.(size);
-  } else {
-    partSize = choosePartSize(size, ctx.partSize);
-    const queueSize = Math.max(1, Math.min(4, Math.floor(ctx.budget.total / partSize) - 1));
-    const release = await ctx.budget.acquire((queueSize + 1) * partSize, ctx.signal);
-    try {
-      const hasher = new EtagStream(partSize);
-      // Read exactly the bytes the stat saw; growth beyond them is caught by the re-stat below.
-      const src = fs.createReadStream(abs, { start: 0, end: size - 1, highWaterMark: 1024 * 1024 });
-      src.on('error', (e) => hasher.destroy(e));
-      // A file that shrinks while it is read ends the stream early: fail the body, so lib-storage aborts the upload
-      // and the retry sees a change, instead of an SDK part-count error or an object completed from a short read.
-      let read = 0;
-      src.on('data', (chunk: Buffer | string) => {
-        read += chunk.length;
-      });
-      src.on('end', () => {
-        if (read === size) hasher.end();
-        else hasher.destroy(new FileChangedError(`file changed while it was read (${read} bytes read, ${size} expected)`));
-      });
-      src.pipe(hasher, { end: false });
-      let sent = 0;
-      const reported = await ctx.bucket.multipart({
-        key: action.key, body: hasher, size, partSize, queueSize, contentType, metadata, signal: ctx.signal,
-        onProgress: (loaded) => {
-          ctx.onBytes?.(loaded - sent);
-          sent = loaded;
-        },
-      });
-      if (hasher.bytes !== size) throw new FileChangedError(`file changed while it was read (${hasher.bytes} bytes read, ${size} expected)`);
-      const expected = hasher.etag();
-      // Some servers (RGW) return an empty ETag from CompleteMultipartUpload: ask the object itself.
-      etag = reported || (await ctx.bucket.head(action.key, ctx.signal))?.etag || '';
-      if (etagParts(etag) > 0 && etag !== expected) throw new IntegrityError(`server stored ETag ${etag}, but the uploaded parts give ${expected}`);
-      if (!etag) throw new IntegrityError('server reported no ETag for the completed upload');
-    } finally {
-      release();
+    if (md5 !== null) {
+      // Content-MD5 made the server check the body; an MD5-shaped ETag must also agree.
+      if (/^[0-9a-f]{32}$/.test(etag!) && etag! !== md5) throw new IntegrityError(`server stored ETag ${etag!}, but the file's MD5 is ${md5}`);
+      if (!etag!) etag = md5;
+      ctx.onBytes?.(size);
+    } else {
+      partSize = choosePartSize(size, ctx.partSize);
+      const queueSize = Math.max(1, Math.min(4, Math.floor(ctx.budget.total / partSize) - 1));
+      // lib-storage holds queueSize + 1 whole parts in memory; when they do not fit the budget (parts larger than
+      // half of it: a 1 TiB file needs 105 MiB parts), send the parts one by one, streamed from disk.
+      const fromDisk = (queueSize + 1) * partSize > ctx.budget.total;
+      const release = await ctx.budget.acquire(fromDisk ? STREAMED_PART_CHARGE : (queueSize + 1) * partSize, ctx.signal);
+      try {
+        const sent = fromDisk
+          ? await multipartFromDisk(action.key, handle, s0, size, partSize, contentType, metadata, ctx)
+          : await multipartBuffered(action.key, handle, size, partSize, queueSize, contentType, metadata, ctx);
+        // Some servers (RGW) return an empty ETag from CompleteMultipartUpload: ask the object itself.
+        etag = sent.reported || (await ctx.bucket.head(action.key, ctx.signal))?.etag || '';
+        if (etagParts(etag) > 0 && etag !== sent.expected) throw new IntegrityError(`server stored ETag ${etag}, but the uploaded parts give ${sent.expected}`);
+        if (!etag) throw new IntegrityError('server reported no ETag for the completed upload');
+      } finally {
+        release();
+      }
     }
+  } finally {
+    await handle.close();
   }
 
   try {
@@ -287,6 +313,79 @@ async function upload(action: FileAction, abs: string, s0: FileVersion, ctx: Tra
     throw err;
   }
   return { kind: 'uploaded', key: action.key, rel: action.file.rel, bytes: size, row: { ...rowFor(action, s0, etag!, partSize), md5 } };
+}
+
+/** A completed multipart upload: the ETag the server reported (may be empty) and the one the parts give. */
+interface MultipartSent {
+  readonly reported: string;
+  readonly expected: string;
+}
+
+/** Multipart through lib-storage: one read of the file, hashed as it flows, `queueSize` whole parts in flight. */
+async function multipartBuffered(key: string, handle: fs.promises.FileHandle, size: number, partSize: number, queueSize: number, contentType: string, metadata: Record<string, string>, ctx: TransferContext): Promise<MultipartSent> {
+  const hasher = new EtagStream(partSize);
+  // Read exactly the bytes the stat saw; growth beyond them is caught by the re-stat after the upload.
+  const src = rangeStream(handle, 0, size, STREAM_CHUNK);
+  src.on('error', (e) => hasher.destroy(e));
+  // A file that shrinks while it is read ends the stream early: fail the body, so lib-storage aborts the upload
+  // and the retry sees a change, instead of an SDK part-count error or an object completed from a short read.
+  let read = 0;
+  src.on('data', (chunk: Buffer | string) => {
+    read += chunk.length;
+  });
+  src.on('end', () => {
+    try {
+      checkRead(read, size);
+      hasher.end();
+    } catch (err) {
+      hasher.destroy(err as Error);
+    }
+  });
+  src.pipe(hasher, { end: false });
+  let sent = 0;
+  try {
+    const reported = await ctx.bucket.multipart({
+      key, body: hasher, size, partSize, queueSize, contentType, metadata, signal: ctx.signal,
+      onProgress: (loaded) => {
+        ctx.onBytes?.(loaded - sent);
+        sent = loaded;
+      },
+    });
+    checkRead(hasher.bytes, size);
+    return { reported, expected: hasher.etag() };
+  } finally {
+    src.destroy();
+  }
+}
+
+/**
+ * Multipart with parts streamed from disk, one at a time: for each part a hash pass over its byte range (its
+ * MD5 for Content-MD5 and the ETag), then a send pass of the same range, then an fstat that the file is still
+ * the version the scan saw. Memory: a few MiB whatever the part size; the price is reading the file twice.
+ */
+async function multipartFromDisk(key: string, handle: fs.promises.FileHandle, s0: FileVersion, size: number, partSize: number, contentType: string, metadata: Record<string, string>, ctx: TransferContext): Promise<MultipartSent> {
+  const digests: Buffer[] = [];
+  const reported = await ctx.bucket.multipartByPart({ key, contentType, metadata, signal: ctx.signal }, async (send) => {
+    for (let start = 0, n = 1; start < size; start += partSize, n++) {
+      const length = Math.min(partSize, size - start);
+      const { bytes, md5 } = await hashRange(handle, start, length, ctx.signal);
+      checkRead(bytes, length);
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await sendRange(handle, start, length, ctx, (body, signal) => send({ partNumber: n, body, length, md5, signal }));
+          break;
+        } catch (err) {
+          // A changed file starts over from a fresh stat (transferFile's retry); so does anything but a transient error.
+          if (ctx.signal?.aborted || err instanceof FileChangedError || classify(err) !== 'retry' || attempt >= PART_RETRIES) throw err;
+          await sleep(backoff(attempt, ctx.backoffMs ?? 500), undefined, { signal: ctx.signal });
+        }
+      }
+      await checkHandle(handle, s0);
+      digests.push(md5);
+      ctx.onBytes?.(length);
+    }
+  });
+  return { reported, expected: multipartEtag(digests) };
 }
 
 class VanishedError extends Error {}

@@ -27,6 +27,11 @@ export interface CommandContext {
   readonly stdin: NodeJS.ReadableStream & { readonly isTTY?: boolean | undefined };
   /** Aborted at the first SIGINT/SIGTERM (the reason names the signal); a second signal exits at once. */
   readonly signal: AbortSignal;
+  /**
+   * Once `signal` is aborted, the process exits after `ms` even if the command has not returned (with its exit
+   * code if it has, else 130): a stop never waits on an await that does not settle.
+   */
+  stopDeadline(ms: number): void;
   /** Register a SIGHUP handler (the daemon reloads its config); returns a function that removes it. */
   onHangup(fn: () => void): () => void;
 }

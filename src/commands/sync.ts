@@ -68,6 +68,8 @@ async function runSync(ctx: CommandContext): Promise<number> {
       check: (c) => checkFolderNames(c, args.folders),
     });
     engine = Engine.open(config, credentials, log, { dryRun: args.dryRun });
+    // SIGTERM/SIGINT end the run within daemon.stopTimeout, however it is stuck.
+    ctx.stopDeadline(config.daemon.stopTimeout);
     const onAbort = () => log.warn({ reason: String((ctx.signal.reason as Error)?.message) }, 'stopping: finishing nothing new, aborting transfers (send again to exit at once)');
     ctx.signal.addEventListener('abort', onAbort, { once: true });
     progress?.start(engine.progress);

@@ -4,7 +4,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import fs from 'node:fs';
 import { Transform, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 
 /** The multipart ETag rule shared by S3 and R2. */
 export function multipartEtag(partDigests: readonly Buffer[]): string {
@@ -66,29 +65,66 @@ export class EtagStream extends Transform {
   }
 }
 
+/** A file to read: a path (opened plainly; `restore` checks its own files) or a handle from openScanned(). */
+export type FileSource = string | fs.promises.FileHandle;
+
+const READ_CHUNK = 1024 * 1024;
+
+/**
+ * Read `length` bytes (or to the end) from `start` through one reused buffer, handing each chunk to `onChunk`
+ * before the next read overwrites it. Positional reads: the handle's offset is left alone. Returns the count.
+ */
+async function readRange(fh: fs.promises.FileHandle, start: number, length: number, signal: AbortSignal | undefined, onChunk: (b: Buffer) => void): Promise<number> {
+  const buf = Buffer.allocUnsafe(Math.max(1, Math.min(READ_CHUNK, length)));
+  let done = 0;
+  while (done < length) {
+    signal?.throwIfAborted();
+    const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, length - done), start + done);
+    if (bytesRead === 0) break;
+    onChunk(buf.subarray(0, bytesRead));
+    done += bytesRead;
+  }
+  return done;
+}
+
+async function withHandle<T>(src: FileSource, fn: (fh: fs.promises.FileHandle) => Promise<T>): Promise<T> {
+  if (typeof src !== 'string') return fn(src);
+  const fh = await fs.promises.open(src, 'r');
+  try {
+    return await fn(fh);
+  } finally {
+    await fh.close();
+  }
+}
+
 /**
  * Read a file once and compute its ETag for each part size (0 = plain MD5). Used to prove a local file equals
  * an object already in the bucket (adoption, touched files, renames) without uploading it.
  */
-export async function hashFile(abs: string, partSizes: readonly number[], signal?: AbortSignal): Promise<{ bytes: number; etags: Map<number, string> }> {
+export async function hashFile(src: FileSource, partSizes: readonly number[], signal?: AbortSignal): Promise<{ bytes: number; etags: Map<number, string> }> {
   const hashers = [...new Set(partSizes)].map((p) => new PartHasher(p));
-  let bytes = 0;
-  await pipeline(fs.createReadStream(abs, { highWaterMark: 1024 * 1024 }), async function* (source: AsyncIterable<Buffer>) {
-    for await (const chunk of source) {
-      bytes += chunk.length;
-      for (const h of hashers) h.update(chunk);
-    }
-    yield* [];
-  }, { signal });
+  const bytes = await withHandle(src, (fh) => readRange(fh, 0, Infinity, signal, (chunk) => {
+    for (const h of hashers) h.update(chunk);
+  }));
   return { bytes, etags: new Map(hashers.map((h) => [h.partSize, h.finish()])) };
+}
+
+/** The raw MD5 of `length` bytes from `start` (one multipart part), and how many bytes there were. */
+export async function hashRange(fh: fs.promises.FileHandle, start: number, length: number, signal?: AbortSignal): Promise<{ bytes: number; md5: Buffer }> {
+  const h = createHash('md5');
+  const bytes = await readRange(fh, start, length, signal, (chunk) => h.update(chunk));
+  return { bytes, md5: h.digest() };
 }
 
 /** Files up to this size are read synchronously: four thread-pool round trips cost more than the read. */
 const SYNC_READ_MAX = 256 * 1024;
 
 /** Read a small file whole, with its raw MD5 digest (for Content-MD5). `sizeHint` picks the read strategy. */
-export async function readWithMd5(abs: string, signal?: AbortSignal, sizeHint = Infinity): Promise<{ body: Buffer; md5: Buffer }> {
+export async function readWithMd5(src: FileSource, signal?: AbortSignal, sizeHint = Infinity): Promise<{ body: Buffer; md5: Buffer }> {
   signal?.throwIfAborted();
-  const body = sizeHint <= SYNC_READ_MAX ? fs.readFileSync(abs) : await fs.promises.readFile(abs, { signal });
+  const sync = sizeHint <= SYNC_READ_MAX;
+  const body = typeof src === 'string'
+    ? (sync ? fs.readFileSync(src) : await fs.promises.readFile(src, { signal }))
+    : (sync ? fs.readFileSync(src.fd) : await src.readFile({ signal }));
   return { body, md5: createHash('md5').update(body).digest() };
 }

@@ -4,8 +4,8 @@
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  AbortMultipartUploadCommand, CopyObjectCommand, DeleteObjectsCommand, HeadBucketCommand, HeadObjectCommand,
-  ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, S3Client,
+  AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand, DeleteObjectsCommand,
+  HeadBucketCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, S3Client, UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { normalizeEtag } from '../keys.js';
 
@@ -179,6 +179,25 @@ export interface MultipartParams {
   readonly onProgress?: ((loaded: number) => void) | undefined;
 }
 
+/** Parameters of a multipart upload whose parts the caller sends one by one (see {@link Bucket.multipartByPart}). */
+export interface PartwiseParams {
+  readonly key: string;
+  readonly contentType: string;
+  readonly metadata: Record<string, string>;
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** One part for {@link Bucket.multipartByPart}: numbered from 1, all but the last of one size (R2's rule). */
+export interface PartParams {
+  readonly partNumber: number;
+  /** The content: a stream of exactly `length` bytes. */
+  readonly body: Readable;
+  readonly length: number;
+  /** Raw MD5 digest of the part: sent as Content-MD5 so the server rejects a changed body. */
+  readonly md5: Buffer;
+  readonly signal?: AbortSignal | undefined;
+}
+
 /**
  * R2 accepts at most one write per second to the same key (429, error 10058 otherwise), measured where the
  * requests arrive: 10% margin for the jitter between our clock and their arrival.
@@ -269,14 +288,60 @@ export class Bucket {
       return normalizeEtag(res.ETag);
     } finally {
       p.signal?.removeEventListener('abort', onAbort);
-      // One LIST, only after a retried create or a failed abort; tried three times (each call with the SDK's own
-      // retries), then left to the sweep after an unfinished run.
-      const doubtful = uploadsInDoubt.get(this.client);
-      const id = `${this.name}/${p.key}`;
-      for (let i = 0; i < 3 && doubtful?.has(id) && !p.signal?.aborted; i++) {
-        doubtful.delete(id);
-        await this.abortStaleUploads(p.key, p.signal, p.key).catch(() => doubtful.add(id));
+      await this.settleDoubt(p.key, p.signal);
+    }
+  }
+
+  /**
+   * A multipart upload without lib-storage's buffers: CreateMultipartUpload, then `sendParts` sends each part
+   * through the function it is given (UploadPart with Content-MD5, streamed), then CompleteMultipartUpload
+   * with the parts in order. Returns its ETag (some servers leave it empty). On any failure or abort the
+   * upload is aborted on the server (free), within 10 s.
+   */
+  async multipartByPart(p: PartwiseParams, sendParts: (send: (part: PartParams) => Promise<void>) => Promise<void>): Promise<string> {
+    p.signal?.throwIfAborted();
+    await this.pace(p.key, p.signal);
+    let uploadId: string | undefined;
+    try {
+      const created = await this.client.send(new CreateMultipartUploadCommand({
+        Bucket: this.name, Key: p.key, ContentType: p.contentType, Metadata: p.metadata,
+      }), { abortSignal: p.signal });
+      uploadId = created.UploadId!;
+      const parts: { PartNumber: number; ETag: string }[] = [];
+      await sendParts(async (part) => {
+        const res = await this.client.send(new UploadPartCommand({
+          Bucket: this.name, Key: p.key, UploadId: uploadId, PartNumber: part.partNumber, Body: part.body,
+          ContentLength: part.length, ContentMD5: part.md5.toString('base64'),
+        }), { abortSignal: part.signal ?? p.signal });
+        parts.push({ PartNumber: part.partNumber, ETag: res.ETag ?? '' });
+      });
+      parts.sort((a, b) => a.PartNumber - b.PartNumber);
+      const res = await this.client.send(new CompleteMultipartUploadCommand({
+        Bucket: this.name, Key: p.key, UploadId: uploadId, MultipartUpload: { Parts: parts },
+      }), { abortSignal: p.signal });
+      uploadId = undefined;
+      return normalizeEtag(res.ETag);
+    } finally {
+      if (uploadId !== undefined) {
+        // Not under p.signal: a stop must still close the upload; a failure here leaves it to the doubt sweep.
+        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.name, Key: p.key, UploadId: uploadId }), { abortSignal: AbortSignal.timeout(10_000) })
+          .catch(() => undefined);
       }
+      await this.settleDoubt(p.key, p.signal);
+    }
+  }
+
+  /**
+   * After a multipart upload of `key`: one LIST, only after a retried create or a failed abort, to abort what
+   * they may have left open; tried three times (each call with the SDK's own retries), then left to the sweep
+   * after an unfinished run.
+   */
+  private async settleDoubt(key: string, signal?: AbortSignal): Promise<void> {
+    const doubtful = uploadsInDoubt.get(this.client);
+    const id = `${this.name}/${key}`;
+    for (let i = 0; i < 3 && doubtful?.has(id) && !signal?.aborted; i++) {
+      doubtful.delete(id);
+      await this.abortStaleUploads(key, signal, key).catch(() => doubtful.add(id));
     }
   }
 
