@@ -19,6 +19,9 @@ export const daemonCommand: Command = {
   run: runDaemon,
 };
 
+/** Beyond daemon.stopTimeout: the abort of cut-off transfers and the sweep of their multipart uploads. */
+const STOP_GRACE_MS = 15_000;
+
 type Wake = { kind: 'stop' } | { kind: 'reload' } | { kind: 'fatal'; err: unknown };
 
 async function runDaemon(ctx: CommandContext): Promise<number> {
@@ -57,6 +60,9 @@ async function runDaemon(ctx: CommandContext): Promise<number> {
     const watchdog = watchdogMs ? setInterval(() => notifier!.watchdog(), watchdogMs) : undefined;
     try {
       for (;;) {
+        // A stop lets running uploads finish for stopTimeout, then aborts them and sweeps (at most 10 s): past
+        // that, the process exits whatever is still pending, so systemd never has to SIGKILL a stuck daemon.
+        ctx.stopDeadline(config.daemon.stopTimeout + STOP_GRACE_MS);
         const daemon = Daemon.open({ config, credentials, log, pid: ctx.pid, notifier, inotifyLimit });
         daemon.failed().catch((err: unknown) => push({ kind: 'fatal', err }));
         let metrics: MetricsServer | undefined;

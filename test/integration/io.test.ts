@@ -98,6 +98,22 @@ describe('SIGTERM during sync', () => {
     assert.ok(ms >= 1500 && ms < 6000, `exited ${ms} ms after SIGTERM (stopTimeout 2 s)`);
     assert.match(r.stderr, /still not stopped 2 s after the signal; exiting/);
   });
+
+  test('the daemon, too, exits once stopTimeout and the abort grace have passed', async () => {
+    // Old code: the daemon's stop returned, but the process never exited (killed at the timeout).
+    const keepAlive = fileURLToPath(new URL('../harness/keep-alive-on-sigterm.mjs', import.meta.url));
+    const d = f.startCmd('daemon', [], { timeoutMs: 40_000, env: { NODE_OPTIONS: `--import ${keepAlive}` } });
+    let err = '';
+    d.child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
+    await waitFor(() => /"msg":"watchers armed"/.test(err), 'the daemon armed its watchers', 20_000);
+    const t0 = Date.now();
+    d.child.kill('SIGTERM');
+    const r = await d.result;
+    const ms = Date.now() - t0;
+    assert.notEqual(r.code, null, `still running ${ms} ms after SIGTERM (killed)`);
+    assert.ok(ms < 25_000, `exited ${ms} ms after SIGTERM (stopTimeout 2 s + 15 s grace)`);
+    assert.match(r.stderr, /still not stopped 17 s after the signal; exiting/);
+  });
 });
 
 describe('multipart parts larger than the memory budget', () => {
