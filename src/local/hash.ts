@@ -4,6 +4,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import fs from 'node:fs';
 import { Transform, type TransformCallback } from 'node:stream';
+import { openScanned } from './open.js';
 
 /** The multipart ETag rule shared by S3 and R2. */
 export function multipartEtag(partDigests: readonly Buffer[]): string {
@@ -65,7 +66,10 @@ export class EtagStream extends Transform {
   }
 }
 
-/** A file to read: a path (opened plainly; `restore` checks its own files) or a handle from openScanned(). */
+/**
+ * A file to read: a handle from openScanned(), or a path (restore's targets, verify's files), which is opened
+ * the same non-blocking way and must be a regular file: a path that became a FIFO never blocks a read.
+ */
 export type FileSource = string | fs.promises.FileHandle;
 
 const READ_CHUNK = 1024 * 1024;
@@ -89,7 +93,7 @@ async function readRange(fh: fs.promises.FileHandle, start: number, length: numb
 
 async function withHandle<T>(src: FileSource, fn: (fh: fs.promises.FileHandle) => Promise<T>): Promise<T> {
   if (typeof src !== 'string') return fn(src);
-  const fh = await fs.promises.open(src, 'r');
+  const { handle: fh } = await openScanned(src, undefined, true);
   try {
     return await fn(fh);
   } finally {
@@ -123,8 +127,6 @@ const SYNC_READ_MAX = 256 * 1024;
 export async function readWithMd5(src: FileSource, signal?: AbortSignal, sizeHint = Infinity): Promise<{ body: Buffer; md5: Buffer }> {
   signal?.throwIfAborted();
   const sync = sizeHint <= SYNC_READ_MAX;
-  const body = typeof src === 'string'
-    ? (sync ? fs.readFileSync(src) : await fs.promises.readFile(src, { signal }))
-    : (sync ? fs.readFileSync(src.fd) : await src.readFile({ signal }));
+  const body = await withHandle(src, async (fh) => (sync ? fs.readFileSync(fh.fd) : await fh.readFile({ signal })));
   return { body, md5: createHash('md5').update(body).digest() };
 }

@@ -3,6 +3,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -93,6 +94,14 @@ test('hashFile ignores duplicate part sizes', async () => {
 
 test('hashFile rejects a missing file with ENOENT', async () => {
   await assert.rejects(hashFile(join(dir, 'nope'), [0]), { code: 'ENOENT' });
+});
+
+test('hashFile of a path that is a FIFO refuses at once instead of waiting for a writer', { timeout: 10_000 }, async () => {
+  // restore and verify hash files by path; a plain open of a FIFO blocks until someone writes (forever).
+  const fifo = join(dir, 'fifo');
+  execFileSync('mkfifo', [fifo]);
+  await assert.rejects(hashFile(fifo, [0]), /no longer a regular file \(now a FIFO\)/);
+  await assert.rejects(readWithMd5(fifo), /no longer a regular file \(now a FIFO\)/);
 });
 
 test('hashFile honours an aborted signal', async () => {
