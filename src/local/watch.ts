@@ -17,6 +17,8 @@ export interface WatchOptions {
   readonly root: string;
   readonly exclude: readonly string[];
   readonly followSymlinks: boolean;
+  /** Do not watch directories on another file system than the root's (the scan does not enter them either). */
+  readonly oneFileSystem?: boolean | undefined;
   /** Absolute paths never reported (the state DB when it lives inside the folder). */
   readonly alwaysExclude?: readonly string[];
   /** A path is handed over once no event touched it for this long. */
@@ -60,6 +62,8 @@ export class Watcher {
   private readonly instances = new Map<FSWatcher, Set<string>>();
   /** New directories waiting to be armed (a burst of mkdirs is armed in batches). */
   private arming: Promise<void> = Promise.resolve();
+  /** st_dev of the root, with oneFileSystem. */
+  private rootDev: number | undefined;
 
   private constructor(
     private readonly opts: WatchOptions,
@@ -73,6 +77,7 @@ export class Watcher {
     const root = path.resolve(opts.root);
     const w = new Watcher(opts, root, makeMatcher(opts.exclude), new Set(opts.alwaysExclude ?? []));
     try {
+      if (opts.oneFileSystem) w.rootDev = fs.statSync(root).dev;
       await w.arm(w.directoriesUnder(root));
     } catch (err) {
       await w.close();
@@ -121,10 +126,20 @@ export class Watcher {
             isDir = false;
           }
         }
-        if (isDir && !this.always.has(abs) && !this.ig.ignores(this.rel(abs) + '/')) stack.push([abs, level + 1]);
+        if (isDir && !this.always.has(abs) && !this.ig.ignores(this.rel(abs) + '/') && !this.foreign(abs)) stack.push([abs, level + 1]);
       }
     }
     return out;
+  }
+
+  /** oneFileSystem: `abs` is on another file system than the root (or cannot be statted). */
+  private foreign(abs: string): boolean {
+    if (this.rootDev === undefined) return false;
+    try {
+      return fs.statSync(abs).dev !== this.rootDev;
+    } catch {
+      return true;
+    }
   }
 
   /**
