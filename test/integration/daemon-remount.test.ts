@@ -1,6 +1,7 @@
 // `r2mirror daemon` on a folder root that is a mount point: unmounted (the bare directory under it shows),
 // mounted again, and unmounted and mounted again between two root checks. Each time the daemon says so,
-// watches the new root and rescans it; nothing is deleted from the bare directory. Real tmpfs mounts (root only).
+// watches the new root and rescans it; nothing is deleted from the bare directory. Also the scoped (watcher)
+// empty-root guard: a FIFO or a dangling link is no evidence. Real tmpfs mounts (root only).
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -142,6 +143,32 @@ describe('daemon: a folder root that is unmounted and mounted again', () => {
     } finally {
       await d?.stop();
       if (mounted) spawnSync('umount', ['-l', f.root]);
+      await f.close();
+    }
+  });
+
+  test('the watcher\'s scoped reconcile: a root left with only a FIFO and a dangling link is empty (nothing deleted)', async () => {
+    const f = await fixture('daemon-fifo', { topYaml: QUIET, folderYaml: '    maxDelete: 100%' });
+    let d: ReturnType<typeof startDaemon> | undefined;
+    try {
+      const files = new Map<string, Buffer>([['a.txt', bytes(300, 1)], ['b.txt', bytes(400, 2)]]);
+      for (const [rel, b] of files) f.write(rel, b);
+      d = startDaemon(f);
+      await d.nth((l) => l.msg === 'reconciled' && (l.kind === 'list' || l.kind === 'local'), 1, 'the initial reconcile');
+      assert.equal(spawnSync('mkfifo', [`${f.root}/pipe`]).status, 0);
+      fs.symlinkSync('/nonexistent/target', `${f.root}/link`);
+      for (const rel of files.keys()) fs.rmSync(`${f.root}/${rel}`);
+      const s = await waitFor(async () => {
+        const x = await status(f);
+        return x?.error && /is empty/.test(x.error) ? x : undefined;
+      }, 'status to show the refused empty root', 20_000, 200);
+      assert.match(s.error, new RegExp(`folder path ${f.root} is empty`));
+      await assertMirror(f, files, 'nothing deleted');
+      const r = await d.stop();
+      d = undefined;
+      assert.equal(r.code, 0, r.stderr.slice(-2000));
+    } finally {
+      await d?.stop();
       await f.close();
     }
   });
