@@ -220,11 +220,12 @@ export class Folder {
    */
   private deviceMoves(scan: ScanResult, stored: ReadonlyMap<string, ObjectRow>): DeviceChange[] {
     const unknown = (k: string) => scan.unknownKeys.has(k) || scan.unknownPrefixes.some((p) => k.startsWith(p));
-    const missing = [...stored.values()].filter((r) => r.dev && !scan.files.has(r.key) && !unknown(r.key));
+    const missing: ObjectRow[] = []; // a loop, not a copy of every row: only the missing ones are kept
+    for (const r of stored.values()) if (r.dev && !scan.files.has(r.key) && !unknown(r.key)) missing.push(r);
     if (missing.length === 0) return [];
     const missingKeys = new Set(missing.map((r) => r.key));
     const renumbered = new Map<string, boolean>();
-    return deviceChanges(this.deps.config.path, missing).filter((c) => {
+    return deviceChanges(this.deps.config.path, missing, this.deps.config.followSymlinks).filter((c) => {
       const id = `${c.was}>${c.now}`;
       if (!renumbered.has(id)) renumbered.set(id, this.renumbered(c.was, c.now, missingKeys));
       return !renumbered.get(id);

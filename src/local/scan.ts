@@ -445,17 +445,18 @@ export interface DeviceChange {
 /**
  * For recorded files the scan did not find: their nearest existing directory, and whether it is on the device
  * the file was recorded on. A different one means the file lived on a file system that is not mounted there
- * now (an unmounted disk), not that it was deleted. One lstat per distinct directory; rows without a device
- * (recorded before schema 3) are not judged.
+ * now (an unmounted disk), not that it was deleted. One stat per distinct directory; rows without a device
+ * (recorded before schema 3) are not judged. With `followSymlinks` a link to a directory is a directory (the
+ * scan went through it, so the file's device is the target's).
  */
-export function deviceChanges(root: string, missing: Iterable<{ readonly rel: string; readonly dev?: string | null | undefined }>): DeviceChange[] {
+export function deviceChanges(root: string, missing: Iterable<{ readonly rel: string; readonly dev?: string | null | undefined }>, followSymlinks = false): DeviceChange[] {
   const nearest = new Map<string, { rel: string; dev: string }>();
   const find = (dir: string): { rel: string; dev: string } => {
     const known = nearest.get(dir);
     if (known) return known;
     let st: fs.BigIntStats | undefined;
     try {
-      st = dir === '' ? fs.statSync(root, { bigint: true }) : fs.lstatSync(path.join(root, dir), { bigint: true });
+      st = dir === '' || followSymlinks ? fs.statSync(dir ? path.join(root, dir) : root, { bigint: true }) : fs.lstatSync(path.join(root, dir), { bigint: true });
     } catch {
       st = undefined;
     }

@@ -67,6 +67,10 @@ test('deviceChanges: the nearest existing directory of missing files, when it is
     { rel: 'b', was: other, now: dev, files: 3 },
   ]);
   assert.deepEqual(deviceChanges(root, []), []);
+  // Following links, the link is the directory the file was reached through.
+  assert.deepEqual(deviceChanges(root, [{ rel: 'linked/4.txt', dev }], true), []);
+  assert.deepEqual(deviceChanges(root, [{ rel: 'linked/4.txt', dev }], false), []);
+  assert.deepEqual(deviceChanges(root, [{ rel: 'linked/4.txt', dev: other }], true), [{ rel: 'linked', was: other, now: dev, files: 1 }]);
 });
 
 test('deviceName shows major:minor', () => {
