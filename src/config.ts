@@ -33,6 +33,8 @@ export interface FolderConfig {
   readonly deletes: DeleteMode;
   readonly trashPrefix: string;
   readonly followSymlinks: boolean;
+  /** Stay on the root's file system: a disk mounted inside the folder is neither mirrored nor deleted from. */
+  readonly oneFileSystem: boolean;
   readonly maxDelete: MaxDelete;
 }
 
@@ -98,6 +100,7 @@ export const DEFAULTS = deepFreeze({
   deletes: 'mirror',
   trashRoot: '.r2mirror-trash/',
   followSymlinks: false,
+  oneFileSystem: false,
   daemon: { quietPeriod: 2000, maxDelay: 30_000, rescanInterval: 3_600_000, verifyInterval: 86_400_000, stopTimeout: 30_000, pollInterval: 300_000 },
 } as const);
 
@@ -105,7 +108,7 @@ const TOP_KEYS = ['remote', 'state', 'transfers', 'memory', 'partSize', 'retries
 const DAEMON_KEYS = ['quietPeriod', 'maxDelay', 'rescanInterval', 'verifyInterval', 'stopTimeout', 'pollInterval'] as const;
 const METRICS_KEYS = ['listen'] as const;
 const REMOTE_KEYS = ['accountId', 'jurisdiction', 'endpoint', 'credentialsFile'] as const;
-const FOLDER_KEYS = ['name', 'path', 'bucket', 'prefix', 'exclude', 'deleteExcluded', 'deletes', 'trashPrefix', 'followSymlinks', 'maxDelete'] as const;
+const FOLDER_KEYS = ['name', 'path', 'bucket', 'prefix', 'exclude', 'deleteExcluded', 'deletes', 'trashPrefix', 'followSymlinks', 'oneFileSystem', 'maxDelete'] as const;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const DELETE_MODES = ['mirror', 'keep', 'trash'] as const;
 const JURISDICTIONS = ['eu', 'fedramp'] as const;
@@ -432,6 +435,7 @@ function folder(c: Ctx, f: Field, topMaxDelete: MaxDelete): Draft {
     deletes: m.deletes ? oneOf(c, m.deletes, DELETE_MODES) : DEFAULTS.deletes,
     trashPrefix,
     followSymlinks: m.followSymlinks ? bool(c, m.followSymlinks) : DEFAULTS.followSymlinks,
+    oneFileSystem: m.oneFileSystem ? bool(c, m.oneFileSystem) : DEFAULTS.oneFileSystem,
     maxDelete: m.maxDelete ? maxDelete(c, m.maxDelete) : topMaxDelete,
   };
   return { cfg, f, m };

@@ -6,13 +6,14 @@ import type { Config, Credentials } from './config.js';
 import { Engine, stateFilesOf } from './engine.js';
 import { ExitCode, FatalError, classify, describeError } from './errors.js';
 import type { FolderReport } from './folder.js';
-import { Watcher, countWatchedDirectories, suggestedWatchLimit, type WatchBatch } from './local/watch.js';
+import { deviceName } from './local/scan.js';
+import { Watcher, countWatchedDirectories, rootIdentity, sameRoot, suggestedWatchLimit, type RootIdentity, type WatchBatch } from './local/watch.js';
 import type { Logger } from './log.js';
 import type { MetricFamily } from './metrics.js';
 
 /** More dirty paths than this at once is an event storm: the folder is rescanned instead. */
 export const STORM_LIMIT = 10_000;
-/** How often a paused folder's root is checked (a stat; no request). */
+/** How often a folder's root is checked: is it there, is it still the directory (and mount) we watch? No request. */
 const ROOT_POLL_MS = 5_000;
 /** Retry delays for files that failed: 10 s, 20 s, 40 s ... up to an hour. */
 const RETRY_BASE_MS = 10_000;
@@ -33,6 +34,8 @@ export interface FolderLive {
   readonly name: string;
   readonly state: 'starting' | 'watching' | 'polling' | 'paused' | 'stopped';
   readonly error?: string | undefined;
+  /** The last thing that happened to the folder root (replaced, back after a pause), and when. */
+  readonly notice?: { readonly at: number; readonly message: string } | undefined;
   readonly pending: number;
   readonly running: string | undefined;
   readonly watchedDirs: number;
@@ -59,6 +62,14 @@ class FolderLoop {
   watcher: Watcher | undefined;
   state: FolderLive['state'] = 'starting';
   error: string | undefined;
+  notice: { at: number; message: string } | undefined;
+  /** Times the root was found replaced (a remount) while watched. */
+  replacements = 0;
+  /** The root as it was when the watcher was armed. */
+  private rootId: RootIdentity | undefined;
+  /** The watcher is being re-armed on a replaced root: no reconcile until it is (its scan must follow the watch). */
+  private rearming = false;
+  private identityTimer: NodeJS.Timeout | undefined;
   private dirty = new Set<string>();
   private full: 'local' | 'list' | undefined;
   private running: Promise<void> | undefined;
@@ -93,7 +104,7 @@ class FolderLoop {
   }
 
   private kick(): void {
-    if (this.running || this.d.stopping || this.state === 'paused' || Date.now() < this.blockedUntil) return;
+    if (this.running || this.rearming || this.d.stopping || this.state === 'paused' || Date.now() < this.blockedUntil) return;
     if (!this.full && this.dirty.size === 0) return;
     this.running = this.runOnce().finally(() => {
       this.running = undefined;
@@ -109,10 +120,7 @@ class FolderLoop {
   }
 
   private async runOnce(): Promise<void> {
-    if (!rootIsDirectory(this.root)) {
-      this.pause(`folder path ${this.root} is missing or not a directory (unmounted disk?); paused: nothing is uploaded or deleted until it is back`);
-      return;
-    }
+    if (this.checkRoot() !== 'ok') return;
     const full = this.full;
     const scope = full ? undefined : [...this.dirty];
     this.full = undefined;
@@ -147,12 +155,13 @@ class FolderLoop {
     if (report.error) {
       this.error = report.error;
       // The root vanished between the check and the reconcile: same as above.
-      if (!rootIsDirectory(this.root)) this.pause(report.error);
+      if (!rootIdentity(this.root)) this.pause(report.error);
     } else {
       this.error = undefined;
       this.lastOk = this.lastReconcile;
       if (full === 'list') this.lastVerify = this.lastReconcile;
     }
+    this.checkRoot(); // replaced while we reconciled: watch the new one and rescan it
     this.d.count(report);
     this.scheduleRetries(report, scope);
     this.failedFiles = this.d.engine.state.failures(this.name).length;
@@ -189,12 +198,15 @@ class FolderLoop {
   async arm(): Promise<void> {
     const cfg = this.d.folderConfig(this.name);
     const timing = this.d.config.daemon;
+    // Taken before the watches: a replacement while they are armed is seen by the next check.
+    this.rootId = rootIdentity(this.root);
     try {
       this.watcher = await Watcher.start({
-        root: this.root, exclude: cfg.exclude, followSymlinks: cfg.followSymlinks, alwaysExclude: this.d.stateFiles,
+        root: this.root, exclude: cfg.exclude, followSymlinks: cfg.followSymlinks, oneFileSystem: cfg.oneFileSystem, alwaysExclude: this.d.stateFiles,
         quietMs: timing.quietPeriod, maxDelayMs: timing.maxDelay, stormLimit: STORM_LIMIT,
         onBatch: (b) => this.onBatch(b),
         onError: (err) => this.onWatchError(err),
+        onRootGone: () => this.onRootGone(),
       });
       this.state = 'watching';
       this.log.debug({ dirs: this.watcher.watchedDirs }, 'watching');
@@ -204,10 +216,11 @@ class FolderLoop {
   }
 
   private onBatch(b: WatchBatch): void {
+    if (this.checkRoot() !== 'ok') return;
     if (b.kind === 'everything') {
       this.log.info({ reason: b.reason }, 'rescanning the folder');
       this.request({ kind: 'local' });
-    } else if (b.paths.includes('') || !rootIsDirectory(this.root)) {
+    } else if (b.paths.includes('')) {
       this.request({ kind: 'local' });
     } else {
       this.request({ kind: 'scope', paths: new Set(b.paths) });
@@ -242,6 +255,69 @@ class FolderLoop {
     this.request({ kind: 'local' });
   }
 
+  /** Check the root every ROOT_POLL_MS while the folder runs (a paused folder has its own timer). */
+  watchRoot(): void {
+    clearInterval(this.identityTimer);
+    this.identityTimer = setInterval(() => {
+      if (!this.d.stopping) this.checkRoot();
+    }, ROOT_POLL_MS);
+  }
+
+  /**
+   * Is the root still the directory we watch? Missing: pause. Another directory or mount (unmounted, or
+   * unmounted and mounted again: the old watches are dead either way): say so, re-arm, rescan.
+   */
+  private checkRoot(): 'ok' | 'paused' | 'rearming' {
+    if (this.state === 'paused') return 'paused';
+    if (this.rearming) return 'rearming';
+    const now = rootIdentity(this.root);
+    if (!now) {
+      this.pause(`folder path ${this.root} is missing or not a directory (unmounted disk?); paused: nothing is uploaded or deleted until it is back`);
+      return 'paused';
+    }
+    if (!this.rootId || sameRoot(this.rootId, now)) return 'ok';
+    this.replaced(this.rootId, now);
+    return 'rearming';
+  }
+
+  /**
+   * The root's own watch ended (unmount, delete, move). Usually the root looks different now (checkRoot acts);
+   * when it looks the same (unmounted and mounted again at once: device, inode and mount id are reused) the
+   * old watches are dead all the same.
+   */
+  private onRootGone(): void {
+    if (this.d.stopping || this.checkRoot() !== 'ok') return;
+    const now = rootIdentity(this.root);
+    if (now && this.rootId) this.replaced(this.rootId, now, 'the watch on the root ended');
+  }
+
+  private replaced(was: RootIdentity, now: RootIdentity, why?: string): void {
+    this.replacements++;
+    this.notice = { at: Date.now(), message: `folder root ${this.root} was replaced (remounted?): ${showRoot(was)} -> ${showRoot(now)}${why ? ` (${why})` : ''}; watched again and rescanned` };
+    this.log.warn({ path: this.root, was, now, why }, 'folder root was replaced (remounted?); watching it again and rescanning');
+    this.rearm();
+  }
+
+  /** Close the watches, arm them on the root as it is now, then rescan it (after the watch: nothing falls between). */
+  private rearm(): void {
+    this.rearming = true;
+    void this.watcher?.close();
+    this.watcher = undefined;
+    clearInterval(this.pollTimer);
+    this.dirty.clear();
+    this.state = 'starting';
+    this.d.changed();
+    void this.arm().finally(() => {
+      this.rearming = false;
+      if (this.d.stopping) {
+        void this.watcher?.close(); // armed after close(): nothing may keep watching
+        this.watcher = undefined;
+        return;
+      }
+      this.request({ kind: 'local' });
+    });
+  }
+
   /** Stop everything for this folder until its root is a directory again, then re-arm and rescan. */
   private pause(reason: string): void {
     if (this.state === 'paused') return;
@@ -253,20 +329,24 @@ class FolderLoop {
     clearInterval(this.pollTimer);
     this.dirty.clear();
     this.d.changed();
+    const was = this.rootId;
     this.rootTimer = setInterval(() => {
-      if (this.d.stopping || !rootIsDirectory(this.root)) return;
+      const now = rootIdentity(this.root);
+      if (this.d.stopping || !now) return;
       clearInterval(this.rootTimer);
       this.rootTimer = undefined;
-      this.log.warn({}, 'folder path is back; resuming');
-      this.state = 'starting';
+      this.log.warn({ path: this.root, was, now }, 'folder path is back; resuming');
+      this.notice = { at: Date.now(), message: `folder root ${this.root} is back${was && !sameRoot(was, now) ? ` (${showRoot(was)} -> ${showRoot(now)})` : ''}; watched again and rescanned` };
       this.error = undefined;
-      void this.arm().then(() => this.request({ kind: 'local' }));
+      this.state = 'starting';
+      this.rearm();
     }, ROOT_POLL_MS);
   }
 
   /** Stop timers and the watcher (pending paths are covered by the next start's full reconcile). */
   async close(): Promise<void> {
     clearInterval(this.rootTimer);
+    clearInterval(this.identityTimer);
     clearInterval(this.pollTimer);
     clearTimeout(this.outageTimer);
     for (const r of this.retries.values()) clearTimeout(r.timer);
@@ -277,7 +357,7 @@ class FolderLoop {
 
   live(): FolderLive {
     return {
-      name: this.name, state: this.d.stopping ? 'stopped' : this.state, error: this.error, pending: this.pending, running: this.runningKind,
+      name: this.name, state: this.d.stopping ? 'stopped' : this.state, error: this.error, notice: this.notice, pending: this.pending, running: this.runningKind,
       watchedDirs: this.watcher?.watchedDirs ?? 0, failedFiles: this.failedFiles, lastReconcile: this.lastReconcile, lastVerify: this.lastVerify,
     };
   }
@@ -351,6 +431,7 @@ export class Daemon {
     if (crashed) await this.engine.sweepStaleUploads(this.engine.folderNames(), this.hard.signal);
     await Promise.all([...this.loops.values()].map(async (l) => {
       if (rootIsDirectory(l.root)) await l.arm();
+      l.watchRoot();
     }));
     const watching = [...this.loops.values()].filter((l) => l.watcher).length;
     this.deps.notifier.ready(`watching ${watching}/${this.loops.size} folder(s); initial reconcile`);
@@ -456,6 +537,7 @@ export class Daemon {
       per('r2mirror_pending_paths', 'Changed paths waiting for their quiet period or their reconcile.', 'gauge', (l) => l.pending),
       per('r2mirror_failed_files', 'Files that currently cannot be mirrored.', 'gauge', (l) => l.failedFiles),
       per('r2mirror_folder_paused', '1 while the folder root is missing (nothing is uploaded or deleted).', 'gauge', (l) => (l.state === 'paused' ? 1 : 0)),
+      per('r2mirror_root_replacements_total', 'Times the folder root was found replaced (unmounted, remounted) and watched again.', 'counter', (l) => this.loops.get(l.name)?.replacements ?? 0),
       per('r2mirror_last_reconcile_timestamp_seconds', 'End of the last reconcile of the folder.', 'gauge', (l) => (l.lastReconcile ?? 0) / 1000),
       per('r2mirror_last_verify_timestamp_seconds', 'End of the last full bucket listing of the folder.', 'gauge', (l) => (l.lastVerify ?? 0) / 1000),
       { name: 'r2mirror_watched_directories', help: 'Directories under inotify watch.', type: 'gauge', samples: [{ value: this.watchedDirs() }] },
@@ -512,6 +594,11 @@ function statusLine(l: DaemonLive): string {
   const running = l.folders.filter((f) => f.running).map((f) => `${f.name}: ${f.running}`).join('; ');
   return `${l.folders.length} folder(s)${paused ? `, ${paused} PAUSED` : ''}; ${l.uploads} uploaded; ${pending} pending` +
     `${running ? `; reconciling ${running}` : ''}${l.failures ? `; ${l.failures} failure(s)` : ''}`;
+}
+
+/** A root identity as the log and `status` show it: device and inode, and the mount id when known. */
+function showRoot(r: RootIdentity): string {
+  return `device ${deviceName(r.dev)} inode ${r.ino}${r.mount !== undefined ? ` mount ${r.mount}` : ''}`;
 }
 
 function rootIsDirectory(p: string): boolean {

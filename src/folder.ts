@@ -2,13 +2,14 @@
 // Reconciles of one folder never overlap (the caller serialises them); rows are written only from outcomes.
 
 import { setMaxListeners } from 'node:events';
-import { readdirSync } from 'node:fs';
+import { lstatSync, statSync } from 'node:fs';
 import fsp from 'node:fs/promises';
+import path from 'node:path';
 import type PQueue from 'p-queue';
 import type { FolderConfig, MaxDelete } from './config.js';
 import { FatalError, FolderUnsafeError, classify, describeError, errorCode, httpStatus, ExitCode } from './errors.js';
 import { partCount, choosePartSize, toKey } from './keys.js';
-import { excludedPath, makeMatcher, scanFolder, type ScanResult } from './local/scan.js';
+import { deviceChanges, deviceName, excludedPath, hasRegularFile, makeMatcher, scanFolder, type DeviceChange, type ScanResult } from './local/scan.js';
 import type { Logger } from './log.js';
 import { deleteLimit, isDelete, isRemoval, plan, settleRenames, type Action } from './plan.js';
 import type { Bucket, RemoteObject } from './remote/bucket.js';
@@ -135,7 +136,7 @@ export class Folder {
       listing?.catch(() => undefined); // awaited below; avoid an unhandled rejection if the scan throws first
       const scan = await scanFolder({
         root: config.path, prefix: config.prefix, exclude: config.exclude, followSymlinks: config.followSymlinks,
-        alwaysExclude: this.deps.alwaysExclude, signal: opts.signal, only: scope,
+        alwaysExclude: this.deps.alwaysExclude, signal: opts.signal, only: scope, oneFileSystem: config.oneFileSystem,
       });
       const scanMs = performance.now() - t0;
       const remote = await listing;
@@ -145,15 +146,17 @@ export class Folder {
       for (const p of scan.problems) this.log[p.kind === 'failed' ? 'error' : 'info']({ rel: p.rel, reason: p.reason }, p.kind === 'failed' ? 'cannot mirror' : 'skipped');
       if (!scope) this.checkNotSuddenlyEmpty(scan, stored.size, remote?.size ?? 0, opts.allowEmpty);
 
+      const moves = opts.allowEmpty || config.deletes === 'keep' ? [] : this.deviceMoves(scan, stored);
       const ig = makeMatcher(config.exclude);
       const { actions, unchanged } = plan({
         local: scan.files, stored, remote, prefix: config.prefix, deletes: config.deletes, trashPrefix: config.trashPrefix,
-        unknownPrefixes: scan.unknownPrefixes, unknownKeys: scan.unknownKeys,
+        unknownPrefixes: [...scan.unknownPrefixes, ...moves.map((c) => toKey(config.prefix, c.rel ? c.rel + '/' : ''))], unknownKeys: scan.unknownKeys,
         excluded: (rel) => excludedPath(ig, rel), deleteExcluded: config.deleteExcluded,
       });
       report.unchanged = unchanged;
       const total = scope ? store.count(config.name).files : Math.max(stored.size, remote?.size ?? 0);
       if (scope && !opts.allowEmpty && actions.some(isRemoval)) this.checkRootNotEmptied(total);
+      if (moves.length) this.reportDeviceMoves(moves, report);
       // The guard runs once the copies are settled: only then is it known which renames really were renames.
       const guard = (settled: Action[]) => this.guardDeletes(settled, total, opts.maxDelete, report);
 
@@ -199,7 +202,8 @@ export class Folder {
   }
 
   private checkNotSuddenlyEmpty(scan: ScanResult, storedCount: number, remoteCount: number, allowEmpty: boolean): void {
-    if (allowEmpty || scan.files.size > 0 || scan.problems.length > 0) return;
+    // Only regular files are evidence of a mounted disk: a bare mount point may hold a dangling link or a FIFO.
+    if (allowEmpty || scan.regularFiles > 0) return;
     const known = Math.max(storedCount, remoteCount);
     if (known === 0) return;
     throw new FolderUnsafeError(
@@ -209,15 +213,61 @@ export class Folder {
 
   /** A scoped reconcile that would delete while the root holds nothing at all: the disk went away under us. */
   private checkRootNotEmptied(recorded: number): void {
-    let entries: string[];
-    try {
-      entries = readdirSync(this.deps.config.path);
-    } catch {
-      entries = [];
-    }
-    if (entries.length > 0 || recorded === 0) return;
+    const { config } = this.deps;
+    if (recorded === 0 || hasRegularFile({ root: config.path, exclude: config.exclude, followSymlinks: config.followSymlinks, alwaysExclude: this.deps.alwaysExclude })) return;
     throw new FolderUnsafeError(`folder path ${this.deps.config.path} is empty, but the state DB recorded ${recorded} files from it ` +
       `(unmounted disk?); nothing was deleted. If the folder really is empty now, run: r2mirror sync --folder ${this.name} --allow-empty`);
+  }
+
+  /**
+   * Directories whose recorded files are missing and which are on another device now than those files were
+   * recorded on: a disk that was mounted there is not (any more). Nothing under them may be removed. A device
+   * that was only renumbered (a USB disk after a reboot) is recognised by files still there with their inode.
+   */
+  private deviceMoves(scan: ScanResult, stored: ReadonlyMap<string, ObjectRow>): DeviceChange[] {
+    const unknown = (k: string) => scan.unknownKeys.has(k) || scan.unknownPrefixes.some((p) => k.startsWith(p));
+    const missing: ObjectRow[] = []; // a loop, not a copy of every row: only the missing ones are kept
+    for (const r of stored.values()) if (r.dev && !scan.files.has(r.key) && !unknown(r.key)) missing.push(r);
+    if (missing.length === 0) return [];
+    const missingKeys = new Set(missing.map((r) => r.key));
+    const renumbered = new Map<string, boolean>();
+    return deviceChanges(this.deps.config.path, missing, this.deps.config.followSymlinks).filter((c) => {
+      const id = `${c.was}>${c.now}`;
+      if (!renumbered.has(id)) renumbered.set(id, this.renumbered(c.was, c.now, missingKeys));
+      return !renumbered.get(id);
+    });
+  }
+
+  /** True when files recorded on device `was` are still here, same inode, on device `now` (checks at most 32). */
+  private renumbered(was: string, now: string, missingKeys: ReadonlySet<string>): boolean {
+    const { config, store } = this.deps;
+    let checked = 0;
+    let found = false;
+    store.forEachOnDevice(config.name, was, (row) => {
+      if (missingKeys.has(row.key)) return true;
+      try {
+        const abs = path.join(config.path, row.rel);
+        const st = config.followSymlinks ? statSync(abs, { bigint: true }) : lstatSync(abs, { bigint: true });
+        found = st.isFile() && st.ino.toString() === row.ino && st.dev.toString() === now;
+      } catch {
+        // gone as well: no evidence either way
+      }
+      return !found && ++checked < 32;
+    });
+    return found;
+  }
+
+  private reportDeviceMoves(moves: DeviceChange[], report: FolderReport): void {
+    const { config } = this.deps;
+    const parts = moves.map((c) => {
+      const dir = c.rel ? path.join(config.path, c.rel) : config.path;
+      this.log.error({ dir, files: c.files, recordedDevice: deviceName(c.was), device: deviceName(c.now) }, 'files recorded on another device are missing: not deleted');
+      return `${c.files} file(s) under ${dir} were recorded on device ${deviceName(c.was)}, but ${dir} is on device ${deviceName(c.now)} now ` +
+        '(the disk they are on is not mounted there?); nothing under it was deleted';
+    });
+    const msg = `${parts.join('; ')}. Mount the disk again; if those files are really gone, confirm with: r2mirror sync --folder ${this.name} --allow-empty`;
+    report.ok = false;
+    report.error = report.error ? `${report.error}; ${msg}` : msg;
   }
 
   /**
@@ -230,11 +280,12 @@ export class Folder {
     const limit = deleteLimit(max, total);
     if (removals <= limit) return actions;
     const shown = max.kind === 'count' ? String(max.count) : `${max.percent}%`;
-    report.ok = false;
-    report.error = `refusing to delete ${removals} of ${total} objects under ${this.deps.config.bucket}/${this.deps.config.prefix} ` +
+    const msg = `refusing to delete ${removals} of ${total} objects under ${this.deps.config.bucket}/${this.deps.config.prefix} ` +
       `(maxDelete ${shown} allows ${limit}); nothing was deleted. Check that ${this.deps.config.path} is the right disk; ` +
       `to allow it once: r2mirror sync --folder ${this.name} --max-delete ${removals}`;
-    this.log.error({ removals, limit }, report.error);
+    report.ok = false;
+    report.error = report.error ? `${report.error}; ${msg}` : msg; // after a device hold, keep both
+    this.log.error({ removals, limit }, msg);
     return actions.filter((a) => !isDelete(a));
   }
 

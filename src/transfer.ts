@@ -399,7 +399,7 @@ async function confirmUnchanged(abs: string, s0: FileVersion, ctx: TransferConte
 function rowFor(action: FileAction, st: FileVersion, etag: string, partSize: number): ObjectRow {
   return {
     key: action.key, rel: action.file.rel, size: st.size, mtimeNs: st.mtimeNs, ino: st.ino, etag, md5: partSize === 0 && /^[0-9a-f]{32}$/.test(etag) ? etag : null,
-    partSize, syncedAt: Date.now(),
+    partSize, syncedAt: Date.now(), dev: st.dev ?? null,
   };
 }
 

@@ -27,6 +27,8 @@ export interface FolderStatusReport {
   /** Live daemon state ('not running' without a daemon). */
   state: FolderLive['state'] | 'not running';
   error: string | null;
+  /** The last thing that happened to the folder root (replaced by a remount, back after a pause), and when. */
+  notice: { at: number; message: string } | null;
   pending: number | null;
   failed: { rel: string; reason: string; attempts: number; since: number; last: number }[];
   lastReconcile: number | null;
@@ -56,7 +58,7 @@ async function runStatus(ctx: CommandContext): Promise<number> {
           return {
             name: f.name, path: f.path, bucket: f.bucket, prefix: f.prefix,
             files: same ? row.files : 0, bytes: same ? row.bytes : 0,
-            state: l?.state ?? 'not running', error: l?.error ?? null, pending: l ? l.pending : null,
+            state: l?.state ?? 'not running', error: l?.error ?? null, notice: l?.notice ?? null, pending: l ? l.pending : null,
             failed: store.failures(f.name).map((x) => ({ rel: x.rel, reason: x.reason, attempts: x.attempts, since: x.firstAt, last: x.lastAt })),
             lastReconcile: Math.max(row?.lastSync ?? 0, l?.lastReconcile ?? 0) || null,
             lastVerify: Math.max(row?.lastList ?? 0, l?.lastVerify ?? 0) || null,
@@ -103,6 +105,7 @@ function formatStatus(o: { daemon: { pid: number; startedAt: number; updatedAt: 
     lines.push(`  mirrored:        ${num(f.files)} files, ${formatBytes(f.bytes)}`);
     lines.push(`  state:           ${f.state}${f.pending !== null ? `, ${num(f.pending)} pending` : ''}`);
     if (f.error) lines.push(`  error:           ${f.error}`);
+    if (f.notice) lines.push(`  notice:          ${ago(f.notice.at, now)}: ${f.notice.message}`);
     lines.push(`  last reconcile:  ${ago(f.lastReconcile, now)}`);
     lines.push(`  last verify:     ${ago(f.lastVerify, now)} (full bucket listing)`);
     lines.push(`  last verified:   ${f.verified ? `${ago(f.verified.at, now)}: ${f.verified.ok ? `ok, ${num(f.verified.keys)} keys agree` : `${num(f.verified.differences)} difference(s)`}` : 'never'} (r2mirror verify)`);

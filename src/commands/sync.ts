@@ -49,7 +49,7 @@ export const syncCommand: Command = {
     -n, --dry-run            print the plan and the R2 operations it would spend; change nothing
         --json               print the summary as one JSON object on stdout
         --max-delete N|P%    override maxDelete for this run (e.g. 5000 or 100%)
-        --allow-empty        allow deleting when a folder is empty but objects exist (a disk you really emptied)
+        --allow-empty        allow deleting when a folder is empty, or a disk mounted in it is gone, but objects exist (you really removed them)
         --log-level LEVEL    fatal|error|warn|info|debug|trace|silent (default: config logLevel, ${DEFAULTS.logLevel})
 `,
   run: runSync,

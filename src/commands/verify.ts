@@ -157,8 +157,9 @@ async function verifyFolder(config: Config, folder: FolderConfig, store: Store, 
       root: folder.path, prefix: folder.prefix, exclude: folder.exclude, followSymlinks: folder.followSymlinks,
       alwaysExclude: stateFilesOf(config), signal,
     });
-    // An empty root where the DB or the bucket has files is an unmounted disk until proven otherwise (as in sync).
-    if (scan.files.size === 0 && scan.problems.length === 0 && (rows.size > 0 || objects.size > 0)) {
+    // A root without a regular file where the DB or the bucket has files is an unmounted disk until proven
+    // otherwise (as in sync: a dangling link or a FIFO on a bare mount point proves nothing).
+    if (scan.regularFiles === 0 && (rows.size > 0 || objects.size > 0)) {
       error = `folder path ${folder.path} is empty, but ${rows.size >= objects.size ? `the state DB recorded ${num(rows.size)} files from it` : `the bucket holds ${num(objects.size)} objects under its prefix`} (unmounted disk?); the disk was not compared`;
       scan = undefined;
     }

@@ -17,6 +17,8 @@ export interface WatchOptions {
   readonly root: string;
   readonly exclude: readonly string[];
   readonly followSymlinks: boolean;
+  /** Do not watch directories on another file system than the root's (the scan does not enter them either). */
+  readonly oneFileSystem?: boolean | undefined;
   /** Absolute paths never reported (the state DB when it lives inside the folder). */
   readonly alwaysExclude?: readonly string[];
   /** A path is handed over once no event touched it for this long. */
@@ -28,6 +30,11 @@ export interface WatchOptions {
   readonly onBatch: (batch: WatchBatch) => void;
   /** Watch errors: ENOSPC/EMFILE (out of inotify watches) and the like. The watcher may be unusable after one. */
   readonly onError: (err: NodeJS.ErrnoException) => void;
+  /**
+   * The root's own watch reported the root itself gone (unmounted, deleted or moved away): every watch under it
+   * is dead, even when a directory that looks the same is there again (a disk unmounted and mounted again).
+   */
+  readonly onRootGone?: () => void;
 }
 
 interface Dirty {
@@ -60,6 +67,8 @@ export class Watcher {
   private readonly instances = new Map<FSWatcher, Set<string>>();
   /** New directories waiting to be armed (a burst of mkdirs is armed in batches). */
   private arming: Promise<void> = Promise.resolve();
+  /** st_dev of the root, with oneFileSystem. */
+  private rootDev: number | undefined;
 
   private constructor(
     private readonly opts: WatchOptions,
@@ -73,6 +82,7 @@ export class Watcher {
     const root = path.resolve(opts.root);
     const w = new Watcher(opts, root, makeMatcher(opts.exclude), new Set(opts.alwaysExclude ?? []));
     try {
+      if (opts.oneFileSystem) w.rootDev = fs.statSync(root).dev;
       await w.arm(w.directoriesUnder(root));
     } catch (err) {
       await w.close();
@@ -121,10 +131,20 @@ export class Watcher {
             isDir = false;
           }
         }
-        if (isDir && !this.always.has(abs) && !this.ig.ignores(this.rel(abs) + '/')) stack.push([abs, level + 1]);
+        if (isDir && !this.always.has(abs) && !this.ig.ignores(this.rel(abs) + '/') && !this.foreign(abs)) stack.push([abs, level + 1]);
       }
     }
     return out;
+  }
+
+  /** oneFileSystem: `abs` is on another file system than the root (or cannot be statted). */
+  private foreign(abs: string): boolean {
+    if (this.rootDev === undefined) return false;
+    try {
+      return fs.statSync(abs).dev !== this.rootDev;
+    } catch {
+      return true;
+    }
   }
 
   /**
@@ -202,6 +222,11 @@ export class Watcher {
   private onRaw(name: string | null, watched: string | undefined): void {
     if (this.closed || !name || !watched) return;
     const abs = path.resolve(watched, name);
+    // inotify's IN_UNMOUNT / IN_IGNORED / IN_DELETE_SELF reach fs.watch as 'rename' of the watched directory's own name.
+    if (watched === this.root && name === path.basename(this.root) && !fs.existsSync(abs)) {
+      this.opts.onRootGone?.();
+      return;
+    }
     if (abs === watched || this.always.has(abs)) return;
     const r = this.rel(abs);
     if (r === '' || r.startsWith('../') || this.ig.ignores(r)) return;
@@ -369,4 +394,43 @@ export async function countWatchedDirectories(root: string, exclude: readonly st
 /** The fs.inotify.max_user_watches to suggest for `need` watches: 1.5x rounded up to a power of two, at least 524,288. */
 export function suggestedWatchLimit(need: number): number {
   return Math.max(524_288, 2 ** Math.ceil(Math.log2(Math.max(1, need) * 1.5)));
+}
+
+/** What a folder root is: its device and inode, and (Linux) the id of the mount it belongs to. */
+export interface RootIdentity {
+  readonly dev: string;
+  readonly ino: string;
+  /**
+   * The mount id (/proc/self/fdinfo mnt_id): tells a remount of the same disk (same dev and inode) apart, unless
+   * the kernel reused the id (it does, for the lowest free one): Watcher's onRootGone covers that case.
+   */
+  readonly mount?: string | undefined;
+}
+
+/** The identity of a directory, or undefined when it is missing or not a directory. Opens it for a moment (Linux). */
+export function rootIdentity(root: string): RootIdentity | undefined {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(root);
+  } catch {
+    return undefined;
+  }
+  if (!st.isDirectory()) return undefined;
+  let mount: string | undefined;
+  try {
+    const fd = fs.openSync(root, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    try {
+      mount = /^mnt_id:\s*(\d+)/m.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))?.[1];
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    mount = undefined; // not Linux, or unreadable: device and inode still tell most replacements
+  }
+  return { dev: String(st.dev), ino: String(st.ino), mount };
+}
+
+/** True when two identities name the same directory on the same mount. */
+export function sameRoot(a: RootIdentity, b: RootIdentity): boolean {
+  return a.dev === b.dev && a.ino === b.ino && (a.mount === undefined || b.mount === undefined || a.mount === b.mount);
 }

@@ -19,6 +19,8 @@ export interface ObjectRow {
   readonly md5: string | null;
   readonly partSize: number;
   readonly syncedAt: number;
+  /** st_dev of the file when the row was written (decimal); null or absent: unknown (a row from before schema 3). */
+  readonly dev?: string | null | undefined;
 }
 
 /** Per-folder bookkeeping. */
@@ -32,12 +34,12 @@ export interface FolderRow {
 
 interface RawRow {
   key: string; rel: string; size: number; mtime_ns: string; ino: string; etag: string; md5: string | null;
-  part_size: number; synced_at: number;
+  part_size: number; synced_at: number; dev: string | null;
 }
 
 const toRow = (r: RawRow): ObjectRow => ({
   key: r.key, rel: r.rel, size: r.size, mtimeNs: r.mtime_ns, ino: r.ino, etag: r.etag, md5: r.md5,
-  partSize: r.part_size, syncedAt: r.synced_at,
+  partSize: r.part_size, syncedAt: r.synced_at, ...(r.dev !== null ? { dev: r.dev } : {}),
 });
 
 /** A folder as `status` shows it. */
@@ -102,15 +104,17 @@ export class Store {
       folderDeleteRows: db.prepare('DELETE FROM objects WHERE folder = ?'),
       folderSetSync: db.prepare('UPDATE folders SET last_sync = ? WHERE name = ?'),
       folderSetList: db.prepare('UPDATE folders SET last_list = ? WHERE name = ?'),
-      rows: db.prepare<[string], RawRow>('SELECT key, rel, size, mtime_ns, ino, etag, md5, part_size, synced_at FROM objects WHERE folder = ?'),
-      row: db.prepare<[string, string], RawRow>('SELECT key, rel, size, mtime_ns, ino, etag, md5, part_size, synced_at FROM objects WHERE folder = ? AND key = ?'),
+      rows: db.prepare<[string], RawRow>('SELECT key, rel, size, mtime_ns, ino, etag, md5, part_size, synced_at, dev FROM objects WHERE folder = ?'),
+      row: db.prepare<[string, string], RawRow>('SELECT key, rel, size, mtime_ns, ino, etag, md5, part_size, synced_at, dev FROM objects WHERE folder = ? AND key = ?'),
       // `key >= @p` lets the primary key index find the start; substr() (characters, like length()) ends it.
-      rowsUnder: db.prepare<[{ folder: string; p: string }], RawRow>('SELECT key, rel, size, mtime_ns, ino, etag, md5, part_size, synced_at FROM objects WHERE folder = @folder AND key >= @p AND substr(key, 1, length(@p)) = @p'),
+      rowsUnder: db.prepare<[{ folder: string; p: string }], RawRow>('SELECT key, rel, size, mtime_ns, ino, etag, md5, part_size, synced_at, dev FROM objects WHERE folder = @folder AND key >= @p AND substr(key, 1, length(@p)) = @p'),
+      onDevice: db.prepare<[string, string], RawRow>('SELECT key, rel, size, mtime_ns, ino, etag, md5, part_size, synced_at, dev FROM objects WHERE folder = ? AND dev = ?'),
       count: db.prepare<[string], { n: number; bytes: number | null }>('SELECT count(*) AS n, sum(size) AS bytes FROM objects WHERE folder = ?'),
-      put: db.prepare(`INSERT INTO objects (folder, key, rel, size, mtime_ns, ino, etag, md5, part_size, synced_at)
-        VALUES (@folder, @key, @rel, @size, @mtime_ns, @ino, @etag, @md5, @part_size, @synced_at)
+      put: db.prepare(`INSERT INTO objects (folder, key, rel, size, mtime_ns, ino, etag, md5, part_size, synced_at, dev)
+        VALUES (@folder, @key, @rel, @size, @mtime_ns, @ino, @etag, @md5, @part_size, @synced_at, @dev)
         ON CONFLICT (folder, key) DO UPDATE SET rel = excluded.rel, size = excluded.size, mtime_ns = excluded.mtime_ns,
-          ino = excluded.ino, etag = excluded.etag, md5 = excluded.md5, part_size = excluded.part_size, synced_at = excluded.synced_at`),
+          ino = excluded.ino, etag = excluded.etag, md5 = excluded.md5, part_size = excluded.part_size, synced_at = excluded.synced_at,
+          dev = excluded.dev`),
       del: db.prepare('DELETE FROM objects WHERE folder = ? AND key = ?'),
       folderAll: db.prepare<[], { name: string; bucket: string; prefix: string; last_sync: number | null; last_list: number | null; ops_a: number; ops_b: number; ops_free: number }>(
         'SELECT * FROM folders ORDER BY name'),
@@ -262,6 +266,14 @@ export class Store {
     return out;
   }
 
+  /** Show `visit` the rows recorded on device `dev` (in no particular order) until it returns false. */
+  forEachOnDevice(folder: string, dev: string, visit: (row: ObjectRow) => boolean): void {
+    if (this.stale.has(folder)) return;
+    this.guard(() => {
+      for (const r of this.stmts.onDevice.iterate(folder, dev)) if (!visit(toRow(r))) break;
+    });
+  }
+
   /** Number of rows and bytes recorded for a folder. */
   count(folder: string): { files: number; bytes: number } {
     const r = this.guard(() => this.stmts.count.get(folder)!);
@@ -272,7 +284,7 @@ export class Store {
   put(folder: string, row: ObjectRow): void {
     this.guard(() => this.stmts.put.run({
       folder, key: row.key, rel: row.rel, size: row.size, mtime_ns: row.mtimeNs, ino: row.ino, etag: row.etag,
-      md5: row.md5, part_size: row.partSize, synced_at: row.syncedAt,
+      md5: row.md5, part_size: row.partSize, synced_at: row.syncedAt, dev: row.dev ?? null,
     }));
   }
 

@@ -65,7 +65,7 @@ test('a minimal config gets every default', () => {
   assert.deepEqual(c.maxDelete, { kind: 'percent', percent: 50 });
   assert.deepEqual(c.folders, [{
     name: 'a', path: '/srv/a', bucket: 'bkt', prefix: '', exclude: [], deleteExcluded: false, deletes: 'mirror',
-    trashPrefix: '.r2mirror-trash/', followSymlinks: false, maxDelete: { kind: 'percent', percent: 50 },
+    trashPrefix: '.r2mirror-trash/', followSymlinks: false, oneFileSystem: false, maxDelete: { kind: 'percent', percent: 50 },
   }]);
   assert.equal(DEFAULTS.transfers, c.transfers);
   assert.equal(DEFAULTS.memory, c.memory);
@@ -96,6 +96,7 @@ test('every key is read', () => {
     '    deletes: trash',
     '    trashPrefix: trash/host1/photos',
     '    followSymlinks: true',
+    '    oneFileSystem: true',
     '    maxDelete: 25%',
   ));
   assert.deepEqual(c.remote, {
@@ -108,7 +109,7 @@ test('every key is read', () => {
   assert.deepEqual(c.maxDelete, { kind: 'count', count: 1000 });
   assert.deepEqual(c.folders[0], {
     name: 'photos', path: '/srv/photos', bucket: 'photos', prefix: 'host1/photos/', exclude: ['*.tmp', '.git/'], deleteExcluded: true,
-    deletes: 'trash', trashPrefix: 'trash/host1/photos/', followSymlinks: true, maxDelete: { kind: 'percent', percent: 25 },
+    deletes: 'trash', trashPrefix: 'trash/host1/photos/', followSymlinks: true, oneFileSystem: true, maxDelete: { kind: 'percent', percent: 25 },
   });
 });
 
@@ -316,7 +317,7 @@ test('unknown keys are errors at every level, with a suggestion when one is clos
   bad(y('remote:', '  endpont: http://h'), /^\/etc\/r2\.yaml:2:3: remote: unknown key "endpont" \(did you mean "endpoint"\?\)$/);
   bad(one('    delete: keep'), /^\/etc\/r2\.yaml:7:5: folders\[0\]: unknown key "delete" \(did you mean "deletes"\?\)$/);
   bad(one('    followsymlinks: true'), /folders\[0\]: unknown key "followsymlinks" \(did you mean "followSymlinks"\?\)/);
-  bad(one('    colour: blue'), /^\/etc\/r2\.yaml:7:5: folders\[0\]: unknown key "colour" \(known keys: name, path, bucket, prefix, exclude, deleteExcluded, deletes, trashPrefix, followSymlinks, maxDelete\)$/);
+  bad(one('    colour: blue'), /^\/etc\/r2\.yaml:7:5: folders\[0\]: unknown key "colour" \(known keys: name, path, bucket, prefix, exclude, deleteExcluded, deletes, trashPrefix, followSymlinks, oneFileSystem, maxDelete\)$/);
 });
 
 test('secret-looking keys are refused with a pointer to the environment, never echoing the value', () => {
@@ -486,7 +487,7 @@ test('config.example.yaml is valid and documents every key', () => {
   const text = readFileSync(file, 'utf8');
   for (const key of ['remote', 'accountId', 'jurisdiction', 'endpoint', 'credentialsFile', 'state', 'transfers', 'memory', 'partSize',
     'retries', 'requestTimeout', 'logLevel', 'maxDelete', 'folders', 'name', 'path', 'bucket', 'prefix', 'exclude', 'deleteExcluded', 'deletes',
-    'trashPrefix', 'followSymlinks', 'daemon', 'quietPeriod', 'maxDelay', 'rescanInterval', 'verifyInterval', 'stopTimeout', 'pollInterval',
+    'trashPrefix', 'followSymlinks', 'oneFileSystem', 'daemon', 'quietPeriod', 'maxDelay', 'rescanInterval', 'verifyInterval', 'stopTimeout', 'pollInterval',
     'metrics', 'listen']) {
     assert.match(text, new RegExp(`^[ #-]*${key}:`, 'm'), key);
   }

@@ -8,7 +8,7 @@ import { parseExpires, parsePresignArgs, resolvePresignTarget, type PathProbe } 
 import { checksumParams } from '../../src/remote/presign.js';
 
 const folder = (name: string, path: string, bucket: string, prefix: string, exclude: string[] = []): FolderConfig => ({
-  name, path, bucket, prefix, exclude, deleteExcluded: false, deletes: 'mirror', trashPrefix: '.trash/', followSymlinks: false, maxDelete: { kind: 'percent', percent: 50 },
+  name, path, bucket, prefix, exclude, deleteExcluded: false, deletes: 'mirror', trashPrefix: '.trash/', followSymlinks: false, oneFileSystem: false, maxDelete: { kind: 'percent', percent: 50 },
 });
 
 const PHOTOS = folder('photos', '/srv/photos', 'media', 'host1/photos/');

@@ -245,7 +245,7 @@ test('statFile, versionOf and sameVersion: a rewrite of the same size is a new v
   assert.equal((await statFile(join(root, 'l'), false))!.isSymbolicLink(), true);
   assert.equal((await statFile(join(root, 'l'), true))!.isFile(), true);
   const v1 = versionOf(s1);
-  assert.deepEqual(v1, { size: 3, mtimeNs: s1.mtimeNs.toString(), ctimeNs: s1.ctimeNs.toString(), ino: s1.ino.toString() });
+  assert.deepEqual(v1, { size: 3, mtimeNs: s1.mtimeNs.toString(), ctimeNs: s1.ctimeNs.toString(), ino: s1.ino.toString(), dev: s1.dev.toString() });
   assert.equal(sameVersion(v1, versionOf((await statFile(join(root, 'a.txt'), false))!)), true);
   // the scan's LocalFile is a version too: what the transfer compares after reading
   const scanned = (await scan(root)).files.get('p/a.txt')!;
