@@ -149,3 +149,17 @@ export function scrub(text: string, secrets: readonly string[]): string {
   for (const s of secrets) if (s && s.length >= 4) out = out.split(s).join('[REDACTED]');
   return out;
 }
+
+// C0 and C1 control characters, DEL, and the Unicode line separators and bidirectional controls: what a terminal
+// acts on (an ESC sequence can clear or rewrite the screen) or shows out of order, instead of printing.
+// eslint-disable-next-line no-control-regex
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
+const SHORT: Readonly<Record<string, string>> = { '\b': '\\b', '\t': '\\t', '\n': '\\n', '\f': '\\f', '\r': '\\r' };
+
+/**
+ * Text safe for a terminal: every control character escaped the way the JSON log lines show it (`\n`, `\u001b`),
+ * the rest unchanged. For names and messages in human output; apply it per line, before joining lines.
+ */
+export function printable(text: string): string {
+  return text.replace(UNPRINTABLE, (c) => SHORT[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}

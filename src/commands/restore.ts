@@ -10,7 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import PQueue from 'p-queue';
 import type { Config, FolderConfig } from '../config.js';
-import { IntegrityError, classify, describeError, scrub } from '../errors.js';
+import { IntegrityError, classify, describeError, printable, scrub } from '../errors.js';
 import { DEFAULT_PART, candidatePartSizes, etagParts, mtimeToMetadata, partCount } from '../keys.js';
 import { EtagStream, hashFile } from '../local/hash.js';
 import type { Progress } from '../folder.js';
@@ -505,6 +505,6 @@ export function formatRestoreReport(r: RestoreReport): string {
   list('changed', r.changed);
   const ops = Object.entries(r.ops.byOp).map(([k, v]) => `${k} ${num(v)}`).join(', ');
   lines.push(`R2 operations spent: Class A ${num(r.ops.classA)}, Class B ${num(r.ops.classB)}, free ${num(r.ops.free)}${ops ? ` (${ops})` : ''}`);
-  return lines.join('\n') + '\n';
+  return lines.map(printable).join('\n') + '\n';
 }
 
