@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -139,9 +139,10 @@ test('relative paths are resolved against the config file directory', () => {
 });
 
 test('~ and ~/ are expanded with env.HOME; without HOME, or with ~user, it is an error', () => {
-  const c = ok(y(...REMOTE, 'state: ~/s.db', 'folders:', '  - {name: a, path: ~/pics, bucket: bkt}', '  - {name: b, path: "~", bucket: bkt2}'));
+  const c = ok(y(...REMOTE, 'state: ~/s.db', 'folders:', '  - {name: a, path: ~/pics, bucket: bkt}'));
   assert.equal(c.folders[0]!.path, '/home/u/pics');
-  assert.equal(c.folders[1]!.path, '/home/u');
+  // (in a config of its own: a folder at ~ and one at ~/pics would nest)
+  assert.equal(ok(y(...REMOTE, 'folders:', '  - {name: b, path: "~", bucket: bkt2}')).folders[0]!.path, '/home/u');
   assert.equal(c.state, '/home/u/s.db');
   bad(one().replace('/srv/a', '~/a'), /^\/etc\/r2\.yaml:5:11: folders\[0\]\.path: cannot expand "~" because HOME is not set/, { STATE_DIRECTORY: '/x' });
   bad(one().replace('/srv/a', '~bob/a'), /^\/etc\/r2\.yaml:5:11: folders\[0\]\.path: "~user" paths are not supported.*"~bob\/a"/);
@@ -219,6 +220,47 @@ test('a trash prefix that overlaps a mirrored prefix in the same bucket is refus
   // not checked unless deletes: trash
   assert.equal(ok(one('    prefix: p', '    deletes: mirror', '    trashPrefix: p/trash')).folders[0]!.trashPrefix, 'p/trash/');
   assert.equal(ok(one('    prefix: p', '    deletes: trash')).folders[0]!.trashPrefix, '.r2mirror-trash/p/');
+});
+
+test('prefixes and trash prefixes are Unicode NFC, like the keys under them', () => {
+  const nfd = 'cafe\u0301/re\u0301sume\u0301';
+  const c = ok(one(`    prefix: "${nfd}"`, '    deletes: trash'));
+  assert.equal(c.folders[0]!.prefix, 'caf\u00e9/r\u00e9sum\u00e9/');
+  assert.equal(c.folders[0]!.trashPrefix, '.r2mirror-trash/caf\u00e9/r\u00e9sum\u00e9/');
+  const t = ok(one('    prefix: p', `    trashPrefix: "trash/${nfd}"`));
+  assert.equal(t.folders[0]!.trashPrefix, 'trash/caf\u00e9/r\u00e9sum\u00e9/');
+  // an NFD and an NFC spelling of one prefix are one prefix: they overlap
+  bad(y(...REMOTE, 'folders:', `  - {name: one, path: /a, bucket: bkt, prefix: "caf\u00e9"}`, `  - {name: two, path: /b, bucket: bkt, prefix: "cafe\u0301"}`),
+    /folders\[1\]\.prefix: folders "one" \(folders\[0\]\) and "two" overlap/);
+});
+
+test('a prefix or trash prefix that leaves no room for a file name in a 1,024-byte key is refused', () => {
+  assert.equal(ok(one(`    prefix: ${'p'.repeat(1022)}`)).folders[0]!.prefix.length, 1023, 'one byte left for a name');
+  bad(one(`    prefix: ${'p'.repeat(1023)}`),
+    /^\/etc\/r2\.yaml:7:13: folders\[0\]\.prefix: is 1024 bytes long \(with its "\/"\); object keys have at most 1024 bytes, so no file name would fit after it/);
+  bad(one(`    prefix: ${'\u00e9'.repeat(600)}`), /folders\[0\]\.prefix: is 1201 bytes long/); // bytes, not characters
+  bad(one('    prefix: p', `    trashPrefix: ${'t'.repeat(2000)}`), /^\/etc\/r2\.yaml:8:18: folders\[0\]\.trashPrefix: is 2001 bytes long/);
+});
+
+test('two folders whose local paths nest or coincide are refused, as written and through symbolic links', () => {
+  const two = (p1: string, p2: string, b2 = 'other'): string => y(...REMOTE, 'folders:',
+    `  - {name: one, path: "${p1}", bucket: bkt}`, `  - {name: two, path: "${p2}", bucket: ${b2}}`);
+  bad(two('/srv/a', '/srv/a/b'), /^\/etc\/r2\.yaml:5:23: folders\[1\]\.path: the paths of folders "one" \(folders\[0\]\) and "two" nest: "\/srv\/a\/b" is inside "\/srv\/a", so their files would be uploaded twice/);
+  bad(two('/srv/a/b/c', '/srv/a'), /folders\[1\]\.path: .*nest: "\/srv\/a\/b\/c" is inside "\/srv\/a"/);
+  bad(two('/srv/a', '/srv/a/'), /folders\[1\]\.path: the paths of folders "one" \(folders\[0\]\) and "two" are the same directory/);
+  assert.equal(ok(two('/srv/a', '/srv/ab')).folders.length, 2, 'a sibling with a longer name does not nest');
+  const dir = tmp();
+  try {
+    mkdirSync(join(dir, 'real', 'inner'), { recursive: true });
+    symlinkSync(join(dir, 'real'), join(dir, 'link'));
+    bad(two(join(dir, 'real'), join(dir, 'link', 'inner')), /folders\[1\]\.path: .*nest: .*inner" is inside .*real" \(after resolving symbolic links\)/);
+    bad(two(join(dir, 'link'), join(dir, 'real')), /folders\[1\]\.path: .*are the same directory \(after resolving symbolic links\)/);
+    symlinkSync('/', join(dir, 'root'));
+    bad(one().replace('/srv/a', join(dir, 'root')), /^\/etc\/r2\.yaml:5:11: folders\[0\]\.path: leads to "\/" through a symbolic link/);
+    bad(one().replace('/srv/a', join(dir, 'real', '..', '..', '..', '..', '..', '..', '..', '..')), /folders\[0\]\.path: must not be "\/"/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 // ---- remote ------------------------------------------------------------------------------------------
