@@ -644,6 +644,9 @@ function credentialsFromFile(file: string): Credentials {
     if (!m) throw new ConfigError('expected KEY=value (the line is not shown because it may hold a secret)', { file, line: i + 1 });
     const key = m[1]!.toLowerCase();
     const value = m[2]!.replace(/^(["'])(.*)\1$/, '$2');
+    const wanted = (ID_KEYS.has(key) && id === undefined) || (SECRET_KEYS.has(key) && secret === undefined);
+    const problem = wanted && value ? credentialProblem(value) : undefined;
+    if (problem) throw new ConfigError(`${m[1]} ${problem}`, { file, line: i + 1 });
     if (ID_KEYS.has(key)) id ??= value || undefined;
     else if (SECRET_KEYS.has(key)) secret ??= value || undefined;
   }
@@ -652,9 +655,28 @@ function credentialsFromFile(file: string): Credentials {
   return { accessKeyId: id, secretAccessKey: secret, source: `file ${file}` };
 }
 
+/**
+ * Why a key ID or secret cannot be right, without showing it: anything but printable ASCII (a newline left by
+ * `echo` or an editor, a space, a control or non-ASCII character). The SDK would put it into a header and fail.
+ */
+function credentialProblem(value: string): string | undefined {
+  const i = value.search(/[^\x21-\x7e]/);
+  if (i < 0) return undefined;
+  const ch = value.charCodeAt(i);
+  const hex = `U+${ch.toString(16).toUpperCase().padStart(4, '0')}`;
+  const names: Record<number, string> = { 9: 'a tab', 10: 'a newline', 13: 'a carriage return', 32: 'a space' };
+  const what = names[ch] ?? (ch < 0x20 || ch === 0x7f ? `a control character (${hex})` : `a non-ASCII character (${hex})`);
+  const where = i === value.length - 1 ? 'at its end' : i === 0 ? 'at its start' : `at character ${i + 1}`;
+  return `holds ${what} ${where} (the value is not shown); access keys are printable ASCII without spaces: remove it`;
+}
+
 function credentialsFromEnv(env: Env, idVar: string, secretVar: string): Credentials | undefined {
   const id = env[idVar];
   const secret = env[secretVar];
+  for (const [name, value] of [[idVar, id], [secretVar, secret]] as const) {
+    const problem = value ? credentialProblem(value) : undefined;
+    if (problem) throw new ConfigError(`environment variable ${name} ${problem}`);
+  }
   if (id && secret) return { accessKeyId: id, secretAccessKey: secret, source: `env ${idVar}` };
   if (id) throw new ConfigError(`${idVar} is set but ${secretVar} is not; set both or neither`);
   if (secret) throw new ConfigError(`${secretVar} is set but ${idVar} is not; set both or neither`);

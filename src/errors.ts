@@ -85,6 +85,12 @@ const FATAL_S3 = new Set([
   'InvalidBucketName', 'AuthorizationHeaderMalformed', 'InvalidToken', 'ExpiredToken', 'AccountProblem',
 ]);
 
+/**
+ * Node refused to build the request: a header value holds a character HTTP cannot carry. Our own headers are
+ * checked; what is left is configuration (credentials), so no retry can help.
+ */
+export const LOCAL_REQUEST_CODES: ReadonlySet<string> = new Set(['ERR_INVALID_CHAR', 'ERR_INVALID_HTTP_TOKEN']);
+
 /** HTTP status of an SDK error, if any. */
 export function httpStatus(err: unknown): number | undefined {
   const e = err as { $metadata?: { httpStatusCode?: number }; $response?: { statusCode?: number } } | null;
@@ -107,7 +113,7 @@ export function classify(err: unknown): ErrorClass {
   if (e?.name === 'AbortError' || e?.code === 'ABORT_ERR') return 'abort';
   const code = errorCode(err);
   const status = httpStatus(err);
-  if (code && FATAL_S3.has(code)) return 'fatal';
+  if (code && (FATAL_S3.has(code) || LOCAL_REQUEST_CODES.has(code))) return 'fatal';
   if (status === 403) return 'fatal';
   if (code && (RETRY_CODES.has(code) || RETRY_S3.has(code))) return 'retry';
   if (status !== undefined && (status === 429 || status >= 500)) return 'retry';

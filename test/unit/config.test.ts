@@ -606,6 +606,26 @@ test('loadCredentials errors name the file or variable and the missing piece', (
   });
 });
 
+test('credentials with whitespace, control or non-ASCII characters are refused, naming the variable or file:line, never the value', () => {
+  withCreds((dir, cfg) => {
+    const e = fails(() => loadCredentials(cfg(), { R2_ACCESS_KEY_ID: `${ID}\n`, R2_SECRET_ACCESS_KEY: SECRET }),
+      /^environment variable R2_ACCESS_KEY_ID holds a newline at its end \(the value is not shown\); access keys are printable ASCII without spaces: remove it$/);
+    assert.equal(e.exitCode, 78);
+    fails(() => loadCredentials(cfg(), { R2_ACCESS_KEY_ID: ID, R2_SECRET_ACCESS_KEY: ` ${SECRET}` }), /^environment variable R2_SECRET_ACCESS_KEY holds a space at its start/);
+    fails(() => loadCredentials(cfg(), { AWS_ACCESS_KEY_ID: ID, AWS_SECRET_ACCESS_KEY: `${SECRET}\r` }), /^environment variable AWS_SECRET_ACCESS_KEY holds a carriage return at its end/);
+    fails(() => loadCredentials(cfg(), { R2_ACCESS_KEY_ID: `AK\x00ID`, R2_SECRET_ACCESS_KEY: SECRET }), /R2_ACCESS_KEY_ID holds a control character \(U\+0000\) at character 3/);
+    fails(() => loadCredentials(cfg(), { R2_ACCESS_KEY_ID: `AK\u00a0ID`, R2_SECRET_ACCESS_KEY: SECRET }), /R2_ACCESS_KEY_ID holds a non-ASCII character \(U\+00A0\)/);
+    const creds = join(dir, 'creds');
+    writeFileSync(creds, `R2_ACCESS_KEY_ID=${ID}\nR2_SECRET_ACCESS_KEY="${SECRET} "\n`);
+    fails(() => loadCredentials(cfg('creds'), {}), new RegExp(`^${creds}:2: R2_SECRET_ACCESS_KEY holds a space at its end \\(the value is not shown\\)`));
+    writeFileSync(creds, `# keys\naws_access_key_id = ${ID.slice(0, 4)}\t${ID.slice(4)}\naws_secret_access_key = ${SECRET}\n`);
+    fails(() => loadCredentials(cfg('creds'), {}), new RegExp(`^${creds}:2: aws_access_key_id holds a tab at character 5`));
+    // a later duplicate line is ignored (the first one wins), so its content does not matter
+    writeFileSync(creds, `R2_ACCESS_KEY_ID=${ID}\nR2_SECRET_ACCESS_KEY=${SECRET}\nR2_ACCESS_KEY_ID=two words\n`);
+    assert.equal(loadCredentials(cfg('creds'), {}).accessKeyId, ID);
+  });
+});
+
 test('loadCredentials: an unreadable systemd credentials file is an error, not skipped', () => {
   withCreds((dir, cfg) => {
     mkdirSync(join(dir, 'credentials')); // exists, but is a directory

@@ -25,6 +25,8 @@ function nodeError(code: string, message: string): NodeJS.ErrnoException {
 }
 
 const CLASSIFY: [string, unknown, ReturnType<typeof classify>][] = [
+  // Node refuses to send a header holding a newline (credentials read with one): configuration, not a retry.
+  ['ERR_INVALID_CHAR (a newline in the Authorization header)', Object.assign(new TypeError('Invalid character in header content ["authorization"]'), { code: 'ERR_INVALID_CHAR' }), 'fatal'],
   ['NoSuchBucket 404', s3Error('NoSuchBucket', 404, 'The specified bucket does not exist'), 'fatal'],
   ['InvalidAccessKeyId 403', s3Error('InvalidAccessKeyId', 403), 'fatal'],
   ['SignatureDoesNotMatch 403', s3Error('SignatureDoesNotMatch', 403), 'fatal'],
