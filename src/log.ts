@@ -42,7 +42,8 @@ export function createLogger(opts: LogOptions): Logger {
   const dest: DestinationStream = {
     write(line: string) {
       const clean = secrets.length ? scrub(line, secrets) : line;
-      opts.out.write(opts.pretty ? prettyLine(clean) : clean);
+      // JSON.stringify (and pino) leave C1 controls and bidirectional marks raw; as \uXXXX the JSON means the same.
+      opts.out.write(opts.pretty ? prettyLine(clean) : printable(clean.replace(/\n$/, '')) + '\n');
     },
   };
   return pino({ level: opts.level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, dest);
