@@ -315,7 +315,7 @@ describe('bad configuration', () => {
     const bad = { R2_ACCESS_KEY_ID: `${env.accessKeyId}\n` };
     const message = 'r2mirror: environment variable R2_ACCESS_KEY_ID holds a newline at its end (the value is not shown); ' +
       'access keys are printable ASCII without spaces: remove it';
-    const creds = { R2_ACCESS_KEY_ID: env.accessKeyId, R2_SECRET_ACCESS_KEY: env.secretAccessKey, ...bad };
+    const creds = { R2_SECRET_ACCESS_KEY: env.secretAccessKey, ...bad };
     const runs: [string, RunResult][] = [
       ['sync', await w.run([], { env: bad })],
       ['daemon', await runCli(['daemon', '--config', w.configFile], creds, 30_000)],
