@@ -11,6 +11,7 @@ import { formatReport } from '../../src/commands/sync.js';
 import { formatChecks } from '../../src/commands/doctor.js';
 import type { SyncReport } from '../../src/engine.js';
 import { prettyLine } from '../../src/log.js';
+import { explainS3Error } from '../../src/remote/explain.js';
 import { backoff } from '../../src/retry.js';
 import { ByteBudget } from '../../src/transfer.js';
 
@@ -315,4 +316,12 @@ test('formatReport: file names with escape sequences and line breaks are escaped
   const checks = formatChecks([{ name: 'folder data', status: 'fail', detail: `cannot read ${evil}`, fix: `rm ${evil}` }]);
   assert.doesNotMatch(checks.replace(/\n/g, ''), UNSAFE);
   assert.doesNotMatch(prettyLine(JSON.stringify({ level: 50, msg: 'upload failed', key: 'x\u009b2Jy\u202e' })).replace(/\n$/, ''), UNSAFE);
+});
+
+test('a header Node refuses to send (a newline in the credentials) is explained as exit 78, never left for exit 70', () => {
+  const err = Object.assign(new TypeError('Invalid character in header content ["authorization"]'), { code: 'ERR_INVALID_CHAR' });
+  const e = explainS3Error(err, { bucket: 'photos', endpoint: 'http://127.0.0.1:7480' });
+  assert.ok(e instanceof FatalError);
+  assert.equal(e.exitCode, ExitCode.CONFIG);
+  assert.match(e.message, /^bucket photos: the request could not be sent \(ERR_INVALID_CHAR: Invalid character in header content \["authorization"\]\); check the credentials/);
 });
