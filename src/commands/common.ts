@@ -98,8 +98,9 @@ export function reportError(ctx: CommandContext, err: unknown, secrets: readonly
   }
   const code = err instanceof ConfigError || err instanceof FatalError ? err.exitCode : ExitCode.SOFTWARE;
   const text = code === ExitCode.SOFTWARE ? `internal error: ${(err as Error)?.stack ?? String(err)}` : describeError(err);
-  // Messages name files and keys: escaped like every human line (a stack keeps its line breaks).
-  ctx.stderr.write(`r2mirror: ${scrub(text, secrets).split('\n').map(printable).join('\n')}\n`);
+  // Messages name files and keys: escaped like every human line, one line (only a stack keeps its line breaks).
+  const clean = scrub(text, secrets);
+  ctx.stderr.write(`r2mirror: ${code === ExitCode.SOFTWARE ? clean.split('\n').map(printable).join('\n') : printable(clean)}\n`);
   return code;
 }
 
