@@ -1,10 +1,11 @@
 // YAML config file -> validated, deeply frozen Config; also finds the S3 credentials (loadCredentials).
 // Must not touch `process` (callers pass env) and must never put a secret value into an error message.
 
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import { ConfigError } from './errors.js';
+import { MAX_KEY_BYTES } from './keys.js';
 
 /** What a local delete does in the bucket: delete the object, leave it, or move it under trashPrefix. */
 export type DeleteMode = 'mirror' | 'keep' | 'trash';
@@ -342,15 +343,23 @@ function localPath(c: Ctx, f: Field): string {
   return resolve(home, `.${s.slice(1)}`);
 }
 
-/** '' or a key prefix ending with '/' (one is appended); no leading '/', no '//', no '.' or '..' segments. */
+/**
+ * '' or a key prefix ending with '/' (one is appended), in Unicode NFC like every key (a prefix typed in NFD
+ * would list nothing of what was uploaded); no leading '/', no '//', no '.' or '..' segments, and short enough
+ * that a file name still fits in a key.
+ */
 function keyPrefix(c: Ctx, f: Field): string {
   const s = str(c, f);
   if (s === '') return '';
-  const p = s.endsWith('/') ? s : `${s}/`;
+  const p = (s.endsWith('/') ? s : `${s}/`).normalize('NFC');
   if (p.startsWith('/')) failAt(c, f, `must not start with "/" (got ${show(s)})`);
   if (p.includes('//')) failAt(c, f, `must not contain "//" (got ${show(s)})`);
   if (p.split('/').some((seg) => seg === '.' || seg === '..')) failAt(c, f, `must not contain "." or ".." segments (got ${show(s)})`);
   if (/[\x00-\x1f\x7f]/.test(p)) failAt(c, f, `must not contain control characters (got ${show(s)})`);
+  const bytes = Buffer.byteLength(p, 'utf8');
+  if (bytes >= MAX_KEY_BYTES) {
+    failAt(c, f, `is ${bytes} bytes long (with its "/"); object keys have at most ${MAX_KEY_BYTES} bytes, so no file name would fit after it`);
+  }
   return p;
 }
 
@@ -417,6 +426,7 @@ function folder(c: Ctx, f: Field, topMaxDelete: MaxDelete): Draft {
   }
   const path = localPath(c, pathF);
   if (path === '/') failAt(c, pathF, 'must not be "/": mirror a folder, not the whole filesystem');
+  if (realPath(path) === '/') failAt(c, pathF, `leads to "/" through a symbolic link (got ${show(path)}): mirror a folder, not the whole filesystem`);
   const bucket = str(c, bucketF);
   if (!BUCKET_RE.test(bucket)) {
     failAt(c, bucketF, `must be a bucket name of 3-63 lowercase letters, digits and "-", starting and ending with a letter or digit (got ${show(bucket)})`);
@@ -485,6 +495,41 @@ function checkOverlaps(c: Ctx, ds: readonly Draft[]): void {
   }
 }
 
+/** The path with symbolic links resolved, or undefined when it does not exist (yet) or cannot be resolved. */
+function realPath(p: string): string | undefined {
+  try {
+    return realpathSync(p);
+  } catch {
+    return undefined;
+  }
+}
+
+/** True when `inner` is `outer` or a path under it. */
+function within(inner: string, outer: string): boolean {
+  return inner === outer || inner.startsWith(outer.endsWith(sep) ? outer : outer + sep);
+}
+
+// Two folders whose local trees nest would upload the inner tree twice (and watch it twice): as written, and
+// after resolving symbolic links, for paths that exist.
+function checkNesting(c: Ctx, ds: readonly Draft[]): void {
+  const paths = ds.map((d) => ({ d, as: d.cfg.path, real: realPath(d.cfg.path) }));
+  type P = (typeof paths)[number];
+  const literally = (x: P, y: P) => within(x.as, y.as);
+  const really = (x: P, y: P) => x.real !== undefined && y.real !== undefined && within(x.real, y.real);
+  const inside = (x: P, y: P) => literally(x, y) || really(x, y);
+  paths.forEach((b, j) => {
+    for (const a of paths.slice(0, j)) {
+      if (!inside(a, b) && !inside(b, a)) continue;
+      const how = inside(a, b) && inside(b, a) ? 'are the same directory'
+        : inside(b, a) ? `nest: ${show(b.as)} is inside ${show(a.as)}` : `nest: ${show(a.as)} is inside ${show(b.as)}`;
+      const viaLinks = !literally(a, b) && !literally(b, a) ? ' (after resolving symbolic links)' : '';
+      fail(c, b.d.m.path?.node ?? b.d.f.node, `${b.d.f.path}.path`,
+        `the paths of folders "${a.d.cfg.name}" (${a.d.f.path}) and "${b.d.cfg.name}" ${how}${viaLinks}, so their files would be ` +
+        'uploaded twice; mirror the outer folder only (with exclude patterns for what it should skip) or give each folder its own tree');
+    }
+  });
+}
+
 function yamlProblem(err: Error): string {
   // yaml appends " at line L, column C:" and a copy of the source line; drop both (the line may hold a secret).
   return (err.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?\s*$/, '');
@@ -541,6 +586,7 @@ export function parseConfig(text: string, file: string, env: Env): Config {
     drafts.push(d);
   });
   checkOverlaps(c, drafts);
+  checkNesting(c, drafts);
   return deepFreeze<Config>({ ...settings, folders: drafts.map((d) => d.cfg) });
 }
 
@@ -606,6 +652,9 @@ function credentialsFromFile(file: string): Credentials {
     if (!m) throw new ConfigError('expected KEY=value (the line is not shown because it may hold a secret)', { file, line: i + 1 });
     const key = m[1]!.toLowerCase();
     const value = m[2]!.replace(/^(["'])(.*)\1$/, '$2');
+    const wanted = (ID_KEYS.has(key) && id === undefined) || (SECRET_KEYS.has(key) && secret === undefined);
+    const problem = wanted && value ? credentialProblem(value) : undefined;
+    if (problem) throw new ConfigError(`${m[1]} ${problem}`, { file, line: i + 1 });
     if (ID_KEYS.has(key)) id ??= value || undefined;
     else if (SECRET_KEYS.has(key)) secret ??= value || undefined;
   }
@@ -614,9 +663,28 @@ function credentialsFromFile(file: string): Credentials {
   return { accessKeyId: id, secretAccessKey: secret, source: `file ${file}` };
 }
 
+/**
+ * Why a key ID or secret cannot be right, without showing it: anything but printable ASCII (a newline left by
+ * `echo` or an editor, a space, a control or non-ASCII character). The SDK would put it into a header and fail.
+ */
+function credentialProblem(value: string): string | undefined {
+  const i = value.search(/[^\x21-\x7e]/);
+  if (i < 0) return undefined;
+  const ch = value.charCodeAt(i);
+  const hex = `U+${ch.toString(16).toUpperCase().padStart(4, '0')}`;
+  const names: Record<number, string> = { 9: 'a tab', 10: 'a newline', 13: 'a carriage return', 32: 'a space' };
+  const what = names[ch] ?? (ch < 0x20 || ch === 0x7f ? `a control character (${hex})` : `a non-ASCII character (${hex})`);
+  const where = i === value.length - 1 ? 'at its end' : i === 0 ? 'at its start' : `at character ${i + 1}`;
+  return `holds ${what} ${where} (the value is not shown); access keys are printable ASCII without spaces: remove it`;
+}
+
 function credentialsFromEnv(env: Env, idVar: string, secretVar: string): Credentials | undefined {
   const id = env[idVar];
   const secret = env[secretVar];
+  for (const [name, value] of [[idVar, id], [secretVar, secret]] as const) {
+    const problem = value ? credentialProblem(value) : undefined;
+    if (problem) throw new ConfigError(`environment variable ${name} ${problem}`);
+  }
   if (id && secret) return { accessKeyId: id, secretAccessKey: secret, source: `env ${idVar}` };
   if (id) throw new ConfigError(`${idVar} is set but ${secretVar} is not; set both or neither`);
   if (secret) throw new ConfigError(`${secretVar} is set but ${idVar} is not; set both or neither`);

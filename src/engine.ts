@@ -222,7 +222,10 @@ function summarize(folders: FolderReport[], dryRun: boolean, durationMs: number,
   return report;
 }
 
-/** The state DB's files (absolute): never mirrored, never watched, when a user keeps the DB inside a folder. */
+/**
+ * The state DB's files (absolute, as configured): never mirrored, never watched, when a user keeps the DB inside a
+ * folder. The scan and the watcher match them by their directory's device and inode, so a symbolic link either way counts.
+ */
 export function stateFilesOf(config: Config): string[] {
   return ['', '-wal', '-shm', '-journal', '.lock', '.lock-journal'].map((s) => path.resolve(config.state + s));
 }

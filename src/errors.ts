@@ -85,6 +85,12 @@ const FATAL_S3 = new Set([
   'InvalidBucketName', 'AuthorizationHeaderMalformed', 'InvalidToken', 'ExpiredToken', 'AccountProblem',
 ]);
 
+/**
+ * Node refused to build the request: a header value holds a character HTTP cannot carry. Our own headers are
+ * checked; what is left is configuration (credentials), so no retry can help.
+ */
+export const LOCAL_REQUEST_CODES: ReadonlySet<string> = new Set(['ERR_INVALID_CHAR', 'ERR_INVALID_HTTP_TOKEN']);
+
 /** HTTP status of an SDK error, if any. */
 export function httpStatus(err: unknown): number | undefined {
   const e = err as { $metadata?: { httpStatusCode?: number }; $response?: { statusCode?: number } } | null;
@@ -107,7 +113,7 @@ export function classify(err: unknown): ErrorClass {
   if (e?.name === 'AbortError' || e?.code === 'ABORT_ERR') return 'abort';
   const code = errorCode(err);
   const status = httpStatus(err);
-  if (code && FATAL_S3.has(code)) return 'fatal';
+  if (code && (FATAL_S3.has(code) || LOCAL_REQUEST_CODES.has(code))) return 'fatal';
   if (status === 403) return 'fatal';
   if (code && (RETRY_CODES.has(code) || RETRY_S3.has(code))) return 'retry';
   if (status !== undefined && (status === 429 || status >= 500)) return 'retry';
@@ -148,4 +154,18 @@ export function scrub(text: string, secrets: readonly string[]): string {
   let out = text;
   for (const s of secrets) if (s && s.length >= 4) out = out.split(s).join('[REDACTED]');
   return out;
+}
+
+// C0 and C1 control characters, DEL, and the Unicode line separators and bidirectional controls: what a terminal
+// acts on (an ESC sequence can clear or rewrite the screen) or shows out of order, instead of printing.
+// eslint-disable-next-line no-control-regex
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
+const SHORT: Readonly<Record<string, string>> = { '\b': '\\b', '\t': '\\t', '\n': '\\n', '\f': '\\f', '\r': '\\r' };
+
+/**
+ * Text safe for a terminal: every control character escaped the way the JSON log lines show it (`\n`, `\u001b`),
+ * the rest unchanged. For names and messages in human output; apply it per line, before joining lines.
+ */
+export function printable(text: string): string {
+  return text.replace(UNPRINTABLE, (c) => SHORT[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

@@ -7,7 +7,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type PQueue from 'p-queue';
 import type { FolderConfig, MaxDelete } from './config.js';
-import { FatalError, FolderUnsafeError, classify, describeError, errorCode, httpStatus, ExitCode } from './errors.js';
+import { FatalError, FolderUnsafeError, LOCAL_REQUEST_CODES, classify, describeError, errorCode, httpStatus, ExitCode } from './errors.js';
 import { partCount, choosePartSize, toKey } from './keys.js';
 import { deviceChanges, deviceName, excludedPath, hasRegularFile, makeMatcher, scanFolder, type DeviceChange, type ScanResult } from './local/scan.js';
 import type { Logger } from './log.js';
@@ -495,6 +495,10 @@ export class Folder {
         return new FatalError(`${where}: the secret access key is wrong (SignatureDoesNotMatch); check the credentials`, ExitCode.CONFIG, { cause: err });
       case 'RequestTimeTooSkewed':
         return new FatalError(`${where}: this machine's clock differs too much from the server's (RequestTimeTooSkewed); fix the time (NTP)`, ExitCode.CONFIG, { cause: err });
+      default:
+        if (code && LOCAL_REQUEST_CODES.has(code)) {
+          return new FatalError(`${where}: the request could not be sent (${describeError(err)}); check the credentials for spaces, newlines or other characters that do not belong in an access key`, ExitCode.CONFIG, { cause: err });
+        }
     }
     if (code === 'AccessDenied' || status === 403) {
       return new FatalError(`${where}: access denied (${describeError(err)}); the token needs read and write access to this bucket`, ExitCode.CONFIG, { cause: err });

@@ -1,4 +1,4 @@
-// Pure rules for object keys and multipart part sizes (R2's limits). No I/O.
+// Pure rules for object keys and multipart part sizes (R2's limits), and the `mtime` metadata format. No I/O.
 
 export const KiB = 1024;
 export const MiB = 1024 * KiB;
@@ -26,6 +26,32 @@ export function keyProblem(key: string): string | undefined {
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(key)) return 'its name contains a control character, which object keys cannot carry safely';
   return undefined;
+}
+
+const NS = 1_000_000_000n;
+const INT64_MAX = 2n ** 63n - 1n;
+
+/**
+ * The `mtime` user metadata of a file modified `ns` nanoseconds after the epoch: decimal seconds with 9 fraction
+ * digits and the sign in front ("1718000000.123456789", "-315619199.500000000"), which rclone reads back exactly
+ * (swift.FloatStringToTime) and tools that parse a float read as well.
+ */
+export function mtimeToMetadata(ns: bigint): string {
+  const abs = ns < 0n ? -ns : ns;
+  return `${ns < 0n ? '-' : ''}${abs / NS}.${(abs % NS).toString().padStart(9, '0')}`;
+}
+
+/**
+ * Nanoseconds since the epoch from an `mtime` metadata value as rclone writes it and reads it: decimal seconds,
+ * optional sign and fraction ("1718000000", "-0.5"; digits past the 9th are dropped, as rclone does). Undefined
+ * when absent or not such a number, or outside what rclone can hold (int64 nanoseconds, years 1678-2262).
+ */
+export function mtimeFromMetadata(value: string | undefined): bigint | undefined {
+  const m = value === undefined ? null : /^([+-]?)(\d*)(?:\.(\d*))?$/.exec(value.trim());
+  if (!m || (m[2] === '' && !m[3])) return undefined;
+  const ns = BigInt(m[2] || '0') * NS + BigInt((m[3] ?? '').slice(0, 9).padEnd(9, '0'));
+  const signed = m[1] === '-' ? -ns : ns;
+  return signed > INT64_MAX || signed < -INT64_MAX - 1n ? undefined : signed;
 }
 
 /**

@@ -2,7 +2,7 @@
 // Every line passes through a scrubber so credentials can never reach a log, whatever an error carries.
 
 import { pino, type Logger, type DestinationStream, type Level } from 'pino';
-import { scrub } from './errors.js';
+import { printable, scrub } from './errors.js';
 
 export type { Logger };
 
@@ -32,7 +32,8 @@ export function prettyLine(json: string): string {
   const fields = Object.entries(o)
     .filter(([k]) => !SKIP.has(k))
     .map(([k, v]) => (k === 'err' && v && typeof v === 'object' ? `err=${JSON.stringify((v as { message?: string }).message)}` : `${k}=${typeof v === 'string' ? JSON.stringify(v) : JSON.stringify(v)}`));
-  return `${lvl} ${String(o.msg ?? '')}${fields.length ? ' ' + fields.join(' ') : ''}\n`;
+  // JSON.stringify escapes C0 controls but leaves C1 controls and bidirectional marks raw.
+  return printable(`${lvl} ${String(o.msg ?? '')}${fields.length ? ' ' + fields.join(' ') : ''}`) + '\n';
 }
 
 /** The process's root logger; modules take child loggers (`log.child({ folder })`). */
@@ -41,7 +42,8 @@ export function createLogger(opts: LogOptions): Logger {
   const dest: DestinationStream = {
     write(line: string) {
       const clean = secrets.length ? scrub(line, secrets) : line;
-      opts.out.write(opts.pretty ? prettyLine(clean) : clean);
+      // JSON.stringify (and pino) leave C1 controls and bidirectional marks raw; as \uXXXX the JSON means the same.
+      opts.out.write(opts.pretty ? prettyLine(clean) : printable(clean.replace(/\n$/, '')) + '\n');
     },
   };
   return pino({ level: opts.level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, dest);

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FileChangedError, IntegrityError, classify, describeError } from './errors.js';
-import { candidatePartSizes, choosePartSize, etagParts } from './keys.js';
+import { candidatePartSizes, choosePartSize, etagParts, mtimeToMetadata } from './keys.js';
 import { EtagStream, hashFile, hashRange, multipartEtag, readWithMd5 } from './local/hash.js';
 import { notRegularReason, openScanned, rangeStream } from './local/open.js';
 import { sameVersion, statFile, versionOf, type FileVersion } from './local/scan.js';
@@ -240,7 +240,7 @@ async function upload(action: FileAction, abs: string, s0: FileVersion, ctx: Tra
   const size = Number(s0.size);
   const contentType = (await mimeTypes()).lookup(action.file.rel) || 'application/octet-stream';
   // rclone's convention: mtime as seconds with a fraction, so other tools restore it.
-  const metadata = { mtime: nsToSeconds(BigInt(s0.mtimeNs)) };
+  const metadata = { mtime: mtimeToMetadata(BigInt(s0.mtimeNs)) };
   let etag: string | undefined;
   let partSize = 0;
   let md5: string | null = null;
@@ -401,10 +401,4 @@ function rowFor(action: FileAction, st: FileVersion, etag: string, partSize: num
     key: action.key, rel: action.file.rel, size: st.size, mtimeNs: st.mtimeNs, ino: st.ino, etag, md5: partSize === 0 && /^[0-9a-f]{32}$/.test(etag) ? etag : null,
     partSize, syncedAt: Date.now(), dev: st.dev ?? null,
   };
-}
-
-function nsToSeconds(ns: bigint): string {
-  const s = ns / 1_000_000_000n;
-  const frac = (ns % 1_000_000_000n).toString().padStart(9, '0');
-  return `${s}.${frac}`;
 }

@@ -4,7 +4,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { loadConfig, loadCredentials, type Config, type Credentials } from '../config.js';
-import { ConfigError, ExitCode, FatalError, describeError, scrub } from '../errors.js';
+import { ConfigError, ExitCode, FatalError, describeError, printable, scrub } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { createClient, type OpCounter } from '../remote/bucket.js';
 import type { CommandContext, Output } from './context.js';
@@ -89,7 +89,7 @@ export function checkFolderNames(config: Config, names: readonly string[]): void
 /** Print an error as one `r2mirror: ...` line on stderr and return its exit code. */
 export function reportError(ctx: CommandContext, err: unknown, secrets: readonly string[]): number {
   if (err instanceof UsageError) {
-    ctx.stderr.write(`r2mirror: ${scrub(err.message, secrets)}\nTry "r2mirror --help".\n`);
+    ctx.stderr.write(`r2mirror: ${printable(scrub(err.message, secrets))}\nTry "r2mirror --help".\n`);
     return ExitCode.USAGE;
   }
   if (ctx.signal.aborted && (err === ctx.signal.reason || (err as Error)?.name === 'AbortError' || /^interrupted by/.test(String((err as Error)?.message)))) {
@@ -98,7 +98,9 @@ export function reportError(ctx: CommandContext, err: unknown, secrets: readonly
   }
   const code = err instanceof ConfigError || err instanceof FatalError ? err.exitCode : ExitCode.SOFTWARE;
   const text = code === ExitCode.SOFTWARE ? `internal error: ${(err as Error)?.stack ?? String(err)}` : describeError(err);
-  ctx.stderr.write(`r2mirror: ${scrub(text, secrets)}\n`);
+  // Messages name files and keys: escaped like every human line, one line (only a stack keeps its line breaks).
+  const clean = scrub(text, secrets);
+  ctx.stderr.write(`r2mirror: ${code === ExitCode.SOFTWARE ? clean.split('\n').map(printable).join('\n') : printable(clean)}\n`);
   return code;
 }
 

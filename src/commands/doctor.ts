@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadConfig, loadCredentials, type Config, type Credentials, type FolderConfig } from '../config.js';
-import { ConfigError, ExitCode, classify, describeError, errorCode, httpStatus, scrub } from '../errors.js';
+import { ConfigError, ExitCode, classify, describeError, errorCode, httpStatus, printable, scrub } from '../errors.js';
 import { countWatchedDirectories, readInotifyLimit, suggestedWatchLimit } from '../local/watch.js';
 import { probeBucket, watchServerClock, type ClockSample } from '../remote/probe.js';
 import { SCHEMA_VERSION } from '../state/schema.js';
@@ -315,7 +315,7 @@ export function formatChecks(checks: readonly Check[]): string {
   const fails = checks.filter((c) => c.status === 'fail').length;
   const warns = checks.filter((c) => c.status === 'warn').length;
   lines.push(fails ? `r2mirror doctor: ${fails} problem(s), ${warns} warning(s)` : `r2mirror doctor: all checks passed${warns ? ` (${warns} warning(s))` : ''}`);
-  return lines.join('\n') + '\n';
+  return lines.map(printable).join('\n') + '\n';
 }
 
 export const doctorCommand: Command = {

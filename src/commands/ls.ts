@@ -3,7 +3,7 @@
 
 import { formatBytes, num, UsageError, clientFor, configPath, parseCommand, reportError, setup } from './common.js';
 import type { Command, CommandContext, Output } from './context.js';
-import { scrub } from '../errors.js';
+import { printable, scrub } from '../errors.js';
 import { explainS3Error } from '../remote/explain.js';
 import { listBuckets, listPages, type ListedObject } from '../remote/listing.js';
 
@@ -70,8 +70,7 @@ export function formatDate(d: Date | undefined): string {
 
 /** A key printed on one line: keys with control characters are shown JSON-quoted. */
 function showKey(key: string): string {
-  // eslint-disable-next-line no-control-regex
-  return /[\u0000-\u001f\u007f]/.test(key) ? JSON.stringify(key) : key;
+  return printable(key) === key ? key : printable(JSON.stringify(key));
 }
 
 /** One `ls` line for an object: date, size in bytes, ETag, key. */
@@ -109,7 +108,7 @@ async function runLs(ctx: CommandContext): Promise<number> {
     const json = args.json ? new JsonArrayWriter(out) : undefined;
     const totals = { objects: 0, bytes: 0, prefixes: 0 };
     for (const t of targets) {
-      if (!json && targets.length > 1) out(`${t.bucket}/${t.prefix}:\n`);
+      if (!json && targets.length > 1) out(`${printable(`${t.bucket}/${t.prefix}`)}:\n`);
       try {
         for await (const page of listPages(s3.client, t.bucket, t.prefix, { recursive: args.recursive, signal: ctx.signal })) {
           // Objects and prefixes come back in separate lists; merge them back into the server's key order.
@@ -172,7 +171,7 @@ async function runBuckets(ctx: CommandContext): Promise<number> {
     if (v.json) {
       out(JSON.stringify(list.map((b) => ({ name: b.name, creationDate: b.creationDate?.toISOString() ?? null }))) + '\n');
     } else {
-      out(list.map((b) => `${formatDate(b.creationDate)}  ${b.name}\n`).join(''));
+      out(list.map((b) => `${formatDate(b.creationDate)}  ${printable(b.name)}\n`).join(''));
       if (ctx.stdout.isTTY) out(`${num(list.length)} bucket${list.length === 1 ? '' : 's'}\n`);
     }
     return 0;

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseDuration, type FolderConfig } from '../config.js';
-import { scrub } from '../errors.js';
+import { printable, scrub } from '../errors.js';
 import { keyProblem, toKey } from '../keys.js';
 import { makeMatcher } from '../local/scan.js';
 import { PRESIGN_MAX_SECONDS, PRESIGN_MIN_SECONDS, presign } from '../remote/presign.js';
@@ -204,12 +204,12 @@ async function runPresign(ctx: CommandContext): Promise<number> {
       ctx.stdout.write(url + '\n');
     }
     if (target.folder && target.rel !== undefined && makeMatcher(target.folder.exclude).ignores(target.rel)) {
-      ctx.stderr.write(`r2mirror: note: ${target.path} is excluded in folder ${target.folder.name}, so sync does not upload it\n`);
+      ctx.stderr.write(`r2mirror: note: ${printable(target.path ?? '')} is excluded in folder ${target.folder.name}, so sync does not upload it\n`);
     }
     if (ctx.stderr.isTTY && !args.json) {
       const what = args.method === 'GET' ? 'download' : 'upload';
       const type = args.contentType !== undefined ? `; the upload must send Content-Type: ${args.contentType}` : '';
-      ctx.stderr.write(`r2mirror: ${what} link for ${target.bucket}/${target.key}, valid until ${signed.expiresAt.toISOString()}${type}\n`);
+      ctx.stderr.write(`r2mirror: ${what} link for ${printable(`${target.bucket}/${target.key}`)}, valid until ${signed.expiresAt.toISOString()}${type}\n`);
     }
     return 0;
   } catch (err) {

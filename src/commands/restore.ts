@@ -10,8 +10,8 @@ import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import PQueue from 'p-queue';
 import type { Config, FolderConfig } from '../config.js';
-import { IntegrityError, classify, describeError, scrub } from '../errors.js';
-import { DEFAULT_PART, candidatePartSizes, etagParts, partCount } from '../keys.js';
+import { IntegrityError, classify, describeError, printable, scrub } from '../errors.js';
+import { DEFAULT_PART, candidatePartSizes, etagParts, mtimeToMetadata, partCount } from '../keys.js';
 import { EtagStream, hashFile } from '../local/hash.js';
 import type { Progress } from '../folder.js';
 import type { Logger } from '../log.js';
@@ -447,7 +447,8 @@ async function download(o: RemoteObject, target: string, sizes: readonly number[
     await fh.sync();
     await fh.close();
     closed = true;
-    const mtime = obj.mtime ?? Date.now() / 1000;
+    // As a decimal string: Node turns a negative number of seconds into "now", but takes any sign in a string.
+    const mtime = mtimeToMetadata(obj.mtimeNs ?? BigInt(Date.now()) * 1_000_000n);
     await fsp.utimes(tmp, mtime, mtime);
     await place(tmp, target, replace);
     placed = true;
@@ -504,6 +505,6 @@ export function formatRestoreReport(r: RestoreReport): string {
   list('changed', r.changed);
   const ops = Object.entries(r.ops.byOp).map(([k, v]) => `${k} ${num(v)}`).join(', ');
   lines.push(`R2 operations spent: Class A ${num(r.ops.classA)}, Class B ${num(r.ops.classB)}, free ${num(r.ops.free)}${ops ? ` (${ops})` : ''}`);
-  return lines.join('\n') + '\n';
+  return lines.map(printable).join('\n') + '\n';
 }
 

@@ -3,6 +3,7 @@
 
 import { loadConfig } from '../config.js';
 import type { DaemonLive, FolderLive } from '../daemon.js';
+import { printable } from '../errors.js';
 import { Store } from '../state/store.js';
 import { configPath, formatBytes, num, parseCommand, reportError } from './common.js';
 import type { Command, CommandContext } from './context.js';
@@ -114,5 +115,5 @@ function formatStatus(o: { daemon: { pid: number; startedAt: number; updatedAt: 
     for (const x of f.failed.slice(0, 50)) lines.push(`    ${x.rel}: ${x.reason}${x.attempts > 1 ? ` (${x.attempts} attempts)` : ''}`);
     if (f.failed.length > 50) lines.push(`    ... and ${num(f.failed.length - 50)} more (use --json for all)`);
   }
-  return lines.join('\n') + '\n';
+  return lines.map(printable).join('\n') + '\n';
 }

@@ -2,7 +2,7 @@
 
 import type { MaxDelete } from '../config.js';
 import { DEFAULTS } from '../config.js';
-import { scrub } from '../errors.js';
+import { printable, scrub } from '../errors.js';
 import { Engine, type SyncReport } from '../engine.js';
 import type { Logger } from '../log.js';
 import { UsageError, checkFolderNames, configPath, formatBytes, logLevelOption, num, parseCommand, reportError, setup } from './common.js';
@@ -125,7 +125,8 @@ export function formatReport(r: SyncReport): string {
   const ops = Object.entries(r.ops.byOp).map(([k, v]) => `${k} ${num(v)}`).join(', ');
   lines.push(`R2 operations spent: Class A ${num(r.ops.classA)}, Class B ${num(r.ops.classB)}, free ${num(r.ops.free)}${ops ? ` (${ops})` : ''}`);
   if (r.estimate) lines.push(`R2 operations the plan would spend: Class A ${num(r.estimate.classA)}, Class B ${num(r.estimate.classB)}, free ${num(r.estimate.free)}`);
-  return lines.join('\n') + '\n';
+  // Names and reasons carry whatever a file name holds: escape it per line, so no name can drive the terminal.
+  return lines.map(printable).join('\n') + '\n';
 }
 
 

@@ -53,7 +53,10 @@ export interface ScanOptions {
   readonly prefix: string;
   readonly exclude: readonly string[];
   readonly followSymlinks: boolean;
-  /** Absolute paths never mirrored (the state DB when it lives inside the folder). */
+  /**
+   * Files never mirrored (the state DB when it lives inside the folder), as absolute paths; matched wherever the
+   * walk reaches them, through symbolic links and bind mounts too (see fileMatcher).
+   */
   readonly alwaysExclude?: readonly string[];
   readonly signal?: AbortSignal | undefined;
   /**
@@ -63,6 +66,38 @@ export interface ScanOptions {
   readonly only?: readonly string[] | undefined;
   /** Do not enter directories (or take files) on another file system than the root's; nothing under them is deleted. */
   readonly oneFileSystem?: boolean | undefined;
+}
+
+/**
+ * A test for "is `name` in directory `dir` one of these files": by name first (no syscall for other names), then
+ * by the directory's device and inode, so a path through a symbolic link or a bind mount to the same directory
+ * matches too; the paths as written always match. The directories are statted once, here; a file's own inode
+ * would not do (SQLite's -wal and -shm files come and go).
+ */
+export function fileMatcher(files: readonly string[]): (dir: string, name: string) => boolean {
+  const literal = new Set(files.map((f) => path.resolve(f)));
+  const byName = new Map<string, Set<string>>(); // name -> "dev:ino" of the directories that hold it
+  for (const f of literal) {
+    const ids = byName.get(path.basename(f)) ?? new Set<string>();
+    byName.set(path.basename(f), ids);
+    try {
+      const st = fs.statSync(path.dirname(f), { bigint: true });
+      ids.add(`${st.dev}:${st.ino}`);
+    } catch {
+      // not there (yet): only the path as written matches
+    }
+  }
+  return (dir, name) => {
+    const ids = byName.get(name);
+    if (!ids) return false;
+    if (literal.has(path.join(dir, name))) return true;
+    try {
+      const st = fs.statSync(dir, { bigint: true });
+      return ids.has(`${st.dev}:${st.ino}`);
+    } catch {
+      return false;
+    }
+  };
 }
 
 /** The scope without paths that lie under another path of it (a new directory and its files): each is walked once. */
@@ -108,7 +143,7 @@ export function makeMatcher(patterns: readonly string[]): Ignore {
 /** Walk the whole folder. The caller has checked that the root exists and is a directory. */
 export async function scanFolder(opts: ScanOptions): Promise<ScanResult> {
   const ig = makeMatcher(opts.exclude);
-  const always = new Set(opts.alwaysExclude ?? []);
+  const always = fileMatcher(opts.alwaysExclude ?? []);
   const result: ScanResult = { files: new Map(), problems: [], unknownPrefixes: [], unknownKeys: new Set(), dirs: 0, regularFiles: 0 };
   const twins = new Map<string, string>(); // key -> first rel, for NFC collisions
   const seenDirs = new Set<string>(); // dev:ino of directories entered (symlink loop detection)
@@ -229,7 +264,7 @@ export async function scanFolder(opts: ScanOptions): Promise<ScanResult> {
     for (const rel of outermost(opts.only)) {
       if (rel === '' || excludedPath(ig, rel)) continue;
       const abs = path.join(opts.root, rel);
-      if (always.has(abs)) continue;
+      if (always(path.dirname(abs), path.basename(abs))) continue;
       // Without followSymlinks, a path through a linked directory is not ours (the walk would not enter it).
       if (!opts.followSymlinks && throughSymlink(opts.root, rel)) continue;
       if (opts.oneFileSystem && underForeignMount(rel)) continue;
@@ -275,7 +310,7 @@ export async function scanFolder(opts: ScanOptions): Promise<ScanResult> {
       if (invalid?.has(e.name)) continue; // reported by reportInvalidNames
       const rel = relDir ? `${relDir}/${e.name}` : e.name;
       const abs = path.join(absDir, e.name);
-      if (always.has(abs)) continue;
+      if (always(absDir, e.name)) continue;
       if (e.isDirectory()) {
         if (!ig.ignores(rel + '/') && !(opts.oneFileSystem && foreignDir(rel, abs))) stack.push(rel);
       } else if (e.isFile()) {

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
-import { makeMatcher } from './scan.js';
+import { fileMatcher, makeMatcher } from './scan.js';
 
 /** What the watcher hands to the daemon. */
 export type WatchBatch =
@@ -19,7 +19,7 @@ export interface WatchOptions {
   readonly followSymlinks: boolean;
   /** Do not watch directories on another file system than the root's (the scan does not enter them either). */
   readonly oneFileSystem?: boolean | undefined;
-  /** Absolute paths never reported (the state DB when it lives inside the folder). */
+  /** Files never reported (the state DB when it lives inside the folder), matched as the scan does (fileMatcher). */
   readonly alwaysExclude?: readonly string[];
   /** A path is handed over once no event touched it for this long. */
   readonly quietMs: number;
@@ -74,13 +74,13 @@ export class Watcher {
     private readonly opts: WatchOptions,
     private readonly root: string,
     private readonly ig: ReturnType<typeof makeMatcher>,
-    private readonly always: ReadonlySet<string>,
+    private readonly always: (dir: string, name: string) => boolean,
   ) {}
 
   /** Arm the watches; resolves once every directory of the tree is watched. Rejects with ENOSPC and the like. */
   static async start(opts: WatchOptions): Promise<Watcher> {
     const root = path.resolve(opts.root);
-    const w = new Watcher(opts, root, makeMatcher(opts.exclude), new Set(opts.alwaysExclude ?? []));
+    const w = new Watcher(opts, root, makeMatcher(opts.exclude), fileMatcher(opts.alwaysExclude ?? []));
     try {
       if (opts.oneFileSystem) w.rootDev = fs.statSync(root).dev;
       await w.arm(w.directoriesUnder(root));
@@ -131,7 +131,7 @@ export class Watcher {
             isDir = false;
           }
         }
-        if (isDir && !this.always.has(abs) && !this.ig.ignores(this.rel(abs) + '/') && !this.foreign(abs)) stack.push([abs, level + 1]);
+        if (isDir && !this.always(d, e.name) && !this.ig.ignores(this.rel(abs) + '/') && !this.foreign(abs)) stack.push([abs, level + 1]);
       }
     }
     return out;
@@ -164,7 +164,7 @@ export class Watcher {
         // files are not tracked by chokidar (no watch per file): their events come from the directory's watch
         ignored: (p: string, stats?: { isDirectory(): boolean }) => {
           const abs = path.resolve(this.root, p);
-          if (this.always.has(abs)) return true;
+          if (this.always(path.dirname(abs), path.basename(abs))) return true;
           const rel = this.rel(abs);
           if (rel === '' || rel.startsWith('../')) return false;
           if (stats && !stats.isDirectory()) return true;
@@ -227,7 +227,7 @@ export class Watcher {
       this.opts.onRootGone?.();
       return;
     }
-    if (abs === watched || this.always.has(abs)) return;
+    if (abs === watched || this.always(path.dirname(abs), path.basename(abs))) return;
     const r = this.rel(abs);
     if (r === '' || r.startsWith('../') || this.ig.ignores(r)) return;
     let st: fs.Stats | undefined;

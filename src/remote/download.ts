@@ -4,7 +4,7 @@
 import type { Readable } from 'node:stream';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { IntegrityError } from '../errors.js';
-import { normalizeEtag } from '../keys.js';
+import { mtimeFromMetadata, normalizeEtag } from '../keys.js';
 import type { Bucket } from './bucket.js';
 
 /** The object is not the one that was listed any more (If-Match failed): run again to get the new one. */
@@ -17,8 +17,8 @@ export interface ObjectStream {
   readonly size: number;
   /** The ETag of the response, normalised (see normalizeEtag). */
   readonly etag: string;
-  /** The file's modification time in seconds (with fraction): user metadata `mtime`, else LastModified. */
-  readonly mtime: number | undefined;
+  /** The file's modification time in ns since the epoch: user metadata `mtime`, else LastModified. */
+  readonly mtimeNs: bigint | undefined;
 }
 
 /**
@@ -44,15 +44,7 @@ export async function openObject(bucket: Bucket, key: string, opts: { etag?: str
     body: res.Body as Readable,
     size: res.ContentLength ?? 0,
     etag: normalizeEtag(res.ETag),
-    mtime: mtimeFromMetadata(res.Metadata?.mtime) ?? (res.LastModified ? res.LastModified.getTime() / 1000 : undefined),
+    mtimeNs: mtimeFromMetadata(res.Metadata?.mtime) ?? (res.LastModified ? BigInt(res.LastModified.getTime()) * 1_000_000n : undefined),
   };
 }
 
-/**
- * Seconds since the epoch (with fraction, for fs.utimes) from an `mtime` metadata value in rclone's convention,
- * which r2mirror writes ("1718000000.123456789"). Undefined when absent or not such a number.
- */
-export function mtimeFromMetadata(value: string | undefined): number | undefined {
-  const v = value?.trim();
-  return v !== undefined && /^\d{1,12}(\.\d{1,9})?$/.test(v) ? Number(v) : undefined;
-}

@@ -1,7 +1,7 @@
 // Turns an S3 error met by a one-shot tool (ls, buckets, cors) into a FatalError a user can act on: it names the
 // bucket and the endpoint and picks the exit code. Never puts a credential into a message; sends no request.
 
-import { ExitCode, FatalError, classify, describeError, errorCode, httpStatus } from '../errors.js';
+import { ExitCode, FatalError, LOCAL_REQUEST_CODES, classify, describeError, errorCode, httpStatus } from '../errors.js';
 
 /** What the failed request was about, for the message. */
 export interface ErrorScope {
@@ -30,6 +30,10 @@ export function explainS3Error(err: unknown, scope: ErrorScope): unknown {
       return new FatalError(`${where}: the secret access key is wrong (SignatureDoesNotMatch); check the credentials`, ExitCode.CONFIG, opts);
     case 'RequestTimeTooSkewed':
       return new FatalError(`${where}: this machine's clock differs too much from the server's (RequestTimeTooSkewed); fix the time (NTP)`, ExitCode.CONFIG, opts);
+    default:
+      if (code && LOCAL_REQUEST_CODES.has(code)) {
+        return new FatalError(`${where}: the request could not be sent (${describeError(err)}); check the credentials for spaces, newlines or other characters that do not belong in an access key`, ExitCode.CONFIG, opts);
+      }
   }
   if (code === 'AccessDenied' || status === 403) {
     return new FatalError(`${where}: access denied (${describeError(err)}); the token lacks the permission for this request`, ExitCode.CONFIG, opts);

@@ -309,6 +309,62 @@ describe('bad configuration', () => {
     assert.deepEqual(await w.snapshot(), snap);
   });
 
+  // Key material with a stray character (an env file written with echo, a copy-paste with a space) used to reach
+  // the SDK, which threw on the header: exit 70 with a stack trace, and systemd restarting the daemon in a loop.
+  test('an access key ID with a trailing newline (env): exit 78 naming the variable for sync, daemon and ls; doctor fails the check', async () => {
+    const bad = { R2_ACCESS_KEY_ID: `${env.accessKeyId}\n` };
+    const message = 'r2mirror: environment variable R2_ACCESS_KEY_ID holds a newline at its end (the value is not shown); ' +
+      'access keys are printable ASCII without spaces: remove it';
+    const creds = { R2_SECRET_ACCESS_KEY: env.secretAccessKey, ...bad };
+    const runs: [string, RunResult][] = [
+      ['sync', await w.run([], { env: bad })],
+      ['daemon', await runCli(['daemon', '--config', w.configFile], creds, 30_000)],
+      ['ls', await runCli(['ls', '--config', w.configFile], creds, 30_000)],
+    ];
+    for (const [cmd, r] of runs) {
+      expectRun(r, 78);
+      assert.equal(errorLine(r), message, cmd);
+    }
+    const doctor = await runCli(['doctor', '--config', w.configFile, '--json'], creds, 60_000);
+    assert.equal(doctor.code, 1, doctor.stderr);
+    const check = (doctor.json.checks as { name: string; status: string; detail: string }[]).find((c) => c.name === 'credentials');
+    assert.deepEqual([check?.status, `r2mirror: ${check?.detail}`], ['fail', message]);
+    for (const [cmd, r] of [...runs, ['doctor', doctor] as [string, RunResult]]) {
+      assert.ok(!out(r).includes(env.secretAccessKey) && !out(r).includes(env.accessKeyId), `${cmd}: no key material in the output`);
+    }
+    assert.deepEqual(await w.snapshot(), snap);
+  });
+
+  test('a credentials file whose key ID ends in a space (quoted): exit 78 naming file:line, the value not shown', async () => {
+    const creds = path.join(w.dir, 'spaced-credentials');
+    fs.writeFileSync(creds, `# pasted\nR2_ACCESS_KEY_ID="${env.accessKeyId} "\nR2_SECRET_ACCESS_KEY=${env.secretAccessKey}\n`, { mode: 0o600 });
+    const file = path.join(w.dir, 'spaced-creds.yaml');
+    fs.writeFileSync(file, good().replace(`  endpoint: ${proxy.endpoint}`, `  endpoint: ${proxy.endpoint}\n  credentialsFile: ${creds}`));
+    const r = await w.run([], { config: file });
+    expectRun(r, 78);
+    assert.equal(errorLine(r), `r2mirror: ${creds}:2: R2_ACCESS_KEY_ID holds a space at its end (the value is not shown); access keys are printable ASCII without spaces: remove it`);
+    assert.ok(!out(r).includes(env.secretAccessKey) && !out(r).includes(env.accessKeyId));
+    assert.deepEqual(await w.snapshot(), snap);
+  });
+
+  test('a prefix so long that no key fits under it', async () => {
+    const text = good().replace(`    prefix: ${w.prefix}`, `    prefix: ${w.prefix}${'x'.repeat(1100)}`);
+    await refused('long-prefix', text, ':9:13: folders[0].prefix: ', `is ${w.prefix.length + 1101} bytes long (with its "/"); object keys have at most 1024 bytes`);
+  });
+
+  test('two folders whose local paths nest (in different buckets): the files would be uploaded twice', async () => {
+    const text = good() + ['  - name: inner', `    path: ${path.join(w.root, 'sub')}`, '    bucket: other-bucket'].join('\n') + '\n';
+    await refused('nested-paths', text, ':11:11: folders[1].path: ',
+      `the paths of folders "data" (folders[0]) and "inner" nest: "${path.join(w.root, 'sub')}" is inside "${w.root}"`);
+  });
+
+  test('a folder path that resolves to "/" through a symbolic link', async () => {
+    const link = path.join(w.dir, 'everything');
+    fs.symlinkSync('/', link);
+    const text = good().replace(`    path: ${w.root}`, `    path: ${link}`);
+    await refused('root-link', text, ':7:11: folders[0].path: ', `leads to "/" through a symbolic link (got "${link}")`);
+  });
+
   test('a credentials file that does not exist', async () => {
     const creds = path.join(w.dir, 'no-credentials');
     const text = good().replace(`  endpoint: ${proxy.endpoint}`, `  endpoint: ${proxy.endpoint}\n  credentialsFile: ${creds}`);

@@ -439,3 +439,33 @@ describe('daemon: safety and lifecycle', () => {
     }
   });
 });
+
+describe('daemon: its own state DB', () => {
+  test('a state DB reached through a symbolic link into the folder is never uploaded, however often it changes', async () => {
+    const f = await fixture('daemon-state-link', { topYaml: QUIET });
+    try {
+      fs.mkdirSync(path.join(f.root, '.r2mirror'));
+      const link = path.join(f.dir, 'state-link');
+      fs.symlinkSync(path.join(f.root, '.r2mirror'), link);
+      fs.writeFileSync(f.configFile, fs.readFileSync(f.configFile, 'utf8').replace(/^state: .*$/m, `state: ${path.join(link, 'state.db')}`));
+      f.write('a.txt', bytes(10, 1));
+      const d = startDaemon(f);
+      await d.log(initialDone, 'the initial reconcile');
+      assert.deepEqual([...(await f.objects()).keys()], [keyOf(f, 'a.txt')], 'the initial reconcile left the DB alone');
+      // Every upload commits a row, so the DB's -wal changes in the watched folder each time: that must not be
+      // uploaded (which would change the DB again, and so on, forever).
+      f.proxy.resetCounts();
+      for (const [rel, seed] of [['b.txt', 2], ['c.txt', 3]] as const) {
+        f.write(rel, bytes(20, seed));
+        // (mirrored() reads the fixture's usual DB path; this DB is elsewhere)
+        await waitFor(async () => (await f.objects()).get(keyOf(f, rel))?.etag === expectedEtag(bytes(20, seed)), `${rel} in the bucket`);
+      }
+      assert.equal(f.proxy.counts().byOp.PutObject, 2, JSON.stringify(f.proxy.counts().byOp));
+      assert.deepEqual([...(await f.objects()).keys()].sort(), ['a.txt', 'b.txt', 'c.txt'].map((r) => keyOf(f, r)));
+      assert.ok(!d.logs.some((l) => typeof l.key === 'string' && l.key.includes('state.db')), 'no log line names a state file');
+      assert.equal((await d.stop()).code, 0);
+    } finally {
+      await f.close();
+    }
+  });
+});

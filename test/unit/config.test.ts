@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -141,9 +141,10 @@ test('relative paths are resolved against the config file directory', () => {
 });
 
 test('~ and ~/ are expanded with env.HOME; without HOME, or with ~user, it is an error', () => {
-  const c = ok(y(...REMOTE, 'state: ~/s.db', 'folders:', '  - {name: a, path: ~/pics, bucket: bkt}', '  - {name: b, path: "~", bucket: bkt2}'));
+  const c = ok(y(...REMOTE, 'state: ~/s.db', 'folders:', '  - {name: a, path: ~/pics, bucket: bkt}'));
   assert.equal(c.folders[0]!.path, '/home/u/pics');
-  assert.equal(c.folders[1]!.path, '/home/u');
+  // (in a config of its own: a folder at ~ and one at ~/pics would nest)
+  assert.equal(ok(y(...REMOTE, 'folders:', '  - {name: b, path: "~", bucket: bkt2}')).folders[0]!.path, '/home/u');
   assert.equal(c.state, '/home/u/s.db');
   bad(one().replace('/srv/a', '~/a'), /^\/etc\/r2\.yaml:5:11: folders\[0\]\.path: cannot expand "~" because HOME is not set/, { STATE_DIRECTORY: '/x' });
   bad(one().replace('/srv/a', '~bob/a'), /^\/etc\/r2\.yaml:5:11: folders\[0\]\.path: "~user" paths are not supported.*"~bob\/a"/);
@@ -221,6 +222,47 @@ test('a trash prefix that overlaps a mirrored prefix in the same bucket is refus
   // not checked unless deletes: trash
   assert.equal(ok(one('    prefix: p', '    deletes: mirror', '    trashPrefix: p/trash')).folders[0]!.trashPrefix, 'p/trash/');
   assert.equal(ok(one('    prefix: p', '    deletes: trash')).folders[0]!.trashPrefix, '.r2mirror-trash/p/');
+});
+
+test('prefixes and trash prefixes are Unicode NFC, like the keys under them', () => {
+  const nfd = 'cafe\u0301/re\u0301sume\u0301';
+  const c = ok(one(`    prefix: "${nfd}"`, '    deletes: trash'));
+  assert.equal(c.folders[0]!.prefix, 'caf\u00e9/r\u00e9sum\u00e9/');
+  assert.equal(c.folders[0]!.trashPrefix, '.r2mirror-trash/caf\u00e9/r\u00e9sum\u00e9/');
+  const t = ok(one('    prefix: p', `    trashPrefix: "trash/${nfd}"`));
+  assert.equal(t.folders[0]!.trashPrefix, 'trash/caf\u00e9/r\u00e9sum\u00e9/');
+  // an NFD and an NFC spelling of one prefix are one prefix: they overlap
+  bad(y(...REMOTE, 'folders:', `  - {name: one, path: /a, bucket: bkt, prefix: "caf\u00e9"}`, `  - {name: two, path: /b, bucket: bkt, prefix: "cafe\u0301"}`),
+    /folders\[1\]\.prefix: folders "one" \(folders\[0\]\) and "two" overlap/);
+});
+
+test('a prefix or trash prefix that leaves no room for a file name in a 1,024-byte key is refused', () => {
+  assert.equal(ok(one(`    prefix: ${'p'.repeat(1022)}`)).folders[0]!.prefix.length, 1023, 'one byte left for a name');
+  bad(one(`    prefix: ${'p'.repeat(1023)}`),
+    /^\/etc\/r2\.yaml:7:13: folders\[0\]\.prefix: is 1024 bytes long \(with its "\/"\); object keys have at most 1024 bytes, so no file name would fit after it/);
+  bad(one(`    prefix: ${'\u00e9'.repeat(600)}`), /folders\[0\]\.prefix: is 1201 bytes long/); // bytes, not characters
+  bad(one('    prefix: p', `    trashPrefix: ${'t'.repeat(2000)}`), /^\/etc\/r2\.yaml:8:18: folders\[0\]\.trashPrefix: is 2001 bytes long/);
+});
+
+test('two folders whose local paths nest or coincide are refused, as written and through symbolic links', () => {
+  const two = (p1: string, p2: string, b2 = 'other'): string => y(...REMOTE, 'folders:',
+    `  - {name: one, path: "${p1}", bucket: bkt}`, `  - {name: two, path: "${p2}", bucket: ${b2}}`);
+  bad(two('/srv/a', '/srv/a/b'), /^\/etc\/r2\.yaml:5:23: folders\[1\]\.path: the paths of folders "one" \(folders\[0\]\) and "two" nest: "\/srv\/a\/b" is inside "\/srv\/a", so their files would be uploaded twice/);
+  bad(two('/srv/a/b/c', '/srv/a'), /folders\[1\]\.path: .*nest: "\/srv\/a\/b\/c" is inside "\/srv\/a"/);
+  bad(two('/srv/a', '/srv/a/'), /folders\[1\]\.path: the paths of folders "one" \(folders\[0\]\) and "two" are the same directory/);
+  assert.equal(ok(two('/srv/a', '/srv/ab')).folders.length, 2, 'a sibling with a longer name does not nest');
+  const dir = tmp();
+  try {
+    mkdirSync(join(dir, 'real', 'inner'), { recursive: true });
+    symlinkSync(join(dir, 'real'), join(dir, 'link'));
+    bad(two(join(dir, 'real'), join(dir, 'link', 'inner')), /folders\[1\]\.path: .*nest: .*inner" is inside .*real" \(after resolving symbolic links\)/);
+    bad(two(join(dir, 'link'), join(dir, 'real')), /folders\[1\]\.path: .*are the same directory \(after resolving symbolic links\)/);
+    symlinkSync('/', join(dir, 'root'));
+    bad(one().replace('/srv/a', join(dir, 'root')), /^\/etc\/r2\.yaml:5:11: folders\[0\]\.path: leads to "\/" through a symbolic link/);
+    bad(one().replace('/srv/a', join(dir, 'real', '..', '..', '..', '..', '..', '..', '..', '..')), /folders\[0\]\.path: must not be "\/"/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 // ---- remote ------------------------------------------------------------------------------------------
@@ -564,6 +606,26 @@ test('loadCredentials errors name the file or variable and the missing piece', (
     const none = /no credentials found; tried \(1\) remote\.credentialsFile.*\(2\) R2_ACCESS_KEY_ID \+ R2_SECRET_ACCESS_KEY.*\(3\) AWS_ACCESS_KEY_ID \+ AWS_SECRET_ACCESS_KEY.*\(4\) \$CREDENTIALS_DIRECTORY\/credentials: /;
     fails(() => loadCredentials(cfg(), {}), new RegExp(none.source + 'CREDENTIALS_DIRECTORY not set$'));
     fails(() => loadCredentials(cfg(), { CREDENTIALS_DIRECTORY: dir }), new RegExp(none.source + `${join(dir, 'credentials')} does not exist$`));
+  });
+});
+
+test('credentials with whitespace, control or non-ASCII characters are refused, naming the variable or file:line, never the value', () => {
+  withCreds((dir, cfg) => {
+    const e = fails(() => loadCredentials(cfg(), { R2_ACCESS_KEY_ID: `${ID}\n`, R2_SECRET_ACCESS_KEY: SECRET }),
+      /^environment variable R2_ACCESS_KEY_ID holds a newline at its end \(the value is not shown\); access keys are printable ASCII without spaces: remove it$/);
+    assert.equal(e.exitCode, 78);
+    fails(() => loadCredentials(cfg(), { R2_ACCESS_KEY_ID: ID, R2_SECRET_ACCESS_KEY: ` ${SECRET}` }), /^environment variable R2_SECRET_ACCESS_KEY holds a space at its start/);
+    fails(() => loadCredentials(cfg(), { AWS_ACCESS_KEY_ID: ID, AWS_SECRET_ACCESS_KEY: `${SECRET}\r` }), /^environment variable AWS_SECRET_ACCESS_KEY holds a carriage return at its end/);
+    fails(() => loadCredentials(cfg(), { R2_ACCESS_KEY_ID: `AK\x00ID`, R2_SECRET_ACCESS_KEY: SECRET }), /R2_ACCESS_KEY_ID holds a control character \(U\+0000\) at character 3/);
+    fails(() => loadCredentials(cfg(), { R2_ACCESS_KEY_ID: `AK\u00a0ID`, R2_SECRET_ACCESS_KEY: SECRET }), /R2_ACCESS_KEY_ID holds a non-ASCII character \(U\+00A0\)/);
+    const creds = join(dir, 'creds');
+    writeFileSync(creds, `R2_ACCESS_KEY_ID=${ID}\nR2_SECRET_ACCESS_KEY="${SECRET} "\n`);
+    fails(() => loadCredentials(cfg('creds'), {}), new RegExp(`^${creds}:2: R2_SECRET_ACCESS_KEY holds a space at its end \\(the value is not shown\\)`));
+    writeFileSync(creds, `# keys\naws_access_key_id = ${ID.slice(0, 4)}\t${ID.slice(4)}\naws_secret_access_key = ${SECRET}\n`);
+    fails(() => loadCredentials(cfg('creds'), {}), new RegExp(`^${creds}:2: aws_access_key_id holds a tab at character 5`));
+    // a later duplicate line is ignored (the first one wins), so its content does not matter
+    writeFileSync(creds, `R2_ACCESS_KEY_ID=${ID}\nR2_SECRET_ACCESS_KEY=${SECRET}\nR2_ACCESS_KEY_ID=two words\n`);
+    assert.equal(loadCredentials(cfg('creds'), {}).accessKeyId, ID);
   });
 });
 

@@ -5,8 +5,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   ConfigError, ExitCode, FatalError, FileChangedError, FolderUnsafeError, IntegrityError, classify, describeError, errorCode,
-  httpStatus, scrub,
+  httpStatus, printable, scrub,
 } from '../../src/errors.js';
+import { formatReport } from '../../src/commands/sync.js';
+import { formatChecks } from '../../src/commands/doctor.js';
+import type { SyncReport } from '../../src/engine.js';
+import { prettyLine } from '../../src/log.js';
+import { explainS3Error } from '../../src/remote/explain.js';
 import { backoff } from '../../src/retry.js';
 import { ByteBudget } from '../../src/transfer.js';
 
@@ -21,6 +26,8 @@ function nodeError(code: string, message: string): NodeJS.ErrnoException {
 }
 
 const CLASSIFY: [string, unknown, ReturnType<typeof classify>][] = [
+  // Node refuses to send a header holding a newline (credentials read with one): configuration, not a retry.
+  ['ERR_INVALID_CHAR (a newline in the Authorization header)', Object.assign(new TypeError('Invalid character in header content ["authorization"]'), { code: 'ERR_INVALID_CHAR' }), 'fatal'],
   ['NoSuchBucket 404', s3Error('NoSuchBucket', 404, 'The specified bucket does not exist'), 'fatal'],
   ['InvalidAccessKeyId 403', s3Error('InvalidAccessKeyId', 403), 'fatal'],
   ['SignatureDoesNotMatch 403', s3Error('SignatureDoesNotMatch', 403), 'fatal'],
@@ -274,4 +281,47 @@ test('backoff is capped at 30 s before jitter, so no wait exceeds 45 s', () => {
     const d = backoff(20, 500);
     assert.ok(d >= 15_000 && d <= 45_000, `${d}`);
   }
+});
+
+// ---- printable: names in human output can never drive the terminal --------------------------------------
+
+/** Every byte a terminal acts on: C0, DEL, C1 (0x9b is an 8-bit CSI), line separators, bidirectional controls. */
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+
+test('printable: control characters are escaped as the JSON log lines show them, the rest unchanged', () => {
+  assert.equal(printable('a\x1b[2Jb\rc\nd\te'), 'a\\u001b[2Jb\\rc\\nd\\te');
+  assert.equal(printable('x\u009b31my\u202eevil\u0000'), 'x\\u009b31my\\u202eevil\\u0000');
+  assert.equal(printable('café 日本語 plain/path.txt'), 'café 日本語 plain/path.txt');
+  for (let c = 0; c < 0x3000; c++) assert.doesNotMatch(printable(`<${String.fromCharCode(c)}>`), UNSAFE, `U+${c.toString(16)}`);
+});
+
+test('formatReport: file names with escape sequences and line breaks are escaped in every line', () => {
+  const evil = 'evil\x1b[2J\rname\n.txt';
+  const tally = { files: 0, bytes: 0 };
+  const report: SyncReport = {
+    ok: false, dryRun: false, exitCode: 1, durationMs: 10,
+    folders: [{
+      name: 'data', path: '/srv/da\x1bta', ok: false, error: `cannot read ${evil}`, uploaded: tally, adopted: tally, copied: tally,
+      deleted: 0, trashed: 0, unchanged: 0, skipped: [{ rel: evil, reason: `link to ${evil}` }], failed: [{ rel: evil, reason: `"${evil}" differs` }],
+    }],
+    totals: { uploaded: tally, adopted: tally, copied: tally, deleted: 0, trashed: 0, unchanged: 0, skipped: 1, failed: 1 },
+    ops: { classA: 0, classB: 0, free: 0, byOp: {} },
+  } as SyncReport;
+  const text = formatReport(report);
+  assert.doesNotMatch(text.replace(/\n/g, ''), UNSAFE);
+  assert.match(text, /failed: evil\\u001b\[2J\\rname\\n\.txt: /);
+  assert.equal(text.split('\n').length, 7, 'a line break in a name does not make a line');
+  const dry = formatReport({ ...report, dryRun: true, folders: [{ ...report.folders[0]!, planned: [{ action: 'upload', key: `p/${evil}`, reason: 'new', size: 1 }, { action: 'copy', key: 'p/x', from: `p/${evil}` }] }] } as SyncReport);
+  assert.doesNotMatch(dry.replace(/\n/g, ''), UNSAFE);
+  const checks = formatChecks([{ name: 'folder data', status: 'fail', detail: `cannot read ${evil}`, fix: `rm ${evil}` }]);
+  assert.doesNotMatch(checks.replace(/\n/g, ''), UNSAFE);
+  assert.doesNotMatch(prettyLine(JSON.stringify({ level: 50, msg: 'upload failed', key: 'x\u009b2Jy\u202e' })).replace(/\n$/, ''), UNSAFE);
+});
+
+test('a header Node refuses to send (a newline in the credentials) is explained as exit 78, never left for exit 70', () => {
+  const err = Object.assign(new TypeError('Invalid character in header content ["authorization"]'), { code: 'ERR_INVALID_CHAR' });
+  const e = explainS3Error(err, { bucket: 'photos', endpoint: 'http://127.0.0.1:7480' });
+  assert.ok(e instanceof FatalError);
+  assert.equal(e.exitCode, ExitCode.CONFIG);
+  assert.match(e.message, /^bucket photos: the request could not be sent \(ERR_INVALID_CHAR: Invalid character in header content \["authorization"\]\); check the credentials/);
 });

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseRestoreArgs, partSizesFor, prefixProblem, restorePath, tempName } from '../../src/commands/restore.js';
-import { mtimeFromMetadata } from '../../src/remote/download.js';
+import { mtimeFromMetadata, mtimeToMetadata } from '../../src/keys.js';
 
 const MiB = 1024 * 1024;
 
@@ -75,11 +75,29 @@ test('partSizesFor: plain MD5, the recorded part size first, candidates, and wha
   assert.match(String(partSizesFor({ size: 1000, etag: `${md5}-3` }, undefined, 8 * MiB)), /no part size splits 1000 bytes into the 3 parts/);
 });
 
-test('mtimeFromMetadata: rclone-style seconds with a fraction', () => {
-  assert.equal(mtimeFromMetadata('1718000000.123456789'), 1718000000.123456789);
-  assert.equal(mtimeFromMetadata('1718000000'), 1718000000);
+test('mtimeFromMetadata: rclone-style seconds with a fraction, any sign, to the nanosecond', () => {
+  assert.equal(mtimeFromMetadata('1718000000.123456789'), 1718000000123456789n);
+  assert.equal(mtimeFromMetadata('1718000000'), 1718000000000000000n);
+  assert.equal(mtimeFromMetadata('1718000000.5'), 1718000000500000000n, 'rclone drops trailing zeros');
+  assert.equal(mtimeFromMetadata('-5'), -5000000000n);
+  assert.equal(mtimeFromMetadata('-0.5'), -500000000n, 'the sign applies to the whole value, as in rclone');
+  assert.equal(mtimeFromMetadata('-315619199.500000000'), -315619199500000000n);
+  assert.equal(mtimeFromMetadata('1.1234567899'), 1123456789n, 'digits past the ninth are dropped, as rclone does');
   assert.equal(mtimeFromMetadata(undefined), undefined);
+  assert.equal(mtimeFromMetadata(''), undefined);
+  assert.equal(mtimeFromMetadata('-'), undefined);
   assert.equal(mtimeFromMetadata('yesterday'), undefined);
-  assert.equal(mtimeFromMetadata('-5'), undefined);
   assert.equal(mtimeFromMetadata('1e9'), undefined);
+  assert.equal(mtimeFromMetadata('-315619199.-500000000'), undefined, 'the broken form older versions wrote');
+  assert.equal(mtimeFromMetadata('99999999999.0'), undefined, 'past what rclone (int64 ns) can hold');
+});
+
+test('mtimeToMetadata: the sign in front, 9 fraction digits, and back again exactly', () => {
+  assert.equal(mtimeToMetadata(1718000000123456789n), '1718000000.123456789');
+  assert.equal(mtimeToMetadata(0n), '0.000000000');
+  assert.equal(mtimeToMetadata(-500000000n), '-0.500000000');
+  assert.equal(mtimeToMetadata(-315619199500000000n), '-315619199.500000000', '1960-01-01T00:00:00.5Z');
+  for (const ns of [0n, 1n, -1n, 999_999_999n, -999_999_999n, -1_000_000_000n, -315619199_999999999n, 1718000000123456789n, -(2n ** 63n), 2n ** 63n - 1n]) {
+    assert.equal(mtimeFromMetadata(mtimeToMetadata(ns)), ns, String(ns));
+  }
 });

@@ -104,6 +104,26 @@ test('alwaysExclude skips the state DB (absolute paths) inside the folder', asyn
   assert.deepEqual(keys(r), ['p/doc.txt', 'p/sub/state.db']);
 });
 
+test('alwaysExclude matches the state DB reached through a symbolic link, a linked root or a bind of the same directory', async () => {
+  const root = tree({ '.r2mirror/state.db': 'x', '.r2mirror/state.db-wal': 'x', '.r2mirror/other.txt': 'x', 'sub/state.db': 'x', 'doc.txt': 'x' });
+  const outside = tree({});
+  // the config names the DB through a link that leads into the folder
+  symlinkSync(join(root, '.r2mirror'), join(outside, 'link'));
+  const viaLink = ['state.db', 'state.db-wal', 'state.db-shm'].map((n) => join(outside, 'link', n));
+  const want = ['p/.r2mirror/other.txt', 'p/doc.txt', 'p/sub/state.db'];
+  assert.deepEqual(keys(await scan(root, { alwaysExclude: viaLink })), want);
+  // the folder is configured through a link, the DB by its real path
+  symlinkSync(root, join(outside, 'root-link'));
+  const real = ['state.db', 'state.db-wal'].map((n) => join(root, '.r2mirror', n));
+  assert.deepEqual(keys(await scan(join(outside, 'root-link'), { alwaysExclude: real })), want);
+  // a scoped scan (the daemon's) of the DB's own paths finds nothing
+  const scoped = await scan(join(outside, 'root-link'), { alwaysExclude: real, only: ['.r2mirror/state.db', '.r2mirror/state.db-wal'] });
+  assert.deepEqual(keys(scoped), []);
+  // followed links reach the DB's directory under another name: still its files
+  const r = await scan(outside, { followSymlinks: true, alwaysExclude: viaLink });
+  assert.ok(!keys(r).some((k) => /state\.db(-wal)?$/.test(k) && !k.includes('/sub/')), keys(r).join(', '));
+});
+
 test('symlinks are skipped with a notice by default', async () => {
   const root = tree({ 'real.txt': 'abc', 'dir/inner.txt': 'x' });
   symlinkSync('real.txt', join(root, 'file-link'));

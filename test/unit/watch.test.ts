@@ -4,7 +4,7 @@
 
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Watcher, type WatchBatch, type WatchOptions } from '../../src/local/watch.js';
 import { tree } from '../harness/tree.js';
@@ -163,6 +163,22 @@ test('removing a directory with files hands over a batch that names the director
   assert.ok(!s.paths().has('stay.txt'));
   await settle(s, root);
   for (const p of s.paths()) assert.ok(p === 'gone' || p.startsWith('gone/') || p.startsWith('sentinel-'), `unexpected ${p}`);
+});
+
+test('the state DB named through a symbolic link into the folder is never reported', async (t) => {
+  const root = tree({ '.r2mirror/state.db': '' });
+  const outside = tree({});
+  symlinkSync(join(root, '.r2mirror'), join(outside, 'link'));
+  const viaLink = ['state.db', 'state.db-wal', 'state.db-shm'].map((n) => join(outside, 'link', n));
+  const s = await start(t, root, { alwaysExclude: viaLink });
+  for (let i = 0; i < 3; i++) {
+    writeFileSync(viaLink[0]!, `pages ${i}`);
+    writeFileSync(viaLink[1]!, `wal ${i}`);
+    rmSync(viaLink[1]!);
+  }
+  writeFileSync(join(root, '.r2mirror', 'other.txt'), 'mirrored');
+  await settle(s, root);
+  assert.deepEqual([...s.paths()].filter((p) => !p.startsWith('sentinel-')).sort(), ['.r2mirror/other.txt']);
 });
 
 test('excluded paths and the alwaysExclude path are never reported', async (t) => {
