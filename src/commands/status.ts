@@ -32,6 +32,8 @@ export interface FolderStatusReport {
   lastReconcile: number | null;
   lastVerify: number | null;
   ops: { classA: number; classB: number; free: number };
+  /** An unclean stop (kill, power loss) may have left the DB behind the bucket: the next reconcile lists it. */
+  needsList: boolean;
 }
 
 async function runStatus(ctx: CommandContext): Promise<number> {
@@ -45,6 +47,9 @@ async function runStatus(ctx: CommandContext): Promise<number> {
       const liveRow = running ? store.live() : undefined;
       const live = liveRow?.state as DaemonLive | undefined;
       const known = new Map(store.folders().map((f) => [f.name, f]));
+      // Killed runs not yet recovered (no process holds the DB): the folders they reconciled owe a listing.
+      const interrupted = new Set<string>();
+      if (!running) for (const r of store.unfinishedRuns()) for (const n of r.folders ?? config.folders.map((f) => f.name)) interrupted.add(n);
       out = {
         daemon: liveRow ? { pid: liveRow.pid, startedAt: liveRow.startedAt, updatedAt: liveRow.updatedAt } : null,
         folders: config.folders.map((f) => {
@@ -59,6 +64,7 @@ async function runStatus(ctx: CommandContext): Promise<number> {
             lastReconcile: Math.max(row?.lastSync ?? 0, l?.lastReconcile ?? 0) || null,
             lastVerify: Math.max(row?.lastList ?? 0, l?.lastVerify ?? 0) || null,
             ops: row?.ops ?? { classA: 0, classB: 0, free: 0 },
+            needsList: (!!same && row.needsList) || interrupted.has(f.name),
           };
         }),
       };
@@ -89,6 +95,7 @@ function formatStatus(o: { daemon: { pid: number; startedAt: number; updatedAt: 
     lines.push(`  mirrored:        ${num(f.files)} files, ${formatBytes(f.bytes)}`);
     lines.push(`  state:           ${f.state}${f.pending !== null ? `, ${num(f.pending)} pending` : ''}`);
     if (f.error) lines.push(`  error:           ${f.error}`);
+    if (f.needsList) lines.push('  unclean stop:    needs a listing after an unclean stop (the DB may be behind the bucket; the next reconcile lists it)');
     lines.push(`  last reconcile:  ${ago(f.lastReconcile, now)}`);
     lines.push(`  last verify:     ${ago(f.lastVerify, now)} (full bucket listing)`);
     lines.push(`  R2 operations:   Class A ${num(f.ops.classA)}, Class B ${num(f.ops.classB)}, free ${num(f.ops.free)} (all runs)`);
