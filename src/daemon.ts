@@ -343,8 +343,9 @@ export class Daemon {
   }
 
   /**
-   * Arm the watchers (READY=1 once they are), reconcile everything once (listing the bucket only when the last
-   * verification is older than verifyInterval), then react to events and timers until stop().
+   * Recover from an earlier run that never finished, arm the watchers (READY=1 once they are), reconcile
+   * everything once (listing the bucket only when the last verification is older than verifyInterval or an
+   * unclean stop left the folder needing a listing), then react to events and timers until stop().
    */
   async start(): Promise<void> {
     this.runId = this.engine.state.runStarted('daemon', this.startedAt, this.engine.folderNames());
