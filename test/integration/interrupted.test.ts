@@ -19,6 +19,23 @@ function withFolderB(f: Fixture): { root: string; prefix: string } {
   return { root, prefix };
 }
 
+/** Run `sync` (both folders) and kill -9 it while the multipart upload under `prefix` is open; returns its run row. */
+async function killDuringUploadOf(f: Fixture, prefix: string): Promise<{ id: number; finished_at: number | null }> {
+  f.proxy.setFaults({ seed: 1, rate: 1, kinds: ['slow'], slowMs: 5000, only: (o) => o.op === 'UploadPart' });
+  const cli = f.start(['--json'], { timeoutMs: 60_000 });
+  let exited = false;
+  void cli.result.then(() => (exited = true));
+  await waitFor(() => exited || (f.proxy.counts().byOp.UploadPart ?? 0) > 0, 'a part of b/big.bin on its way', 30_000);
+  assert.equal(exited, false, 'the run is still uploading');
+  cli.child.kill('SIGKILL');
+  await cli.result;
+  f.proxy.setFaults(undefined);
+  const killed = runs(f).at(-1)!;
+  assert.equal(killed.finished_at, null, 'the killed run is unfinished');
+  await waitFor(async () => (await openUploads(f)).some((u) => u.key.startsWith(prefix)), 'the open upload of b/big.bin', 10_000, 50);
+  return killed;
+}
+
 async function statusOf(f: Fixture): Promise<{ json: any; text: string }> {
   const j = await f.cmd('status', ['--json']);
   assert.equal(j.code, 0, j.stderr);
@@ -33,21 +50,9 @@ describe('interrupted runs', () => {
     try {
       const b = withFolderB(f);
       const files = writeTree(f, 20);
-      const big = bytes(24 * MiB + 5, 7);
-      fs.writeFileSync(path.join(b.root, 'big.bin'), big);
+      fs.writeFileSync(path.join(b.root, 'big.bin'), bytes(24 * MiB + 5, 7));
       // The killed run reconciles both folders; B's multipart upload is open (parts held back) when it dies.
-      f.proxy.setFaults({ seed: 1, rate: 1, kinds: ['slow'], slowMs: 5000, only: (o) => o.op === 'UploadPart' });
-      const cli = f.start(['--json'], { timeoutMs: 60_000 });
-      let exited = false;
-      void cli.result.then(() => (exited = true));
-      await waitFor(() => exited || (f.proxy.counts().byOp.UploadPart ?? 0) > 0, 'a part of b/big.bin on its way', 30_000);
-      assert.equal(exited, false, 'the run is still uploading');
-      cli.child.kill('SIGKILL');
-      await cli.result;
-      f.proxy.setFaults(undefined);
-      const killed = runs(f).at(-1)!;
-      assert.equal(killed.finished_at, null, 'the killed run is unfinished');
-      await waitFor(async () => (await openUploads(f)).some((u) => u.key.startsWith(b.prefix)), 'the open upload of b/big.bin', 10_000, 50);
+      const killed = await killDuringUploadOf(f, b.prefix);
       // Before any restart, status already says both folders owe a listing.
       const before = await statusOf(f);
       assert.deepEqual(before.json.folders.map((x: any) => [x.name, x.needsList]), [['data', true], ['b', true]]);
@@ -86,6 +91,24 @@ describe('interrupted runs', () => {
       const after = await statusOf(f);
       assert.deepEqual(after.json.folders.map((x: any) => [x.name, x.needsList]), [['data', false], ['b', false]]);
       assert.doesNotMatch(after.text, /unclean stop/);
+    } finally {
+      await f.close();
+    }
+  });
+
+  test('a folder removed from the config after the kill is swept at the bucket and prefix the DB recorded', async () => {
+    const f = await fixture('interrupted-gone');
+    try {
+      const b = withFolderB(f);
+      writeTree(f, 5);
+      fs.writeFileSync(path.join(b.root, 'big.bin'), bytes(24 * MiB + 5, 8));
+      await killDuringUploadOf(f, b.prefix);
+      f.writeConfig(); // folder b is no longer configured
+      const r = await f.run(['--json']);
+      assert.equal(r.code, 0, r.stderr.slice(-2000));
+      assert.deepEqual(await openUploads(f), [], 'the open upload under the removed folder\'s prefix is aborted');
+      assert.ok(r.logs.some((l) => l.msg === 'aborted multipart uploads left open by an interrupted run' && l.folder === 'b'));
+      assert.deepEqual(runs(f).filter((x) => x.finished_at === null), [], 'the killed run is closed');
     } finally {
       await f.close();
     }
