@@ -92,16 +92,21 @@ class Writer {
     const c = [...this.files.keys()].filter((r) => !r.endsWith('.big') && filter(r));
     return c.length ? c[this.pick(0, c.length - 1)] : undefined;
   }
-  /** Create, overwrite and delete at random, every 0-20 ms, until `stop` is aborted. */
+  /**
+   * Create, overwrite and delete at random, every 0-20 ms, until `stop` is aborted. Draws from its own seeded
+   * stream: how many changes it makes depends on timing, the kill points that follow must not.
+   */
   async churn(round: number, stop: AbortSignal): Promise<void> {
+    const rand = seeded(SEED * 13 + round);
     let i = 0;
     while (!stop.aborted) {
-      const x = this.rand();
-      const old = this.any();
-      if (x < 0.6 || !old) this.create(`churn${round}/c${i++}.dat`);
-      else if (x < 0.8) this.overwrite(old);
+      const x = rand();
+      const all = [...this.files.keys()].filter((r) => !r.endsWith('.big'));
+      const old = all.length ? all[Math.floor(rand() * all.length)] : undefined;
+      if (x < 0.6 || !old) this.create(`churn${round}/c${i++}.dat`, 1 + Math.floor(rand() * 3000));
+      else if (x < 0.8) this.create(old, 1 + Math.floor(rand() * 3000));
       else this.remove(old);
-      await new Promise((r) => setTimeout(r, this.pick(0, 20)));
+      await new Promise((r) => setTimeout(r, Math.floor(rand() * 21)));
     }
   }
 }
@@ -219,7 +224,7 @@ const POINTS: KillPoint[] = [
   },
 ];
 
-interface Row { point: string; trigger: string; unrecorded: number; orphans: number; open: number; uploaded: number; adopted: number; resent: number; ms: number }
+interface Row { point: string; trigger: string; unrecorded: number; orphans: number; left: number; open: number; uploaded: number; adopted: number; resent: number; ms: number }
 
 describe(`daemon crash: kill -9 at seeded points while a writer works, then restart (seed ${SEED})`, () => {
   let f: Fixture;
@@ -239,8 +244,8 @@ describe(`daemon crash: kill -9 at seeded points while a writer works, then rest
 
   after(async () => {
     if (table.length) {
-      console.log('\nkill point | trigger | complete objects without their row | orphans | open MPUs | recovery uploaded / adopted | re-sent | recovery');
-      for (const r of table) console.log(`${r.point} | ${r.trigger} | ${r.unrecorded} | ${r.orphans} | ${r.open} | ${r.uploaded} / ${r.adopted} | ${r.resent} B | ${r.ms} ms`);
+      console.log('\nkill point | trigger | complete objects without their row | orphans | orphans left after restart | open MPUs | recovery uploaded / adopted | re-sent | recovery');
+      for (const r of table) console.log(`${r.point} | ${r.trigger} | ${r.unrecorded} | ${r.orphans} | ${r.left} | ${r.open} | ${r.uploaded} / ${r.adopted} | ${r.resent} B | ${r.ms} ms`);
       console.log(`(${Math.round((Date.now() - started) / 1000)} s in all)\n`);
     }
     if (d && !d.exited) {
@@ -312,16 +317,17 @@ describe(`daemon crash: kill -9 at seeded points while a writer works, then rest
       const first = await d.log(fullReconcile, 'the first reconcile after the restart', 60_000);
       const ms = Date.now() - t0;
       const logs = d.logs.slice();
-      await assertMirror(f, w.files, `after a kill during ${point.name}`);
-      assert.deepEqual(await openUploads(f), [], 'no multipart upload left open');
-      if (snap.uploads.length) assert.ok(logs.some((l) => l.msg === 'aborted multipart uploads left open by an interrupted run'), 'the open uploads were swept');
       const sent = logs.filter((l) => l.msg === 'uploaded');
       const resent = sent.filter((l) => complete.has(l.key));
+      const left = [...(await f.objects()).keys()].filter((k) => !want.has(k)).length;
       table.push({
-        point: point.name, trigger: `${what}${delayMs ? ` +${delayMs}ms` : ''}`, unrecorded, orphans, open: snap.uploads.length,
+        point: point.name, trigger: `${what}${delayMs ? ` +${delayMs}ms` : ''}`, unrecorded, orphans, left, open: snap.uploads.length,
         uploaded: sent.length, adopted: logs.filter((l) => l.msg === 'already in the bucket; recorded without upload').length,
         resent: resent.reduce((n, l) => n + l.bytes, 0), ms,
       });
+      await assertMirror(f, w.files, `after a kill during ${point.name}`);
+      assert.deepEqual(await openUploads(f), [], 'no multipart upload left open');
+      if (snap.uploads.length) assert.ok(logs.some((l) => l.msg === 'aborted multipart uploads left open by an interrupted run'), 'the open uploads were swept');
       assert.deepEqual(resent.map((l) => l.key), [], 'no object already complete in the bucket is sent again');
       // At the proxy too: no more PUTs (small files) or part uploads (big ones) than keys that were not complete.
       const counts = f.proxy.counts().byOp;
