@@ -2,7 +2,8 @@
 // (small uploads before and after a DB commit, every stage of a multipart upload, deletes, a file deleted right
 // after its upload, the post-crash listing and sweep themselves); more changes while it is down; then a restart.
 // Its first reconcile must list the bucket and end in bucket = folder = DB, no multipart upload open, and not
-// one byte re-sent for an object that was already complete in the bucket.
+// one byte re-sent for an object that was already complete in the bucket. A stop that had to cut transfers off
+// owes the same listing.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -383,3 +384,38 @@ async function stableSnapshot(f: Fixture): Promise<{ objects: Map<string, { size
   }, 'the bucket to settle after the kill', 10_000, 100);
   return snap!;
 }
+
+describe('daemon: a stop that had to cut transfers off', () => {
+  test('owes a listing: status says so, and the next start lists', async () => {
+    const f = await fixture('daemon-cut', { topYaml: `${QUIET}\n  stopTimeout: 1s` });
+    try {
+      const files = writeTree(f, 20, {}, SEED);
+      const d1 = startDaemon(f);
+      await d1.log(fullReconcile, 'the first reconcile');
+      // Each part's answer is held back 3 s: the upload is still running when the stop timeout (1 s) passes.
+      f.proxy.setFaults({ seed: SEED, rate: 1, kinds: ['slow'], slowMs: 3000, only: (o) => o.op === 'UploadPart' });
+      const big = bytes(20 * MiB, SEED);
+      f.write('cut.big', big);
+      files.set('cut.big', big);
+      await waitFor(() => f.proxy.faultLog().length > 0, 'a part upload in flight', 30_000, 20);
+      d1.cli.child.kill('SIGTERM');
+      const r1 = await d1.cli.result;
+      assert.equal(r1.code, 0, r1.stderr.slice(-2000));
+      f.proxy.setFaults(undefined);
+      assert.ok(d1.logs.some((l) => l.msg === 'stop timeout: aborting the transfers still running'), 'the stop cut the upload off');
+      assert.equal(needsList(f), 1, 'the folder owes a listing');
+      const s = await f.cmd('status');
+      assert.match(s.stdout, /unclean stop: +needs a listing after an unclean stop/);
+      const d2 = startDaemon(f);
+      const first = await d2.log(fullReconcile, 'the first reconcile after the restart');
+      assert.equal(first.kind, 'list', 'the restart lists the bucket');
+      await assertMirror(f, files, 'after the restart');
+      assert.equal(needsList(f), 0);
+      d2.cli.child.kill('SIGTERM');
+      assert.equal((await d2.cli.result).code, 0);
+      assert.deepEqual(runs(f).filter((x) => x.finished_at === null), []);
+    } finally {
+      await f.close();
+    }
+  });
+});
