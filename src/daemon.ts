@@ -121,7 +121,8 @@ class FolderLoop {
 
   private async runOnce(): Promise<void> {
     if (this.checkRoot() !== 'ok') return;
-    const full = this.full;
+    // After an unclean stop the DB may be behind the bucket: the first full reconcile lists, whatever asked for it.
+    const full = this.full === 'local' && this.d.engine.state.needsList(this.name) ? 'list' : this.full;
     const scope = full ? undefined : [...this.dirty];
     this.full = undefined;
     this.dirty.clear();
@@ -422,13 +423,13 @@ export class Daemon {
   }
 
   /**
-   * Arm the watchers (READY=1 once they are), reconcile everything once (listing the bucket only when the last
-   * verification is older than verifyInterval), then react to events and timers until stop().
+   * Recover from an earlier run that never finished, arm the watchers (READY=1 once they are), reconcile
+   * everything once (listing the bucket only when the last verification is older than verifyInterval or an
+   * unclean stop left the folder needing a listing), then react to events and timers until stop().
    */
   async start(): Promise<void> {
-    const crashed = this.engine.state.lastRunUnfinished();
-    this.runId = this.engine.state.runStarted('daemon', this.startedAt);
-    if (crashed) await this.engine.sweepStaleUploads(this.engine.folderNames(), this.hard.signal);
+    this.runId = this.engine.state.runStarted('daemon', this.startedAt, this.engine.folderNames());
+    await this.engine.recoverInterruptedRuns(this.runId, this.hard.signal);
     await Promise.all([...this.loops.values()].map(async (l) => {
       if (rootIsDirectory(l.root)) await l.arm();
       l.watchRoot();
@@ -551,7 +552,7 @@ export class Daemon {
 
   /**
    * Stop: no new work, watchers closed; running transfers may finish for `stopTimeout`, then they are aborted
-   * (multipart uploads aborted on the server). The DB records a clean stop only when nothing was cut off.
+   * (multipart uploads aborted on the server). The DB records a clean stop only when nothing was left open.
    */
   async stop(reason: string): Promise<void> {
     if (this.stopping) return;
@@ -563,6 +564,7 @@ export class Daemon {
     this.drain.abort(new Error(reason));
     const idle = Promise.all([...this.loops.values()].map((l) => l.idle()));
     let cut = false;
+    let swept = true;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([idle, new Promise<void>((r) => {
       timer = setTimeout(() => {
@@ -576,11 +578,14 @@ export class Daemon {
       this.hard.abort(new Error(`${reason}: stop timeout`));
       await idle;
       // lib-storage aborts its upload as it unwinds; sweep what an abort may have left open (free requests).
-      await this.engine.sweepStaleUploads(this.engine.folderNames(), AbortSignal.timeout(10_000)).catch(() => undefined);
+      swept = await this.engine.sweepStaleUploads(this.engine.folderNames(), AbortSignal.timeout(10_000)).catch(() => false);
     }
     try {
       this.engine.state.clearLive();
-      if (this.runId !== undefined) this.engine.state.runFinished(this.runId, Date.now(), { kind: 'daemon', uploads: this.uploads, bytes: this.uploadedBytes, ops: this.engine.ops.snapshot() });
+      // A transfer cut off may have completed on the server unrecorded: the next start lists (and sweeps what
+      // this sweep could not reach, since the run stays unfinished).
+      if (cut) this.engine.state.setNeedsList(this.engine.folderNames());
+      if (this.runId !== undefined && swept) this.engine.state.runFinished(this.runId, Date.now(), { kind: 'daemon', uploads: this.uploads, bytes: this.uploadedBytes, ops: this.engine.ops.snapshot() });
     } catch (err) {
       this.log.warn({ err: describeError(err) }, 'could not record the stop in the state DB');
     }

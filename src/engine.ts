@@ -98,13 +98,13 @@ export class Engine {
   async syncOnce(opts: SyncOptions = {}): Promise<SyncReport> {
     const started = Date.now();
     const dryRun = !!opts.dryRun;
-    const names = opts.folders?.length ? opts.folders : [...this.folders.keys()];
+    // A folder named twice is reconciled once (two reconciles of one folder at once would race each other).
+    const names = [...new Set(opts.folders?.length ? opts.folders : this.folders.keys())];
     for (const n of names) {
       if (!this.folders.has(n)) throw new FatalError(`no folder named "${n}" in ${this.config.file} (folders: ${[...this.folders.keys()].join(', ')})`, ExitCode.USAGE);
     }
-    const crashed = !dryRun && this.store.lastRunUnfinished();
-    const runId = dryRun ? undefined : this.store.runStarted('sync', started);
-    if (crashed) await this.sweepStaleUploads(names, opts.signal);
+    const runId = dryRun ? undefined : this.store.runStarted('sync', started, names);
+    if (runId !== undefined) await this.recoverInterruptedRuns(runId, opts.signal);
     // Run all folders concurrently on the shared queue; the first fatal error stops the others.
     const stop = new AbortController();
     const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
@@ -179,19 +179,46 @@ export class Engine {
   }
 
   /**
-   * The previous run was killed: abort the multipart uploads it may have left open under our prefixes
-   * (they cost storage until aborted; AbortMultipartUpload is free). Only after a crash, to spend no LIST otherwise.
+   * Runs other than `current` that never finished were killed: each folder they reconciled may have multipart
+   * uploads left open (billed until aborted) and objects the DB does not know of (uploaded, not yet recorded) or
+   * should have deleted. Mark those folders for a listing on their next full reconcile, sweep their open uploads,
+   * and mark the runs finished only once every sweep succeeded, so a failed sweep is tried again on the next start.
    */
-  async sweepStaleUploads(names: readonly string[], signal?: AbortSignal): Promise<void> {
+  async recoverInterruptedRuns(current: number, signal?: AbortSignal): Promise<void> {
+    const crashed = this.store.unfinishedRuns(current);
+    if (crashed.length === 0) return;
+    const names = new Set<string>();
+    for (const r of crashed) for (const n of r.folders ?? this.folders.keys()) names.add(n);
+    this.store.setNeedsList([...names]);
+    this.log.warn({ runs: crashed.map((r) => r.id), folders: [...names] }, 'an earlier run stopped uncleanly: sweeping its open multipart uploads; its folders are listed on their next reconcile');
+    if (await this.sweepStaleUploads([...names], signal)) this.store.runsInterrupted(crashed.map((r) => r.id), Date.now());
+  }
+
+  /**
+   * Abort the multipart uploads an interrupted run may have left open under these folders' prefixes (they cost
+   * storage until aborted; AbortMultipartUpload is free). Only after a crash or a cut stop, to spend no LIST
+   * otherwise. A folder no longer configured is swept at the bucket and prefix the DB recorded for it (its open
+   * uploads are ours, and nobody else would ever abort them); a failure there is only warned about. Returns
+   * false when a configured folder could not be swept.
+   */
+  async sweepStaleUploads(names: readonly string[], signal?: AbortSignal): Promise<boolean> {
+    let ok = true;
+    const recorded = new Map(this.store.folders().map((f) => [f.name, f]));
     for (const n of names) {
-      const cfg = this.config.folders.find((f) => f.name === n)!;
+      const cfg = this.config.folders.find((f) => f.name === n) ?? recorded.get(n);
+      if (!cfg) continue; // never reconciled here: it cannot have an upload of ours open
+      const configured = this.config.folders.some((f) => f.name === n);
       try {
         const aborted = await new Bucket(this.client, cfg.bucket).abortStaleUploads(cfg.prefix, signal);
         if (aborted) this.log.warn({ folder: n, aborted }, 'aborted multipart uploads left open by an interrupted run');
       } catch (err) {
-        this.log.warn({ folder: n, err }, 'could not sweep multipart uploads left by an interrupted run');
+        if (configured) ok = false;
+        this.log.warn({ folder: n, bucket: cfg.bucket, prefix: cfg.prefix, err }, configured
+          ? 'could not sweep multipart uploads left by an interrupted run; the next start tries again'
+          : 'could not sweep multipart uploads left by an interrupted run in a folder no longer configured; abort them by hand');
       }
     }
+    return ok;
   }
 
   /** Close the DB and the client. Idempotent. */

@@ -167,7 +167,8 @@ export class Folder {
         return report;
       }
       await this.execute(actions, opts, report, guard);
-      if (!scope) store.markSynced(config.name, Date.now(), opts.list);
+      // A listing whose deletes a guard held back has not converged: a listing owed since a crash stays owed.
+      if (!scope) store.markSynced(config.name, Date.now(), opts.list, opts.list && !report.error);
       if (report.failed.length > 0) report.ok = false;
       return report;
     } catch (err) {

@@ -37,6 +37,8 @@ export interface FolderStatusReport {
   /** The last `r2mirror verify` of this bucket and prefix, as recorded in the state DB (null: never). */
   verified: { at: number; ok: boolean; keys: number; agree: number; differences: number; error: string | null } | null;
   ops: { classA: number; classB: number; free: number };
+  /** An unclean stop (kill, power loss) may have left the DB behind the bucket: the next reconcile lists it. */
+  needsList: boolean;
 }
 
 async function runStatus(ctx: CommandContext): Promise<number> {
@@ -50,6 +52,9 @@ async function runStatus(ctx: CommandContext): Promise<number> {
       const liveRow = running ? store.live() : undefined;
       const live = liveRow?.state as DaemonLive | undefined;
       const known = new Map(store.folders().map((f) => [f.name, f]));
+      // Killed runs not yet recovered (no process holds the DB): the folders they reconciled owe a listing.
+      const interrupted = new Set<string>();
+      if (!running) for (const r of store.unfinishedRuns()) for (const n of r.folders ?? config.folders.map((f) => f.name)) interrupted.add(n);
       out = {
         daemon: liveRow ? { pid: liveRow.pid, startedAt: liveRow.startedAt, updatedAt: liveRow.updatedAt } : null,
         folders: config.folders.map((f) => {
@@ -65,6 +70,7 @@ async function runStatus(ctx: CommandContext): Promise<number> {
             lastVerify: Math.max(row?.lastList ?? 0, l?.lastVerify ?? 0) || null,
             verified: verifiedOf(store, f),
             ops: row?.ops ?? { classA: 0, classB: 0, free: 0 },
+            needsList: (!!same && row.needsList) || interrupted.has(f.name),
           };
         }),
       };
@@ -107,6 +113,7 @@ function formatStatus(o: { daemon: { pid: number; startedAt: number; updatedAt: 
     lines.push(`  state:           ${f.state}${f.pending !== null ? `, ${num(f.pending)} pending` : ''}`);
     if (f.error) lines.push(`  error:           ${f.error}`);
     if (f.notice) lines.push(`  notice:          ${ago(f.notice.at, now)}: ${f.notice.message}`);
+    if (f.needsList) lines.push('  unclean stop:    needs a listing after an unclean stop (the DB may be behind the bucket; the next reconcile lists it)');
     lines.push(`  last reconcile:  ${ago(f.lastReconcile, now)}`);
     lines.push(`  last verify:     ${ago(f.lastVerify, now)} (full bucket listing)`);
     lines.push(`  last verified:   ${f.verified ? `${ago(f.verified.at, now)}: ${f.verified.ok ? `ok, ${num(f.verified.keys)} keys agree` : `${num(f.verified.differences)} difference(s)`}` : 'never'} (r2mirror verify)`);

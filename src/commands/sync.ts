@@ -28,7 +28,7 @@ export function parseSyncArgs(argv: readonly string[], env: CommandContext['env'
     'allow-empty': { type: 'boolean' }, 'log-level': { type: 'string' },
   }, 0);
   return {
-    config: configPath(v.config, env), folders: v.folder ?? [], dryRun: !!v['dry-run'], json: !!v.json,
+    config: configPath(v.config, env), folders: [...new Set(v.folder ?? [])], dryRun: !!v['dry-run'], json: !!v.json,
     maxDelete: parseMaxDelete(v['max-delete']), allowEmpty: !!v['allow-empty'], logLevel: logLevelOption(v['log-level']),
   };
 }

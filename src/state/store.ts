@@ -47,6 +47,16 @@ export interface FolderStatus extends FolderRow {
   readonly files: number;
   readonly bytes: number;
   readonly ops: { classA: number; classB: number; free: number };
+  /** An unclean stop may have left the DB behind the bucket: the next full reconcile lists it. */
+  readonly needsList: boolean;
+}
+
+/** A run that never finished (the process was killed): the folders it reconciled, null for every folder (schema 2). */
+export interface UnfinishedRun {
+  readonly id: number;
+  readonly kind: string;
+  readonly startedAt: number;
+  readonly folders: string[] | null;
 }
 
 /** A file that could not be mirrored. */
@@ -104,6 +114,8 @@ export class Store {
       folderDeleteRows: db.prepare('DELETE FROM objects WHERE folder = ?'),
       folderSetSync: db.prepare('UPDATE folders SET last_sync = ? WHERE name = ?'),
       folderSetList: db.prepare('UPDATE folders SET last_list = ? WHERE name = ?'),
+      folderNeedsList: db.prepare('UPDATE folders SET needs_list = ? WHERE name = ?'),
+      folderGetNeedsList: db.prepare<[string], { needs_list: number }>('SELECT needs_list FROM folders WHERE name = ?'),
       rows: db.prepare<[string], RawRow>('SELECT key, rel, size, mtime_ns, ino, etag, md5, part_size, synced_at, dev FROM objects WHERE folder = ?'),
       row: db.prepare<[string, string], RawRow>('SELECT key, rel, size, mtime_ns, ino, etag, md5, part_size, synced_at, dev FROM objects WHERE folder = ? AND key = ?'),
       // `key >= @p` lets the primary key index find the start; substr() (characters, like length()) ends it.
@@ -116,7 +128,7 @@ export class Store {
           ino = excluded.ino, etag = excluded.etag, md5 = excluded.md5, part_size = excluded.part_size, synced_at = excluded.synced_at,
           dev = excluded.dev`),
       del: db.prepare('DELETE FROM objects WHERE folder = ? AND key = ?'),
-      folderAll: db.prepare<[], { name: string; bucket: string; prefix: string; last_sync: number | null; last_list: number | null; ops_a: number; ops_b: number; ops_free: number }>(
+      folderAll: db.prepare<[], { name: string; bucket: string; prefix: string; last_sync: number | null; last_list: number | null; ops_a: number; ops_b: number; ops_free: number; needs_list: number }>(
         'SELECT * FROM folders ORDER BY name'),
       folderAddOps: db.prepare('UPDATE folders SET ops_a = ops_a + ?, ops_b = ops_b + ?, ops_free = ops_free + ? WHERE name = ?'),
       failUpsert: db.prepare(`INSERT INTO failures (folder, rel, reason, first_at, last_at, attempts) VALUES (?, ?, ?, ?, ?, 1)
@@ -128,8 +140,9 @@ export class Store {
         ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, started_at = excluded.started_at, updated_at = excluded.updated_at, state = excluded.state`),
       liveGet: db.prepare<[], { pid: number; started_at: number; updated_at: number; state: string }>('SELECT * FROM live WHERE id = 1'),
       liveClear: db.prepare('DELETE FROM live'),
-      lastRun: db.prepare<[], { finished_at: number | null }>('SELECT finished_at FROM runs ORDER BY id DESC LIMIT 1'),
-      runStart: db.prepare('INSERT INTO runs (kind, started_at) VALUES (?, ?)'),
+      runStart: db.prepare('INSERT INTO runs (kind, started_at, folders) VALUES (?, ?, ?)'),
+      runsUnfinished: db.prepare<[number], { id: number; kind: string; started_at: number; folders: string | null }>(
+        'SELECT id, kind, started_at, folders FROM runs WHERE finished_at IS NULL AND id <> ? ORDER BY id'),
       runEnd: db.prepare('UPDATE runs SET finished_at = ?, summary = ? WHERE id = ?'),
       // A verification is recorded only for the bucket and prefix it checked (a moved folder keeps none).
       verifySet: db.prepare(`INSERT INTO folders (name, bucket, prefix, verified_at, verify_result) VALUES (@name, @bucket, @prefix, @at, @result)
@@ -298,12 +311,29 @@ export class Store {
     this.guard(() => this.db.transaction(fn)());
   }
 
-  /** Mark a completed reconcile (and, when listed, a completed remote listing). */
-  markSynced(folder: string, at: number, listed: boolean): void {
+  /**
+   * Mark a completed reconcile (and, when listed, a completed remote listing). `converged` (default: listed):
+   * the listing's plan ran whole (no guard held deletes back), so the bucket, the folder and the DB agree and a
+   * listing owed since an unclean stop is paid.
+   */
+  markSynced(folder: string, at: number, listed: boolean, converged = listed): void {
     this.guard(() => {
       this.stmts.folderSetSync.run(at, folder);
       if (listed) this.stmts.folderSetList.run(at, folder);
+      if (listed && converged) this.stmts.folderNeedsList.run(0, folder);
     });
+  }
+
+  /** These folders' next full reconcile must list the bucket (an unclean stop may have left the DB behind it). */
+  setNeedsList(folders: readonly string[]): void {
+    this.guard(() => this.db.transaction(() => {
+      for (const f of folders) this.stmts.folderNeedsList.run(1, f);
+    })());
+  }
+
+  /** True while the folder owes a listing since an unclean stop. */
+  needsList(folder: string): boolean {
+    return !!this.guard(() => this.stmts.folderGetNeedsList.get(folder))?.needs_list;
   }
 
   /** Every folder the DB knows, with its counts and the operations spent on it. */
@@ -312,7 +342,7 @@ export class Store {
       const c = this.stmts.count.get(r.name)!;
       return {
         name: r.name, bucket: r.bucket, prefix: r.prefix, lastSync: r.last_sync, lastList: r.last_list, files: c.n, bytes: c.bytes ?? 0,
-        ops: { classA: r.ops_a, classB: r.ops_b, free: r.ops_free },
+        ops: { classA: r.ops_a, classB: r.ops_b, free: r.ops_free }, needsList: !!r.needs_list,
       };
     }));
   }
@@ -381,20 +411,31 @@ export class Store {
     this.guard(() => this.stmts.liveClear.run());
   }
 
-  /** True when the previous run never finished (killed): multipart uploads it left open need an abort sweep. */
-  lastRunUnfinished(): boolean {
-    const r = this.guard(() => this.stmts.lastRun.get());
-    return !!r && r.finished_at === null;
+  /**
+   * Every run other than `except` that never finished. Only one process holds the DB lock, so each of them was
+   * killed (or lost power) while it ran.
+   */
+  unfinishedRuns(except = -1): UnfinishedRun[] {
+    return this.guard(() => this.stmts.runsUnfinished.all(except)).map((r) => ({
+      id: r.id, kind: r.kind, startedAt: r.started_at, folders: parseFolders(r.folders),
+    }));
   }
 
-  /** Start a run record; returns its id. */
-  runStarted(kind: string, at: number): number {
-    return Number(this.guard(() => this.stmts.runStart.run(kind, at)).lastInsertRowid);
+  /** Start a run record with the folders it reconciles; returns its id. */
+  runStarted(kind: string, at: number, folders?: readonly string[]): number {
+    return Number(this.guard(() => this.stmts.runStart.run(kind, at, folders ? JSON.stringify(folders) : null)).lastInsertRowid);
   }
 
   /** Finish a run record with its JSON summary. */
   runFinished(id: number, at: number, summary: unknown): void {
     this.guard(() => this.stmts.runEnd.run(at, JSON.stringify(summary), id));
+  }
+
+  /** Close the records of killed runs once what they left behind was swept: they are no longer unfinished. */
+  runsInterrupted(ids: readonly number[], at: number): void {
+    this.guard(() => this.db.transaction(() => {
+      for (const id of ids) this.stmts.runEnd.run(at, JSON.stringify({ crashed: true }), id);
+    })());
   }
 
   /**
@@ -423,6 +464,17 @@ export class Store {
     this.lockDb?.close();
     this.lockDb = undefined;
     if (this.snapshotDir) fs.rmSync(this.snapshotDir, { recursive: true, force: true });
+  }
+}
+
+/** runs.folders: a JSON array of names; anything else (NULL from schema 2, damage) means every folder. */
+function parseFolders(s: string | null): string[] | null {
+  if (s === null) return null;
+  try {
+    const v = JSON.parse(s) as unknown;
+    return Array.isArray(v) && v.every((x) => typeof x === 'string') ? v : null;
+  } catch {
+    return null;
   }
 }
 

@@ -217,31 +217,56 @@ test('folder() with a changed bucket or prefix forgets that folder\'s rows (they
   assert.equal(s.folder('f', 'other-bucket', 'q/').bucket, 'other-bucket');
 });
 
-test('run records: lastRunUnfinished is true only while the newest run has not finished', () => {
+test('run records: every unfinished run but the current one, with its folders', () => {
   const file = join(tempDir(), 'state.db');
   const s = openStore(file);
-  assert.equal(s.lastRunUnfinished(), false, 'no runs yet');
-  const id = s.runStarted('sync', 1000);
-  assert.equal(s.lastRunUnfinished(), true);
+  assert.deepEqual(s.unfinishedRuns(), [], 'no runs yet');
+  const id = s.runStarted('sync', 1000, ['a', 'b']);
+  assert.deepEqual(s.unfinishedRuns(), [{ id, kind: 'sync', startedAt: 1000, folders: ['a', 'b'] }]);
+  assert.deepEqual(s.unfinishedRuns(id), [], 'the current run is not an interrupted one');
   s.runFinished(id, 2000, { uploaded: 3, failed: [] });
-  assert.equal(s.lastRunUnfinished(), false);
-  const id2 = s.runStarted('daemon', 3000);
+  assert.deepEqual(s.unfinishedRuns(), []);
+  const id2 = s.runStarted('daemon', 3000, ['a']);
   assert.notEqual(id2, id);
   s.close();
-  // a killed process never finishes its run: the next open sees it
+  // a killed process never finishes its run: the next open sees it, and every other one not yet closed
   const again = openStore(file);
-  assert.equal(again.lastRunUnfinished(), true);
+  const id3 = again.runStarted('sync', 4000, ['b']);
+  const id4 = again.runStarted('sync', 5000);
+  assert.deepEqual(again.unfinishedRuns(id4).map((r) => [r.id, r.folders]), [[id2, ['a']], [id3, ['b']]]);
+  assert.equal(again.unfinishedRuns(id3).find((r) => r.id === id4)!.folders, null, 'no folders recorded: every folder');
+  again.runsInterrupted([id2, id3], 6000);
+  assert.deepEqual(again.unfinishedRuns(id4), []);
   again.close();
   const raw = new Database(file, { readonly: true });
   try {
-    const runs = raw.prepare('SELECT kind, started_at, finished_at, summary FROM runs ORDER BY id').all();
+    const runs = raw.prepare('SELECT kind, started_at, finished_at, summary, folders FROM runs ORDER BY id').all();
     assert.deepEqual(runs, [
-      { kind: 'sync', started_at: 1000, finished_at: 2000, summary: '{"uploaded":3,"failed":[]}' },
-      { kind: 'daemon', started_at: 3000, finished_at: null, summary: null },
+      { kind: 'sync', started_at: 1000, finished_at: 2000, summary: '{"uploaded":3,"failed":[]}', folders: '["a","b"]' },
+      { kind: 'daemon', started_at: 3000, finished_at: 6000, summary: '{"crashed":true}', folders: '["a"]' },
+      { kind: 'sync', started_at: 4000, finished_at: 6000, summary: '{"crashed":true}', folders: '["b"]' },
+      { kind: 'sync', started_at: 5000, finished_at: null, summary: null, folders: null },
     ]);
   } finally {
     raw.close();
   }
+});
+
+test('needs_list: set for folders after an unclean stop, cleared only by a listing that converged', () => {
+  const s = openStore(join(tempDir(), 'state.db'));
+  s.folder('f', 'bkt', 'p/');
+  s.folder('g', 'bkt', 'q/');
+  assert.equal(s.needsList('f'), false);
+  s.setNeedsList(['f', 'g', 'not-a-folder']);
+  assert.deepEqual(s.folders().map((r) => [r.name, r.needsList]), [['f', true], ['g', true]]);
+  s.markSynced('f', 1000, false);
+  assert.equal(s.needsList('f'), true, 'a reconcile without a listing does not clear it');
+  s.markSynced('f', 2000, true, false);
+  assert.equal(s.needsList('f'), true, 'a listing whose deletes a guard held back does not clear it');
+  s.markSynced('f', 3000, true);
+  assert.equal(s.needsList('f'), false);
+  assert.equal(s.needsList('g'), true, 'other folders keep theirs');
+  s.close();
 });
 
 test('a DB from a newer r2mirror is refused with a message naming the file', () => {
@@ -280,7 +305,7 @@ test('readonly open of a missing DB works in memory and writes nothing to disk',
   const s = openStore(file, { readonly: true });
   assert.equal(s.folder('f', 'b', 'p/').lastSync, null);
   assert.equal(s.rows('f').size, 0);
-  assert.equal(s.lastRunUnfinished(), false);
+  assert.deepEqual(s.unfinishedRuns(), []);
   s.close();
   assert.deepEqual(readdirSync(d), [], 'no directory, DB or lock file created');
 });
