@@ -55,7 +55,8 @@ export interface DaemonLive {
   readonly queue: number;
 }
 
-type Work = { kind: 'scope'; paths: Set<string> } | { kind: 'local' } | { kind: 'list' };
+/** Work asked of a folder loop: a path set from the watcher or a retry, or a whole-folder reconcile. */
+type Work = { kind: 'paths'; paths: Iterable<string> } | { kind: 'local' } | { kind: 'listing' };
 
 /** One folder's loop: collects work, runs one reconcile at a time, pauses when its root is gone. */
 class FolderLoop {
@@ -71,7 +72,7 @@ class FolderLoop {
   private rearming = false;
   private identityTimer: NodeJS.Timeout | undefined;
   private dirty = new Set<string>();
-  private full: 'local' | 'list' | undefined;
+  private full: 'local' | 'listing' | undefined;
   private running: Promise<void> | undefined;
   runningKind: string | undefined;
   lastReconcile: number | undefined;
@@ -97,7 +98,7 @@ class FolderLoop {
   /** Add work and start a reconcile if none is running. */
   request(w: Work): void {
     if (this.d.stopping) return;
-    if (w.kind === 'list') this.full = 'list';
+    if (w.kind === 'listing') this.full = 'listing';
     else if (w.kind === 'local') this.full ??= 'local';
     else for (const p of w.paths) this.dirty.add(p);
     this.kick();
@@ -122,23 +123,25 @@ class FolderLoop {
   private async runOnce(): Promise<void> {
     if (this.checkRoot() !== 'ok') return;
     // After an unclean stop the DB may be behind the bucket: the first full reconcile lists, whatever asked for it.
-    const full = this.full === 'local' && this.d.engine.state.needsList(this.name) ? 'list' : this.full;
+    const full = this.full === 'local' && this.d.engine.state.needsList(this.name) ? 'listing' : this.full;
     const scope = full ? undefined : [...this.dirty];
     this.full = undefined;
     this.dirty.clear();
-    this.runningKind = full ?? `${scope!.length} path(s)`;
+    // (status and the log keep their words: 'list' for a listing, 'local' for a rescan)
+    const said = full === 'listing' ? 'list' : full;
+    this.runningKind = said ?? `${scope!.length} path(s)`;
     this.d.changed();
     const started = Date.now();
     let report: FolderReport;
     try {
       report = await this.d.engine.reconcile(this.name, {
-        list: full === 'list', scope, signal: this.d.hard.signal, drain: this.d.drain.signal,
+        scope: full ? { kind: full } : { kind: 'paths', paths: scope! }, signal: this.d.hard.signal, drain: this.d.drain.signal,
       });
     } catch (err) {
       if (this.d.stopping && classify(err) === 'abort') return;
       if (err instanceof FatalError && err.exitCode === ExitCode.TEMPFAIL) {
         // The endpoint is down: keep the work and try again later; watching goes on.
-        if (full) this.full = full === 'list' || this.full === 'list' ? 'list' : 'local';
+        if (full) this.full = full === 'listing' || this.full === 'listing' ? 'listing' : 'local';
         else for (const p of scope!) this.dirty.add(p);
         const delay = Math.min(OUTAGE_BASE_MS * 2 ** this.outage++, RETRY_MAX_MS);
         this.error = err.message;
@@ -160,7 +163,7 @@ class FolderLoop {
     } else {
       this.error = undefined;
       this.lastOk = this.lastReconcile;
-      if (full === 'list') this.lastVerify = this.lastReconcile;
+      if (full === 'listing') this.lastVerify = this.lastReconcile;
     }
     this.checkRoot(); // replaced while we reconciled: watch the new one and rescan it
     this.d.count(report);
@@ -169,7 +172,7 @@ class FolderLoop {
     const changedSomething = report.uploaded.files + report.adopted.files + report.copied.files + report.deleted + report.trashed + report.failed.length;
     {
       this.log[full || changedSomething ? 'info' : 'debug']({
-        kind: full ?? 'changes', paths: scope?.length, uploaded: report.uploaded.files, bytes: report.uploaded.bytes, renamed: report.copied.files,
+        kind: said ?? 'changes', paths: scope?.length, uploaded: report.uploaded.files, bytes: report.uploaded.bytes, renamed: report.copied.files,
         deleted: report.deleted + report.trashed, failed: report.failed.length, ms: Date.now() - started,
       }, 'reconciled');
     }
@@ -190,7 +193,7 @@ class FolderLoop {
       if (prev) clearTimeout(prev.timer);
       const attempts = (prev?.attempts ?? 0) + 1;
       const delay = Math.min(RETRY_BASE_MS * 2 ** (attempts - 1), RETRY_MAX_MS);
-      const timer = setTimeout(() => this.request({ kind: 'scope', paths: new Set([rel]) }), delay);
+      const timer = setTimeout(() => this.request({ kind: 'paths', paths: [rel] }), delay);
       this.retries.set(rel, { attempts, timer });
     }
   }
@@ -224,7 +227,7 @@ class FolderLoop {
     } else if (b.paths.includes('')) {
       this.request({ kind: 'local' });
     } else {
-      this.request({ kind: 'scope', paths: new Set(b.paths) });
+      this.request({ kind: 'paths', paths: b.paths });
     }
   }
 
@@ -446,12 +449,12 @@ export class Daemon {
       // A folder recorded with another bucket or prefix (a reload changed it) is listed first, to adopt what is there.
       const lastList = row && row.bucket === cfg.bucket && row.prefix === cfg.prefix ? row.lastList : null;
       l.lastVerify = lastList ?? undefined;
-      l.request({ kind: lastList === null || now - lastList >= verifyInterval ? 'list' : 'local' });
+      l.request({ kind: lastList === null || now - lastList >= verifyInterval ? 'listing' : 'local' });
       // The next verification is due verifyInterval after the last one.
       const firstVerify = lastList === null ? verifyInterval : Math.max(1000, lastList + verifyInterval - now);
       const t = setTimeout(() => {
-        l.request({ kind: 'list' });
-        this.timers.push(setInterval(() => l.request({ kind: 'list' }), verifyInterval));
+        l.request({ kind: 'listing' });
+        this.timers.push(setInterval(() => l.request({ kind: 'listing' }), verifyInterval));
       }, Math.min(firstVerify, 2 ** 31 - 1));
       this.timers.push(t);
     }

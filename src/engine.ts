@@ -7,7 +7,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Config, Credentials, MaxDelete } from './config.js';
 import { ExitCode, FatalError } from './errors.js';
 import { DEFAULT_PART } from './keys.js';
-import { Folder, type FolderReport, type Progress, type ReconcileOptions, type Tally } from './folder.js';
+import { Folder, type FolderReport, type Progress, type ReconcileOptions, type Scope, type Tally } from './folder.js';
 import type { Logger } from './log.js';
 import { Bucket, createClient, type OpCounter, type OpCounts } from './remote/bucket.js';
 import { Store } from './state/store.js';
@@ -114,11 +114,9 @@ export class Engine {
       const folder = this.folders.get(n)!;
       const cfg = this.config.folders.find((f) => f.name === n)!;
       try {
-        const report = await folder.reconcile({
-          dryRun, list: true, maxDelete: opts.maxDelete ?? cfg.maxDelete, allowEmpty: !!opts.allowEmpty, signal, progress: this.progress,
-        });
-        reports.push(report);
-        if (!dryRun) this.recordOutcome(report, undefined);
+        reports.push(await this.reconcileFolder(folder, {
+          scope: { kind: 'listing' }, dryRun, maxDelete: opts.maxDelete ?? cfg.maxDelete, allowEmpty: !!opts.allowEmpty, signal, progress: this.progress,
+        }));
       } catch (err) {
         if (!fatal) {
           fatal = err;
@@ -150,12 +148,17 @@ export class Engine {
     const cfg = this.config.folders.find((f) => f.name === name);
     if (!folder || !cfg) throw new FatalError(`no folder named "${name}"`, ExitCode.USAGE);
     try {
-      const report = await folder.reconcile({ ...opts, dryRun: false, allowEmpty: false, maxDelete: opts.maxDelete ?? cfg.maxDelete, progress: this.progress });
-      this.recordOutcome(report, opts.scope);
-      return report;
+      return await this.reconcileFolder(folder, { ...opts, dryRun: false, allowEmpty: false, maxDelete: opts.maxDelete ?? cfg.maxDelete, progress: this.progress });
     } finally {
       this.persistOps();
     }
+  }
+
+  /** The one per-folder step of `sync` and the daemon: reconcile, then record its failures for `status`. */
+  private async reconcileFolder(folder: Folder, opts: ReconcileOptions): Promise<FolderReport> {
+    const report = await folder.reconcile(opts);
+    if (!opts.dryRun) this.recordOutcome(report, opts.scope);
+    return report;
   }
 
   /** Transfers queued or running. */
@@ -168,10 +171,10 @@ export class Engine {
     return this.store;
   }
 
-  private recordOutcome(report: FolderReport, scope: readonly string[] | undefined): void {
+  private recordOutcome(report: FolderReport, scope: Scope): void {
     // A folder that was not reconciled at all (root missing) keeps its previous failure list.
     if (report.error && report.uploaded.files === 0 && report.failed.length === 0 && !report.deleted) return;
-    this.store.recordFailures(report.name, report.failed, scope, Date.now());
+    this.store.recordFailures(report.name, report.failed, scope.kind === 'paths' ? scope.paths : undefined, Date.now());
   }
 
   private persistOps(): void {

@@ -64,20 +64,26 @@ export interface FolderReport {
   estimate?: { classA: number; classB: number; free: number };
 }
 
+/**
+ * What one reconcile looks at.
+ * - `paths`: only these paths (relative to the root): the daemon's reconcile of what its watcher saw. No listing;
+ *   the stored rows of these paths (and of everything under them, for removed directories) are the other side.
+ * - `local`: the whole folder against the state DB, without listing the bucket.
+ * - `listing`: the whole folder against the DB and a listing of the bucket prefix (finds drift, adopts objects).
+ */
+export type Scope =
+  | { readonly kind: 'paths'; readonly paths: readonly string[] }
+  | { readonly kind: 'local' }
+  | { readonly kind: 'listing' };
+
 /** Options for one reconcile. */
 export interface ReconcileOptions {
+  readonly scope: Scope;
   readonly dryRun: boolean;
-  /** List the bucket prefix (finds drift, adopts objects); without it only the DB is compared. */
-  readonly list: boolean;
   readonly maxDelete: MaxDelete;
   readonly allowEmpty: boolean;
   readonly signal?: AbortSignal | undefined;
   readonly progress: Progress;
-  /**
-   * Only these paths (relative to the root): the daemon's reconcile of what its watcher saw. No listing; the
-   * stored rows of these paths (and of everything under them, for removed directories) are the other side.
-   */
-  readonly scope?: readonly string[] | undefined;
   /** Once aborted, start no new transfer; running ones finish (a graceful stop). `signal` aborts them too. */
   readonly drain?: AbortSignal | undefined;
 }
@@ -127,12 +133,13 @@ export class Folder {
       if (!moved) store.folder(config.name, config.bucket, config.prefix);
       const t0 = performance.now();
       let listMs = 0;
-      const scope = opts.scope;
-      if (scope && (opts.list || moved)) throw new Error('a scoped reconcile neither lists nor follows a moved bucket');
+      const list = opts.scope.kind === 'listing';
+      const scope = opts.scope.kind === 'paths' ? opts.scope.paths : undefined;
+      if (scope && moved) throw new Error('a scoped reconcile does not follow a moved bucket');
       const scopeKeys = scope?.map((rel) => toKey(config.prefix, rel));
       const stored = moved ? new Map<string, ObjectRow>()
         : scopeKeys ? store.rowsIn(config.name, scopeKeys, scopeKeys.map((k) => k + '/')) : store.rows(config.name);
-      const listing = opts.list ? this.listRemote([...stored.keys()], opts.signal).then((m) => ((listMs = performance.now() - t0), m)) : undefined;
+      const listing = list ? this.listRemote([...stored.keys()], opts.signal).then((m) => ((listMs = performance.now() - t0), m)) : undefined;
       listing?.catch(() => undefined); // awaited below; avoid an unhandled rejection if the scan throws first
       const scan = await scanFolder({
         root: config.path, prefix: config.prefix, exclude: config.exclude, followSymlinks: config.followSymlinks,
@@ -168,7 +175,7 @@ export class Folder {
       }
       await this.execute(actions, opts, report, guard);
       // A listing whose deletes a guard held back has not converged: a listing owed since a crash stays owed.
-      if (!scope) store.markSynced(config.name, Date.now(), opts.list, opts.list && !report.error);
+      if (!scope) store.markSynced(config.name, Date.now(), list, list && !report.error);
       if (report.failed.length > 0) report.ok = false;
       return report;
     } catch (err) {
