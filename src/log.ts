@@ -1,8 +1,11 @@
 // The pino root logger: JSON lines (journald-friendly), or short human lines on a terminal.
 // Every line passes through a scrubber so credentials can never reach a log, whatever an error carries.
+// The convention for every caller: the message is a constant string, variable parts are fields, and a caught
+// error goes in as `{ err }` (the Error object; the serializer below renders it).
+// Must not: write anywhere but opts.out, or render an error's raw SDK shape (request, response, headers).
 
 import { pino, type Logger, type DestinationStream, type Level } from 'pino';
-import { printable, scrub } from './errors.js';
+import { describeError, errorCode, printable, scrub } from './errors.js';
 
 export type { Logger };
 
@@ -36,6 +39,16 @@ export function prettyLine(json: string): string {
   return printable(`${lvl} ${String(o.msg ?? '')}${fields.length ? ' ' + fields.join(' ') : ''}`) + '\n';
 }
 
+/**
+ * `err` as a log field: what describeError says (code, HTTP status, message), the class and the code. Not pino's
+ * standard serializer: that copies every enumerable property, and an SDK error carries its whole HTTP response.
+ */
+export function serializeError(err: unknown): { type: string; message: string; code?: string } {
+  if (!(err instanceof Error)) return { type: typeof err, message: String(err) };
+  const code = errorCode(err);
+  return { type: err.name, message: describeError(err), ...(code ? { code } : {}) };
+}
+
 /** The process's root logger; modules take child loggers (`log.child({ folder })`). */
 export function createLogger(opts: LogOptions): Logger {
   const secrets = (opts.secrets ?? []).filter((s) => s.length >= 4);
@@ -46,5 +59,5 @@ export function createLogger(opts: LogOptions): Logger {
       opts.out.write(opts.pretty ? prettyLine(clean) : printable(clean.replace(/\n$/, '')) + '\n');
     },
   };
-  return pino({ level: opts.level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, dest);
+  return pino({ level: opts.level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime, serializers: { err: serializeError } }, dest);
 }
