@@ -85,20 +85,25 @@ function recordedRows(config: Config, folder: FolderConfig, log: Logger): Map<st
   }
 }
 
-/** The first fatal error of a run; setting it aborts the run's signal, so queued and running downloads end. */
+/** The first fatal error of a run; noting it aborts the run's signal, so queued and running downloads end. */
 class Stop {
   private readonly ctl = new AbortController();
+  private first: { readonly err: unknown } | undefined;
   readonly signal: AbortSignal;
-  err: unknown;
-  stopped = false;
   constructor(outer: AbortSignal) {
     this.signal = AbortSignal.any([outer, this.ctl.signal]);
   }
+  get stopped(): boolean {
+    return this.first !== undefined;
+  }
+  /** The error that stopped the run (when stopped). */
+  get err(): unknown {
+    return this.first?.err;
+  }
   /** Note a failure that ends the run (an abort is the outer signal's doing, not a failure). */
   fail(err: unknown): void {
-    if (this.stopped || classify(err) === 'abort') return;
-    this.stopped = true;
-    this.err = err;
+    if (this.first !== undefined || classify(err) === 'abort') return;
+    this.first = { err };
     this.ctl.abort(err);
   }
 }
