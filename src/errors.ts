@@ -169,3 +169,16 @@ const SHORT: Readonly<Record<string, string>> = { '\b': '\\b', '\t': '\\t', '\n'
 export function printable(text: string): string {
   return text.replace(UNPRINTABLE, (c) => SHORT[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
+
+// --- Restore's downloads ---------------------------------------------------------------------------------------
+
+/**
+ * The object is not the one that was listed any more (If-Match failed): run again to get the new one. It keeps
+ * the plain `Error` name on purpose: describeError then shows only its message, as the restore report always has.
+ */
+export class ObjectChangedError extends Error {}
+
+/** The server refused a conditional request (If-Match): S3's PreconditionFailed, HTTP 412. */
+export function isPreconditionFailed(err: unknown): boolean {
+  return (err as { name?: string } | null)?.name === 'PreconditionFailed' || httpStatus(err) === 412;
+}

@@ -1,14 +1,12 @@
 // Reading objects back for `r2mirror restore`: a streamed GetObject pinned to the ETag that was listed, and the
-// modification time r2mirror stored with the object. Knows nothing of disks or the state DB; never writes.
+// modification time r2mirror stored with the object.
+// Must not: write anything, know of disks or the state DB, or import from local/, state/ or above remote/.
 
 import type { Readable } from 'node:stream';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { IntegrityError } from '../errors.js';
+import { IntegrityError, ObjectChangedError, isPreconditionFailed } from '../errors.js';
 import { mtimeFromMetadata, normalizeEtag } from '../keys.js';
 import type { Bucket } from './bucket.js';
-
-/** The object is not the one that was listed any more (If-Match failed): run again to get the new one. */
-export class ObjectChangedError extends Error {}
 
 /** An object's body as a stream, with what the response said about it. */
 export interface ObjectStream {
@@ -33,8 +31,7 @@ export async function openObject(bucket: Bucket, key: string, opts: { etag?: str
       Bucket: bucket.name, Key: key, IfMatch: opts.etag ? `"${opts.etag}"` : undefined,
     }), { abortSignal: opts.signal });
   } catch (err) {
-    const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-    if (e.name === 'PreconditionFailed' || e.$metadata?.httpStatusCode === 412) {
+    if (isPreconditionFailed(err)) {
       throw new ObjectChangedError(`the object was replaced in the bucket after it was listed (its ETag is no longer ${opts.etag}); run restore again`);
     }
     throw err;

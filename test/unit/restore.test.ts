@@ -3,7 +3,9 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseRestoreArgs, partSizesFor, prefixProblem, restorePath, tempName } from '../../src/commands/restore.js';
+import { parseRestoreArgs } from '../../src/commands/restore.js';
+import { tempName } from '../../src/local/place.js';
+import { partSizesFor, prefixProblem, restorePath } from '../../src/restore/rules.js';
 import { mtimeFromMetadata, mtimeToMetadata } from '../../src/keys.js';
 
 const MiB = 1024 * 1024;
