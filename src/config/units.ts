@@ -67,10 +67,17 @@ function inUnits(n: number, units: ReadonlyArray<readonly [string, number]>, sep
   return `${n / k}${sep}${name}`;
 }
 
-/** A maxDelete value: a whole number >= 0 (a count) or a string "N%" with 0 <= N <= 100; undefined when neither. */
+/**
+ * The one maxDelete grammar, for the config file and `sync --max-delete`: a count of files, a whole number >= 0
+ * ("5000"; a YAML integer too), or a percentage of the folder's objects from "0%" to "100%", decimals allowed
+ * ("25%", "12.5%", "12.5 %"). Anything else (negative, a fraction of a file, over 100%, another unit) is
+ * undefined, and the caller words the error its own way.
+ */
 export function parseMaxDelete(v: unknown): MaxDelete | undefined {
-  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return { kind: 'count', count: v };
-  const m = typeof v === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(v) : null;
-  if (m && Number(m[1]) <= 100) return { kind: 'percent', percent: Number(m[1]) };
-  return undefined;
+  if (typeof v === 'number') return Number.isSafeInteger(v) && v >= 0 ? { kind: 'count', count: v + 0 } : undefined; // + 0: no -0
+  if (typeof v !== 'string') return undefined;
+  const count = /^\s*(\d+)\s*$/.exec(v);
+  if (count) return Number.isSafeInteger(Number(count[1])) ? { kind: 'count', count: Number(count[1]) } : undefined;
+  const percent = /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(v);
+  return percent && Number(percent[1]) <= 100 ? { kind: 'percent', percent: Number(percent[1]) } : undefined;
 }
