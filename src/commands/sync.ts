@@ -1,7 +1,7 @@
 // `r2mirror sync`: reconcile every configured folder once, print a summary, exit with a code that says how it went.
 
 import type { MaxDelete } from '../config.js';
-import { DEFAULTS } from '../config.js';
+import { DEFAULTS, parseMaxDelete } from '../config.js';
 import { printable, scrub } from '../errors.js';
 import { Engine, type SyncReport } from '../engine.js';
 import type { Logger } from '../log.js';
@@ -29,16 +29,16 @@ export function parseSyncArgs(argv: readonly string[], env: CommandContext['env'
   }, 0);
   return {
     config: configPath(v.config, env), folders: [...new Set(v.folder ?? [])], dryRun: !!v['dry-run'], json: !!v.json,
-    maxDelete: parseMaxDelete(v['max-delete']), allowEmpty: !!v['allow-empty'], logLevel: logLevelOption(v['log-level']),
+    maxDelete: maxDeleteOption(v['max-delete']), allowEmpty: !!v['allow-empty'], logLevel: logLevelOption(v['log-level']),
   };
 }
 
-/** "5000" or "25%" (the --max-delete syntax). */
-export function parseMaxDelete(s: string | undefined): MaxDelete | undefined {
+/** The --max-delete value in the config's maxDelete grammar (config/units.ts): "5000", "25%", "12.5%". */
+export function maxDeleteOption(s: string | undefined): MaxDelete | undefined {
   if (s === undefined) return undefined;
-  const m = /^(\d+)(%?)$/.exec(s.trim());
-  if (!m || (m[2] && Number(m[1]) > 100)) throw new UsageError(`--max-delete takes a count (5000) or a percentage up to 100% (got "${s}")`);
-  return m[2] ? { kind: 'percent', percent: Number(m[1]) } : { kind: 'count', count: Number(m[1]) };
+  const m = parseMaxDelete(s);
+  if (!m) throw new UsageError(`--max-delete takes a count (5000) or a percentage up to 100% (got "${s}")`);
+  return m;
 }
 
 export const syncCommand: Command = {

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { COMMANDS, HELP } from '../../src/cli.js';
 import { formatBytes } from '../../src/commands/common.js';
 import { parseSyncArgs } from '../../src/commands/sync.js';
+import { parseConfig, type MaxDelete } from '../../src/config.js';
 
 const readme = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 
@@ -29,6 +30,36 @@ test('parseSyncArgs: usage errors name the problem', () => {
   assert.throws(() => parseSyncArgs(['--max-delete', '120%'], {}), /--max-delete takes a count \(5000\) or a percentage up to 100% \(got "120%"\)/);
   assert.throws(() => parseSyncArgs(['--max-delete', 'lots'], {}), /--max-delete takes/);
   assert.throws(() => parseSyncArgs(['--log-level', 'loud'], {}), /--log-level must be one of fatal, error, warn, info, debug, trace, silent/);
+});
+
+// One maxDelete grammar: each text is tried as `--max-delete TEXT` and as `maxDelete: TEXT` in the config (plain and
+// quoted); all three must agree, each refusal in its own words. `--max-delete=TEXT`, so "-1" reaches the parser.
+test('--max-delete and the config\'s maxDelete accept and refuse the same values', () => {
+  const accepted: Array<[string, MaxDelete]> = [
+    ['0', { kind: 'count', count: 0 }], ['5000', { kind: 'count', count: 5000 }], ['007', { kind: 'count', count: 7 }],
+    ['9007199254740991', { kind: 'count', count: 9007199254740991 }],
+    ['0%', { kind: 'percent', percent: 0 }], ['25%', { kind: 'percent', percent: 25 }], ['12.5%', { kind: 'percent', percent: 12.5 }],
+    ['12.5 %', { kind: 'percent', percent: 12.5 }], ['0.01%', { kind: 'percent', percent: 0.01 }], ['100%', { kind: 'percent', percent: 100 }],
+    ['100.0%', { kind: 'percent', percent: 100 }],
+  ];
+  const refused = ['-1', '1.5', '-5%', '101%', '100.5%', '150%', 'lots', '5k', '5 000', '.5%', '12.5%%', '25 percent',
+    '99999999999999999999', '1e20'];
+  const config = (v: string): string =>
+    `remote:\n  endpoint: http://127.0.0.1:7480\nmaxDelete: ${v}\nfolders: [{name: a, path: /a, bucket: bkt}]\n`;
+  const fromConfig = (v: string): MaxDelete => parseConfig(config(v), '/etc/r2.yaml', { HOME: '/h' }).maxDelete;
+  for (const [v, want] of accepted) {
+    assert.deepEqual(parseSyncArgs([`--max-delete=${v}`], {}).maxDelete, want, `--max-delete ${v}`);
+    assert.deepEqual(fromConfig(v), want, `maxDelete: ${v}`);
+    assert.deepEqual(fromConfig(JSON.stringify(v)), want, `maxDelete: "${v}"`);
+  }
+  for (const v of refused) {
+    assert.throws(() => parseSyncArgs([`--max-delete=${v}`], {}),
+      { message: `--max-delete takes a count (5000) or a percentage up to 100% (got "${v}")` }, `--max-delete ${v}`);
+    for (const yaml of [v, JSON.stringify(v)]) {
+      assert.throws(() => fromConfig(yaml), (e: Error) => e.message.startsWith('/etc/r2.yaml:3:12: maxDelete: must be a number of files ' +
+        '(an integer >= 0) or a percentage from "0%" to "100%" (got '), `maxDelete: ${yaml}`);
+    }
+  }
 });
 
 test("README's command-line block is --help's usage section, verbatim", () => {

@@ -430,10 +430,11 @@ test('requestTimeout: a duration from 1s to 1d', () => {
   assert.equal(ok(c('1d')).requestTimeout, 86_400_000);
 });
 
-test('maxDelete: an integer >= 0 or "N%" with 0 <= N <= 100', () => {
+test('maxDelete: an integer >= 0 or "N%" with 0 <= N <= 100 (the --max-delete grammar too: test/unit/cli.test.ts)', () => {
   const c = (v: string): string => y(...REMOTE, `maxDelete: ${v}`, 'folders: [{name: a, path: /a, bucket: bkt}]');
   const good: Array<[string, unknown]> = [['0', { kind: 'count', count: 0 }], ['100', { kind: 'count', count: 100 }],
-    ['0%', { kind: 'percent', percent: 0 }], ['100%', { kind: 'percent', percent: 100 }], ['"12.5 %"', { kind: 'percent', percent: 12.5 }]];
+    ['0%', { kind: 'percent', percent: 0 }], ['100%', { kind: 'percent', percent: 100 }], ['"12.5 %"', { kind: 'percent', percent: 12.5 }],
+    ['12.5%', { kind: 'percent', percent: 12.5 }], ['"5000"', { kind: 'count', count: 5000 }]];
   for (const [v, want] of good) assert.deepEqual(ok(c(v)).maxDelete, want);
   for (const [v, got] of [['-1', '-1'], ['101%', '"101%"'], ['lots', '"lots"'], ['1.5', '1.5'], ['"-5%"', '"-5%"']]) {
     bad(c(v!), new RegExp(`^/etc/r2\\.yaml:3:12: maxDelete: must be a number of files \\(an integer >= 0\\) or a percentage from "0%" to "100%" \\(got ${got!.replace(/[.]/g, '\\.')}\\)$`));

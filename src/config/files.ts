@@ -1,0 +1,48 @@
+// The file-system side of the config: reading the config and credentials files (an unreadable file is a
+// ConfigError naming it), the default state DB path, and resolving symbolic links for the nesting check.
+// Must not: write anything; touch `process` (callers pass env); put a file's contents into a message.
+
+import { readFileSync, realpathSync } from 'node:fs';
+import { isAbsolute, join, sep } from 'node:path';
+import { ConfigError } from '../errors.js';
+import type { Env } from './types.js';
+
+function ioReason(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  const known: Record<string, string> = { ENOENT: 'no such file', EACCES: 'permission denied', EISDIR: 'is a directory' };
+  return code && known[code] ? `${known[code]} (${code})` : (err as Error).message;
+}
+
+/** The file's text; a file that cannot be read is "cannot read the <what>: <reason>" naming the file. */
+export function readText(file: string, what: 'config file' | 'credentials file'): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read the ${what}: ${ioReason(err)}`, { file });
+  }
+}
+
+/** Where the state DB goes when `state` is not set: systemd's STATE_DIRECTORY, then XDG_STATE_HOME, then HOME. */
+export function defaultStatePath(env: Env): string {
+  const sd = env.STATE_DIRECTORY?.split(':')[0];
+  if (sd && isAbsolute(sd)) return join(sd, 'state.db');
+  const xdg = env.XDG_STATE_HOME;
+  if (xdg && isAbsolute(xdg)) return join(xdg, 'r2mirror', 'state.db');
+  const home = env.HOME;
+  if (home && isAbsolute(home)) return join(home, '.local', 'state', 'r2mirror', 'state.db');
+  throw new ConfigError('cannot choose where to keep the state database (HOME is not set): set "state" in the config file');
+}
+
+/** The path with symbolic links resolved, or undefined when it does not exist (yet) or cannot be resolved. */
+export function realPath(p: string): string | undefined {
+  try {
+    return realpathSync(p);
+  } catch {
+    return undefined;
+  }
+}
+
+/** True when `inner` is `outer` or a path under it. */
+export function within(inner: string, outer: string): boolean {
+  return inner === outer || inner.startsWith(outer.endsWith(sep) ? outer : outer + sep);
+}
