@@ -16,7 +16,7 @@ import { explainS3Error } from '../remote/explain.js';
 import { Bucket, type OpCounts, type RemoteObject } from '../remote/bucket.js';
 import { withRetry } from '../retry.js';
 import { Store, type ObjectRow } from '../state/store.js';
-import { compareFolder, hashesNeeded, type Difference, type DifferenceKind, type HashVerdict, type VerifyCounts, type VerifyInput } from '../verify.js';
+import { compareFolder, hashesNeeded, type Difference, type DifferenceKind, type HashVerdict, type VerifyCounts, type VerifyInput } from '../verify/compare.js';
 import { checkFolderNames, clientFor, configPath, formatBytes, logLevelOption, num, parseCommand, reportError, setup } from './common.js';
 import type { Command, CommandContext } from './context.js';
 
