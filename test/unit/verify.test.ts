@@ -1,4 +1,4 @@
-// The pure comparison behind `r2mirror verify` (src/verify.ts), table by table: every combination of object, row
+// The pure comparison behind `r2mirror verify` (src/verify/compare.ts), table by table: every combination of object, row
 // and file, which files must be hashed (never one a fresh row vouches for), deletes: keep, excludes, unknown keys.
 
 import assert from 'node:assert/strict';
@@ -9,7 +9,7 @@ import type { LocalFile } from '../../src/local/scan.js';
 import type { RemoteObject } from '../../src/remote/bucket.js';
 import type { ObjectRow } from '../../src/state/store.js';
 import { describeDifference, parseVerifyArgs } from '../../src/commands/verify.js';
-import { compareFolder, hashesNeeded, type HashVerdict, type VerifyInput } from '../../src/verify.js';
+import { compareFolder, hashesNeeded, type HashVerdict, type VerifyInput } from '../../src/verify/compare.js';
 
 const MiB = 1024 * 1024;
 const E1 = 'a'.repeat(32);

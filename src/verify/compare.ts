@@ -1,11 +1,12 @@
 // PURE: compare one folder's bucket listing, state rows and disk scan key by key -> the differences (`r2mirror
 // verify`). No I/O, no clock. It also says which files must be hashed; reading them is the caller's job.
+// Must not: do I/O, read the clock, keep state, or import anything but types and keys.ts (pure ETag arithmetic).
 
-import type { DeleteMode } from './config.js';
-import { candidatePartSizes, etagParts } from './keys.js';
-import type { LocalFile } from './local/scan.js';
-import type { RemoteObject } from './remote/bucket.js';
-import type { ObjectRow } from './state/store.js';
+import type { DeleteMode } from '../config.js';
+import { candidatePartSizes, etagParts } from '../keys.js';
+import type { LocalFile } from '../local/scan.js';
+import type { RemoteObject } from '../remote/bucket.js';
+import type { ObjectRow } from '../state/store.js';
 
 /**
  * How one key fails to agree. Drift (bucket and DB disagree): missing-object, extra-object, missing-row,
