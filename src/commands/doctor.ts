@@ -7,8 +7,8 @@ import { loadConfig, loadCredentials, type Config, type Credentials, type Folder
 import { ConfigError, ExitCode, classify, describeError, errorCode, httpStatus, printable, scrub } from '../errors.js';
 import { countWatchedDirectories, readInotifyLimit, suggestedWatchLimit } from '../local/watch.js';
 import { probeBucket, watchServerClock, type ClockSample } from '../remote/probe.js';
+import { inspectState, lockHeldReadOnly } from '../state/inspect.js';
 import { SCHEMA_VERSION } from '../state/schema.js';
-import { Database } from '../state/sqlite.js';
 import { clientFor, configPath, parseCommand, reportError } from './common.js';
 import type { Command, CommandContext } from './context.js';
 
@@ -141,42 +141,35 @@ export function folderCheck(f: FolderConfig, index: number, file: string): Check
   return check(name, 'ok', `${f.path} is a readable directory -> ${f.bucket}/${f.prefix}`);
 }
 
-/** Where the state DB stands; never creates, migrates or locks it (the header is read as a plain file). */
+/** Where the state DB stands; never creates, migrates or locks it (state/inspect.ts reads the header as a plain file). */
 export function stateCheck(config: Config): Check {
   const file = config.state;
   const fix = `let the user that runs r2mirror write ${path.dirname(file)}, or point "state" in ${config.file} elsewhere`;
-  let st: fs.Stats | undefined;
-  try {
-    st = fs.statSync(file);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return check('state', 'fail', `${file}: ${(err as Error).message}`, fix);
-  }
-  if (!st) {
-    let dir = path.dirname(file);
-    while (!fs.existsSync(dir) && path.dirname(dir) !== dir) dir = path.dirname(dir);
-    if (!writable(dir)) return check('state', 'fail', `${file} does not exist and cannot be created: ${dir} is not writable`, fix);
-    return check('state', 'ok', `${file} does not exist yet: it will be created on the first sync (${dir} is writable)`);
-  }
-  if (!st.isFile()) return check('state', 'fail', `${file} is not a file`, `point "state" in ${config.file} at a file`);
-  // user_version is the 4 bytes at offset 60 of the header: the same value PRAGMA user_version returns, read
-  // without SQLite, so nothing is created (no -wal/-shm) and no lock is taken.
-  const header = Buffer.alloc(100);
-  let n = 0;
-  try {
-    const fd = fs.openSync(file, 'r');
-    try {
-      n = fs.readSync(fd, header, 0, 100, 0);
-    } finally {
-      fs.closeSync(fd);
+  const info = inspectState(file);
+  switch (info.kind) {
+    case 'stat-failed':
+      return check('state', 'fail', `${file}: ${info.message}`, fix);
+    case 'missing': {
+      let dir = path.dirname(file);
+      while (!fs.existsSync(dir) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+      if (!writable(dir)) return check('state', 'fail', `${file} does not exist and cannot be created: ${dir} is not writable`, fix);
+      return check('state', 'ok', `${file} does not exist yet: it will be created on the first sync (${dir} is writable)`);
     }
-  } catch (err) {
-    return check('state', 'fail', `${file} cannot be read: ${(err as Error).message}`, fix);
+    case 'not-a-file':
+      return check('state', 'fail', `${file} is not a file`, `point "state" in ${config.file} at a file`);
+    case 'unreadable':
+      return check('state', 'fail', `${file} cannot be read: ${info.message}`, fix);
+    case 'not-sqlite':
+      return check('state', 'fail', `${file} is not an SQLite database (corrupt, or another kind of file)`,
+        `move ${file} away (the next sync adopts what is already in the bucket without uploading it again)`);
+    case 'sqlite':
+      return schemaCheck(config, info.version, fix);
   }
-  const moveAway = `move ${file} away (the next sync adopts what is already in the bucket without uploading it again)`;
-  if (n > 0 && (n < 100 || header.toString('latin1', 0, 16) !== 'SQLite format 3\0')) {
-    return check('state', 'fail', `${file} is not an SQLite database (corrupt, or another kind of file)`, moveAway);
-  }
-  const version = n === 0 ? 0 : header.readUInt32BE(60);
+}
+
+/** The state DB is an SQLite file of schema `version`: known to this r2mirror, writable, maybe in use. */
+function schemaCheck(config: Config, version: number, fix: string): Check {
+  const file = config.state;
   if (version > SCHEMA_VERSION) {
     return check('state', 'fail', `${file} has schema version ${version}, newer than this r2mirror knows (${SCHEMA_VERSION}): written by a newer r2mirror`,
       `upgrade r2mirror, or point "state" in ${config.file} at another file`);
@@ -185,7 +178,7 @@ export function stateCheck(config: Config): Check {
     return check('state', 'fail', `${file} or its directory is not writable by this user (SQLite needs both, for its -wal and -shm files)`, fix);
   }
   // While r2mirror runs, a fresh migration may still sit in the -wal, not yet in the header.
-  const busy = lockHeld(file);
+  const busy = lockHeldReadOnly(file);
   const schema = version === SCHEMA_VERSION || busy ? `schema version ${version}` : `schema version ${version}, upgraded to ${SCHEMA_VERSION} by the next sync`;
   return check('state', 'ok', `${file}: ${schema}, writable${busy ? '; in use by a running r2mirror (daemon?)' : ''}`);
 }
@@ -196,23 +189,6 @@ function writable(p: string): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-/** True when another process holds the single-writer lock (Store's exclusive lock on `<db>.lock`). */
-function lockHeld(file: string): boolean {
-  const lockFile = `${file}.lock`;
-  if (!fs.existsSync(lockFile)) return false;
-  let db;
-  try {
-    db = new Database(lockFile, { readonly: true, fileMustExist: true });
-    db.pragma('busy_timeout = 0');
-    db.prepare('SELECT count(*) FROM sqlite_master').get();
-    return false;
-  } catch (err) {
-    return (err as { code?: string }).code === 'SQLITE_BUSY';
-  } finally {
-    db?.close();
   }
 }
 

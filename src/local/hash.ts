@@ -1,5 +1,6 @@
 // Content hashes of local files as S3/R2 ETags: plain MD5, or md5(concat(part md5s))-N for multipart.
-// Reads files; never writes them.
+// Must not: write or rename a file; open one other than through open.ts; import from state/, remote/ or any layer
+// above local/.
 
 import { createHash, type Hash } from 'node:crypto';
 import fs from 'node:fs';

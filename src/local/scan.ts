@@ -1,5 +1,9 @@
-// Walk a folder (or stat a few paths) into LocalFile records: size, mtime, inode, key. Reads no file content.
-// Never writes to the folder. Problems (unreadable, invalid names) are returned, not thrown.
+// Walk a folder (or stat a few paths) into LocalFile records: size, mtime, inode, key. Problems (unreadable,
+// invalid names) are returned, not thrown. scanFolder's parts: where the walk starts (Walk.enterRoot, the `only`
+// scope in enterScope), walking directories (run, readDirectory), classifying an entry (classifyEntry,
+// statEntry), collecting results (Findings). Also the small stat helpers the sync path shares with it.
+// Must not: read file content; write to the folder; add a syscall or an allocation per file to the walk;
+// import from state/, remote/ or any layer above local/.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -140,37 +144,69 @@ export function makeMatcher(patterns: readonly string[]): Ignore {
   return ignore({ allowRelativePaths: true }).add([RESTORE_TEMP_PATTERN, ...patterns]);
 }
 
-/** Walk the whole folder. The caller has checked that the root exists and is a directory. */
+/** Walk the whole folder, or only the paths of `opts.only`. The caller has checked that the root exists and is a directory. */
 export async function scanFolder(opts: ScanOptions): Promise<ScanResult> {
-  const ig = makeMatcher(opts.exclude);
-  const always = fileMatcher(opts.alwaysExclude ?? []);
-  const result: ScanResult = { files: new Map(), problems: [], unknownPrefixes: [], unknownKeys: new Set(), dirs: 0, regularFiles: 0 };
-  const twins = new Map<string, string>(); // key -> first rel, for NFC collisions
-  const seenDirs = new Set<string>(); // dev:ino of directories entered (symlink loop detection)
+  const walk = new Walk(opts);
+  if (opts.only) walk.enterScope(opts.only);
+  else walk.enterRoot();
+  await walk.run(opts.signal);
+  if (opts.only) findTwinsOutsideScope(opts.root, walk.found.result);
+  return walk.found.result;
+}
 
-  const rootStat = fs.statSync(opts.root, { bigint: true });
-  seenDirs.add(`${rootStat.dev}:${rootStat.ino}`);
+/**
+ * Collects what a scan finds: the files by key (two names for one key: neither), the problems, and what must not
+ * be deleted because we could not see it (unknown keys and prefixes).
+ */
+class Findings {
+  readonly result: ScanResult = { files: new Map(), problems: [], unknownPrefixes: [], unknownKeys: new Set(), dirs: 0, regularFiles: 0 };
+  private readonly twins = new Map<string, string>(); // key -> first rel, for NFC collisions
+
+  /** `rootDev`: the root's device; with `oneFileSystem`, anything on another one is held, not mirrored. */
+  constructor(private readonly prefix: string, private readonly rootDev: bigint, private readonly oneFileSystem: boolean) {}
+
+  problem(rel: string, reason: string, kind: ScanProblem['kind']): void {
+    this.result.problems.push({ rel, reason, kind });
+  }
+
+  /** `rel` exists but could not be looked at: an object at its key must not look deleted. */
+  unknownKey(rel: string): void {
+    this.result.unknownKeys.add(toKey(this.prefix, rel));
+  }
+
+  /** `rel` (a directory, '' for the root, or a scoped path that could not be statted) could not be read: nothing under it may look deleted. */
+  unreadable(rel: string, reason: string): void {
+    this.result.problems.push({ rel: rel || '.', reason, kind: 'failed' });
+    this.result.unknownPrefixes.push(rel ? toKey(this.prefix, rel + '/') : this.prefix);
+  }
 
   /** oneFileSystem: another file system is mounted at `rel`; it is not ours to mirror, and nothing under it is deleted. */
-  const foreign = (rel: string, st: fs.BigIntStats, dir: boolean): boolean => {
-    if (!opts.oneFileSystem || st.dev === rootStat.dev) return false;
-    result.problems.push({ rel, reason: `on another file system (device ${deviceName(st.dev)}, the folder is on ${deviceName(rootStat.dev)}): not mirrored (oneFileSystem)`, kind: 'skipped' });
-    if (dir) result.unknownPrefixes.push(toKey(opts.prefix, rel + '/'));
-    else result.unknownKeys.add(toKey(opts.prefix, rel));
+  foreign(rel: string, st: fs.BigIntStats, dir: boolean): boolean {
+    if (!this.oneFileSystem || st.dev === this.rootDev) return false;
+    this.result.problems.push({ rel, reason: `on another file system (device ${deviceName(st.dev)}, the folder is on ${deviceName(this.rootDev)}): not mirrored (oneFileSystem)`, kind: 'skipped' });
+    if (dir) this.result.unknownPrefixes.push(toKey(this.prefix, rel + '/'));
+    else this.result.unknownKeys.add(toKey(this.prefix, rel));
     return true;
-  };
+  }
 
-  const addFile = (rel: string, st: fs.BigIntStats) => {
-    if (foreign(rel, st, false)) return;
+  /** foreign() for a directory on the way to a scoped path, reported once however many paths lie under it. */
+  foreignOnce(dir: string, st: fs.BigIntStats): void {
+    if (!this.result.unknownPrefixes.includes(toKey(this.prefix, dir + '/'))) this.foreign(dir, st, true);
+  }
+
+  /** A regular file: mirrored under its key, unless the key is invalid or another name already has it. */
+  file(rel: string, st: fs.BigIntStats): void {
+    if (this.foreign(rel, st, false)) return;
+    const result = this.result;
     result.regularFiles++;
-    const key = toKey(opts.prefix, rel);
+    const key = toKey(this.prefix, rel);
     const problem = keyProblem(key);
     if (problem) {
       result.problems.push({ rel, reason: `cannot be mirrored: ${problem}`, kind: 'failed' });
       result.unknownKeys.add(key); // the file exists: an object at this key (another tool's) must not look deleted
       return;
     }
-    const first = twins.get(key);
+    const first = this.twins.get(key);
     if (first !== undefined) {
       // Two local names that normalise to one key: R2 would store one object for both. Mirror neither.
       if (result.files.delete(key)) {
@@ -180,152 +216,200 @@ export async function scanFolder(opts: ScanOptions): Promise<ScanResult> {
       result.unknownKeys.add(key);
       return;
     }
-    twins.set(key, rel);
+    this.twins.set(key, rel);
     result.files.set(key, { rel, key, mtimeMs: Number(st.mtimeMs), ...versionOf(st) });
-  };
+  }
+}
 
-  const statOne = (rel: string, abs: string, link: boolean) => {
+const NOT_FOLLOWED = 'symbolic link not followed (set followSymlinks: true to follow)';
+const NOT_REGULAR = 'not a regular file (socket, FIFO or device)';
+
+/**
+ * One scan: a depth-first walk with an explicit stack (no recursion limit on deep trees) that classifies each
+ * entry and hands what it finds to {@link Findings}. Synchronous readdir/lstat: with the metadata in the page
+ * cache a syscall costs microseconds, while a thread-pool round trip per call costs ~0.1 ms (5,000 files: ~30 ms
+ * instead of ~450 ms). run() yields to the event loop every few ms so timers, signals and the concurrent bucket
+ * listing keep running.
+ */
+class Walk {
+  readonly found: Findings;
+  private readonly ig: Ignore;
+  private readonly always: (dir: string, name: string) => boolean;
+  private readonly rootStat: fs.BigIntStats;
+  /** Directories still to read, relative to the root ('' = the root). */
+  private readonly stack: string[] = [];
+  private readonly seenDirs = new Set<string>(); // dev:ino of directories entered (symlink loop detection)
+  /** oneFileSystem, scoped: the lstat of each directory on the way to a scoped path (undefined: not a directory). */
+  private readonly dirDev = new Map<string, fs.BigIntStats | undefined>();
+
+  constructor(private readonly opts: ScanOptions) {
+    this.ig = makeMatcher(opts.exclude);
+    this.always = fileMatcher(opts.alwaysExclude ?? []);
+    this.rootStat = fs.statSync(opts.root, { bigint: true });
+    this.seenDirs.add(`${this.rootStat.dev}:${this.rootStat.ino}`);
+    this.found = new Findings(opts.prefix, this.rootStat.dev, !!opts.oneFileSystem);
+  }
+
+  // --- where the walk starts: the root, or the scope ---------------------------------------------------------
+
+  enterRoot(): void {
+    this.stack.push('');
+  }
+
+  /** The daemon's scope: files are statted now, directories queued for the walk, missing paths left out. */
+  enterScope(only: readonly string[]): void {
+    for (const rel of outermost(only)) if (rel !== '' && !excludedPath(this.ig, rel)) this.enterPath(rel);
+  }
+
+  private enterPath(rel: string): void {
+    const { opts, found } = this;
+    const abs = path.join(opts.root, rel);
+    if (this.always(path.dirname(abs), path.basename(abs))) return;
+    // Without followSymlinks, a path through a linked directory is not ours (the walk would not enter it).
+    if (!opts.followSymlinks && throughSymlink(opts.root, rel)) return;
+    if (opts.oneFileSystem && this.underForeignMount(rel)) return;
     let st: fs.BigIntStats;
     try {
-      st = link ? fs.statSync(abs, { bigint: true }) : fs.lstatSync(abs, { bigint: true });
+      st = fs.lstatSync(abs, { bigint: true });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      // ENOTDIR: a directory on the way became a file; for the walk that is the same as gone.
-      const gone = code === 'ENOENT' || code === 'ENOTDIR';
-      if (gone && !link) return; // deleted between readdir and stat: it is gone
-      if (gone) result.problems.push({ rel, reason: 'dangling symbolic link', kind: 'skipped' });
-      else if (code === 'ELOOP') result.problems.push({ rel, reason: 'symbolic link loop', kind: 'failed' });
-      else {
-        result.problems.push({ rel, reason: `cannot stat: ${(err as Error).message}`, kind: 'failed' });
-        result.unknownKeys.add(toKey(opts.prefix, rel));
-      }
+      if (code === 'ENOENT' || code === 'ENOTDIR') return; // gone: its rows are removals
+      found.unreadable(rel, `cannot stat: ${(err as Error).message}`);
+      found.unknownKey(rel);
       return;
     }
-    if (st.isFile()) addFile(rel, st);
-    else if (st.isDirectory() && link) {
-      const id = `${st.dev}:${st.ino}`;
-      if (foreign(rel, st, true)) return;
-      if (seenDirs.has(id) || linksToAncestor(abs)) {
-        result.problems.push({ rel, reason: 'symbolic link loop (or a second link to a directory already mirrored): not followed', kind: 'failed' });
-      } else if (!ig.ignores(rel + '/')) {
-        seenDirs.add(id);
-        stack.push(rel);
-      }
-    } else if (link) {
-      result.problems.push({ rel, reason: 'symbolic link to something that is not a regular file', kind: 'skipped' });
-    }
-  };
-
-  const unknown = (rel: string, reason: string) => {
-    result.problems.push({ rel: rel || '.', reason, kind: 'failed' });
-    result.unknownPrefixes.push(rel ? toKey(opts.prefix, rel + '/') : opts.prefix);
-  };
-
-  /** oneFileSystem, walking: one lstat per directory (the walk itself reads no directory's stat). */
-  const foreignDir = (rel: string, abs: string): boolean => {
-    try {
-      return foreign(rel, fs.lstatSync(abs, { bigint: true }), true);
-    } catch {
-      return false; // gone or unreadable: the walk finds out when it gets there
-    }
-  };
+    if (st.isDirectory()) {
+      if (!this.ig.ignores(rel + '/') && !found.foreign(rel, st, true)) this.stack.push(rel);
+    } else if (st.isFile()) this.statEntry(rel, abs, false);
+    else if (st.isSymbolicLink()) {
+      if (!opts.followSymlinks) found.problem(rel, NOT_FOLLOWED, 'skipped');
+      else this.statEntry(rel, abs, true);
+    } else found.problem(rel, NOT_REGULAR, 'skipped');
+  }
 
   /** oneFileSystem, scoped: a directory on the way to `rel` is another file system's (held, as the walk would). */
-  const dirDev = new Map<string, fs.BigIntStats | undefined>();
-  const underForeignMount = (rel: string): boolean => {
+  private underForeignMount(rel: string): boolean {
     const parts = rel.split('/');
     for (let i = 1; i <= parts.length; i++) {
       const dir = parts.slice(0, i).join('/');
-      if (!dirDev.has(dir)) {
+      if (!this.dirDev.has(dir)) {
         let st: fs.BigIntStats | undefined;
         try {
-          st = fs.lstatSync(path.join(opts.root, dir), { bigint: true });
+          st = fs.lstatSync(path.join(this.opts.root, dir), { bigint: true });
         } catch {
           st = undefined;
         }
-        dirDev.set(dir, st?.isDirectory() ? st : undefined);
+        this.dirDev.set(dir, st?.isDirectory() ? st : undefined);
       }
-      const st = dirDev.get(dir);
+      const st = this.dirDev.get(dir);
       if (!st) return false; // not (or no longer) a directory: the path's own stat decides
-      if (st.dev !== rootStat.dev) {
-        if (!result.unknownPrefixes.includes(toKey(opts.prefix, dir + '/'))) foreign(dir, st, true);
+      if (st.dev !== this.rootStat.dev) {
+        this.found.foreignOnce(dir, st);
         return true;
       }
     }
     return false;
-  };
+  }
 
-  // Depth-first with an explicit stack: no recursion limit on deep trees. Synchronous readdir/lstat: with the
-  // metadata in the page cache a syscall costs microseconds, while a thread-pool round trip per call costs
-  // ~0.1 ms (5,000 files: ~30 ms instead of ~450 ms). The walk yields to the event loop every few ms so
-  // timers, signals and the concurrent bucket listing keep running.
-  const stack: string[] = opts.only ? [] : [''];
-  if (opts.only) {
-    for (const rel of outermost(opts.only)) {
-      if (rel === '' || excludedPath(ig, rel)) continue;
-      const abs = path.join(opts.root, rel);
-      if (always(path.dirname(abs), path.basename(abs))) continue;
-      // Without followSymlinks, a path through a linked directory is not ours (the walk would not enter it).
-      if (!opts.followSymlinks && throughSymlink(opts.root, rel)) continue;
-      if (opts.oneFileSystem && underForeignMount(rel)) continue;
-      let st: fs.BigIntStats;
-      try {
-        st = fs.lstatSync(abs, { bigint: true });
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT' || code === 'ENOTDIR') continue; // gone: its rows are removals
-        unknown(rel, `cannot stat: ${(err as Error).message}`);
-        result.unknownKeys.add(toKey(opts.prefix, rel));
-        continue;
+  // --- the walk ------------------------------------------------------------------------------------------------
+
+  /** Read every queued directory, and the directories found in them, until none is left. */
+  async run(signal: AbortSignal | undefined): Promise<void> {
+    let slice = performance.now();
+    while (this.stack.length > 0) {
+      if (performance.now() - slice > 8) {
+        await new Promise((r) => setImmediate(r));
+        signal?.throwIfAborted();
+        slice = performance.now();
       }
-      if (st.isDirectory()) {
-        if (!ig.ignores(rel + '/') && !foreign(rel, st, true)) stack.push(rel);
-      } else if (st.isFile()) statOne(rel, abs, false);
-      else if (st.isSymbolicLink()) {
-        if (!opts.followSymlinks) result.problems.push({ rel, reason: 'symbolic link not followed (set followSymlinks: true to follow)', kind: 'skipped' });
-        else statOne(rel, abs, true);
-      } else result.problems.push({ rel, reason: 'not a regular file (socket, FIFO or device)', kind: 'skipped' });
+      this.readDirectory(this.stack.pop()!);
     }
   }
-  let slice = performance.now();
-  while (stack.length > 0) {
-    if (performance.now() - slice > 8) {
-      await new Promise((r) => setImmediate(r));
-      opts.signal?.throwIfAborted();
-      slice = performance.now();
-    }
-    const relDir = stack.pop()!;
-    const absDir = relDir ? path.join(opts.root, relDir) : opts.root;
+
+  /** Read one directory and classify each of its entries. */
+  private readDirectory(relDir: string): void {
+    const absDir = relDir ? path.join(this.opts.root, relDir) : this.opts.root;
     let entries: fs.Dirent[];
     try {
       entries = fs.readdirSync(absDir, { withFileTypes: true });
     } catch (err) {
-      unknown(relDir, `cannot read directory: ${(err as Error).message}`);
-      continue;
+      this.found.unreadable(relDir, `cannot read directory: ${(err as Error).message}`);
+      return;
     }
-    result.dirs++;
-    const invalid = entries.some((e) => e.name.includes('\uFFFD')) ? reportInvalidNames(absDir, relDir, result) : undefined;
-
+    this.found.result.dirs++;
+    const invalid = entries.some((e) => e.name.includes('\uFFFD')) ? reportInvalidNames(absDir, relDir, this.found.result) : undefined;
     for (const e of entries) {
       if (invalid?.has(e.name)) continue; // reported by reportInvalidNames
-      const rel = relDir ? `${relDir}/${e.name}` : e.name;
-      const abs = path.join(absDir, e.name);
-      if (always(absDir, e.name)) continue;
-      if (e.isDirectory()) {
-        if (!ig.ignores(rel + '/') && !(opts.oneFileSystem && foreignDir(rel, abs))) stack.push(rel);
-      } else if (e.isFile()) {
-        if (!ig.ignores(rel)) statOne(rel, abs, false);
-      } else if (e.isSymbolicLink()) {
-        if (ig.ignores(rel) || ig.ignores(rel + '/')) continue;
-        if (!opts.followSymlinks) result.problems.push({ rel, reason: 'symbolic link not followed (set followSymlinks: true to follow)', kind: 'skipped' });
-        else statOne(rel, abs, true);
-      } else if (!ig.ignores(rel)) {
-        result.problems.push({ rel, reason: 'not a regular file (socket, FIFO or device)', kind: 'skipped' });
-      }
+      this.classifyEntry(e, relDir, absDir);
     }
   }
-  if (opts.only) findTwinsOutsideScope(opts.root, result);
-  return result;
+
+  /** One directory entry, by the type readdir gave it: queue a directory, stat a file, follow (or not) a link. */
+  private classifyEntry(e: fs.Dirent, relDir: string, absDir: string): void {
+    const { ig, found } = this;
+    const rel = relDir ? `${relDir}/${e.name}` : e.name;
+    const abs = path.join(absDir, e.name);
+    if (this.always(absDir, e.name)) return;
+    if (e.isDirectory()) {
+      if (!ig.ignores(rel + '/') && !(this.opts.oneFileSystem && this.foreignDir(rel, abs))) this.stack.push(rel);
+    } else if (e.isFile()) {
+      if (!ig.ignores(rel)) this.statEntry(rel, abs, false);
+    } else if (e.isSymbolicLink()) {
+      if (ig.ignores(rel) || ig.ignores(rel + '/')) return;
+      if (!this.opts.followSymlinks) found.problem(rel, NOT_FOLLOWED, 'skipped');
+      else this.statEntry(rel, abs, true);
+    } else if (!ig.ignores(rel)) {
+      found.problem(rel, NOT_REGULAR, 'skipped');
+    }
+  }
+
+  /** oneFileSystem, walking: one lstat per directory (the walk itself reads no directory's stat). */
+  private foreignDir(rel: string, abs: string): boolean {
+    try {
+      return this.found.foreign(rel, fs.lstatSync(abs, { bigint: true }), true);
+    } catch {
+      return false; // gone or unreadable: the walk finds out when it gets there
+    }
+  }
+
+  /** Stat a file (lstat), or the target of a link to follow (stat): a file is found, a linked directory queued. */
+  private statEntry(rel: string, abs: string, link: boolean): void {
+    let st: fs.BigIntStats;
+    try {
+      st = link ? fs.statSync(abs, { bigint: true }) : fs.lstatSync(abs, { bigint: true });
+    } catch (err) {
+      this.statFailed(rel, err, link);
+      return;
+    }
+    if (st.isFile()) this.found.file(rel, st);
+    else if (st.isDirectory() && link) this.followDirectory(rel, abs, st);
+    else if (link) this.found.problem(rel, 'symbolic link to something that is not a regular file', 'skipped');
+  }
+
+  private statFailed(rel: string, err: unknown, link: boolean): void {
+    const code = (err as NodeJS.ErrnoException).code;
+    // ENOTDIR: a directory on the way became a file; for the walk that is the same as gone.
+    const gone = code === 'ENOENT' || code === 'ENOTDIR';
+    if (gone && !link) return; // deleted between readdir and stat: it is gone
+    if (gone) this.found.problem(rel, 'dangling symbolic link', 'skipped');
+    else if (code === 'ELOOP') this.found.problem(rel, 'symbolic link loop', 'failed');
+    else {
+      this.found.problem(rel, `cannot stat: ${(err as Error).message}`, 'failed');
+      this.found.unknownKey(rel);
+    }
+  }
+
+  /** A link to a directory, followed: queued once (a loop, or a second link to a directory entered, is not). */
+  private followDirectory(rel: string, abs: string, st: fs.BigIntStats): void {
+    const id = `${st.dev}:${st.ino}`;
+    if (this.found.foreign(rel, st, true)) return;
+    if (this.seenDirs.has(id) || linksToAncestor(abs)) {
+      this.found.problem(rel, 'symbolic link loop (or a second link to a directory already mirrored): not followed', 'failed');
+    } else if (!this.ig.ignores(rel + '/')) {
+      this.seenDirs.add(id);
+      this.stack.push(rel);
+    }
+  }
 }
 
 /**

@@ -1,5 +1,5 @@
-// Ordered migrations for the state DB, keyed to PRAGMA user_version.
-// Append new migrations; never edit one that has shipped.
+// Ordered migrations for the state DB, keyed to PRAGMA user_version; a new one is appended.
+// Must not: edit or reorder a migration that has shipped; import anything.
 
 /** Each entry moves the schema from version i to i + 1. */
 export const MIGRATIONS: readonly string[] = [

@@ -1,0 +1,87 @@
+// The `objects` table: one row per mirrored object, saying "this key holds an object with this ETag, made from a
+// file with this size/mtime/inode". Read whole, by scope or by device; written one row at a time.
+// Must not: write a row on its own account (callers do, only after the server confirmed the object); return rows
+// of a folder whose bucket or prefix changed (they describe other keys); import from commands/ or above state/.
+
+import type { StateDb } from './db.js';
+import type { RawRow } from './statements.js';
+
+/** What we know about one mirrored object. */
+export interface ObjectRow {
+  readonly key: string;
+  readonly rel: string;
+  readonly size: number;
+  readonly mtimeNs: string;
+  readonly ino: string;
+  readonly etag: string;
+  readonly md5: string | null;
+  readonly partSize: number;
+  readonly syncedAt: number;
+  /** st_dev of the file when the row was written (decimal); null or absent: unknown (a row from before schema 3). */
+  readonly dev?: string | null | undefined;
+}
+
+const toRow = (r: RawRow): ObjectRow => ({
+  key: r.key, rel: r.rel, size: r.size, mtimeNs: r.mtime_ns, ino: r.ino, etag: r.etag, md5: r.md5,
+  partSize: r.part_size, syncedAt: r.synced_at, ...(r.dev !== null ? { dev: r.dev } : {}),
+});
+
+/** The objects table of one open DB. */
+export class ObjectTable {
+  /** `stale`: folders whose rows describe other keys (see FolderTable.stale); they read as empty. */
+  constructor(private readonly sdb: StateDb, private readonly stale: ReadonlySet<string>) {}
+
+  /** All rows of a folder, by key. */
+  rows(folder: string): Map<string, ObjectRow> {
+    const out = new Map<string, ObjectRow>();
+    if (this.stale.has(folder)) return out;
+    this.sdb.guard(() => {
+      for (const r of this.sdb.stmts.rows.iterate(folder)) out.set(r.key, toRow(r));
+    });
+    return out;
+  }
+
+  /** The rows of these keys and of every key under these key prefixes (a scoped reconcile). */
+  rowsIn(folder: string, keys: readonly string[], prefixes: readonly string[]): Map<string, ObjectRow> {
+    const out = new Map<string, ObjectRow>();
+    if (this.stale.has(folder)) return out;
+    const { stmts } = this.sdb;
+    this.sdb.guard(() => {
+      for (const k of keys) {
+        const r = stmts.row.get(folder, k);
+        if (r) out.set(r.key, toRow(r));
+      }
+      for (const p of prefixes) {
+        for (const r of stmts.rowsUnder.iterate({ folder, p })) out.set(r.key, toRow(r));
+      }
+    });
+    return out;
+  }
+
+  /** Show `visit` the rows recorded on device `dev` (in no particular order) until it returns false. */
+  forEachOnDevice(folder: string, dev: string, visit: (row: ObjectRow) => boolean): void {
+    if (this.stale.has(folder)) return;
+    this.sdb.guard(() => {
+      for (const r of this.sdb.stmts.onDevice.iterate(folder, dev)) if (!visit(toRow(r))) break;
+    });
+  }
+
+  /** Number of rows and bytes recorded for a folder. */
+  count(folder: string): { files: number; bytes: number } {
+    const r = this.sdb.guard(() => this.sdb.stmts.count.get(folder)!);
+    return { files: r.n, bytes: r.bytes ?? 0 };
+  }
+
+  /** Record (insert or replace) one mirrored object. Call only after the server confirmed it. */
+  put(folder: string, row: ObjectRow): void {
+    this.sdb.guard(() => this.sdb.stmts.put.run({
+      folder, key: row.key, rel: row.rel, size: row.size, mtime_ns: row.mtimeNs, ino: row.ino, etag: row.etag,
+      md5: row.md5, part_size: row.partSize, synced_at: row.syncedAt, dev: row.dev ?? null,
+    }));
+  }
+
+  /** Forget one object (it was deleted, or it is gone from the bucket). */
+  delete(folder: string, key: string): void {
+    this.sdb.guard(() => this.sdb.stmts.del.run(folder, key));
+  }
+}
