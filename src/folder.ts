@@ -11,7 +11,8 @@ import { FatalError, FolderUnsafeError, LOCAL_REQUEST_CODES, classify, describeE
 import { partCount, choosePartSize, toKey } from './keys.js';
 import { deviceChanges, deviceName, excludedPath, hasRegularFile, makeMatcher, scanFolder, type DeviceChange, type ScanResult } from './local/scan.js';
 import type { Logger } from './log.js';
-import { deleteLimit, isDelete, isRemoval, plan, settleRenames, type Action } from './plan.js';
+import { plan, type Action } from './plan.js';
+import { deleteLimit, isDelete, isRemoval, settleRenames } from './policy.js';
 import type { Bucket, RemoteObject } from './remote/bucket.js';
 import { withRetry, type RetryOptions } from './retry.js';
 import type { ObjectRow, Store } from './state/store.js';

@@ -1,9 +1,9 @@
 // PURE: (local files, stored rows, remote listing?) -> actions. No I/O, no clock; imports types only.
 // The rules here are the product's promises; test/unit/plan.test.ts walks them as a table. The guards that act
-// on a plan (delete limit, renames settled after the copies) follow the planner.
+// on a plan (delete limit, renames settled after the copies, empty roots, cost) are in policy.ts.
 // Must not: import anything but types, do I/O, read a clock, or log.
 
-import type { DeleteMode, MaxDelete } from './config.js';
+import type { DeleteMode } from './config.js';
 import type { LocalFile } from './local/scan.js';
 import type { RemoteObject } from './remote/bucket.js';
 import type { ObjectRow } from './state/store.js';
@@ -185,46 +185,4 @@ function planRemovals(input: PlanInput, seen: Visibility, claimed: ReadonlyMap<s
     const a = removal(key);
     if (a) actions.push(a);
   }
-}
-
-/** How many objects the delete guard allows removing, given how many the folder holds. */
-export function deleteLimit(max: MaxDelete, total: number): number {
-  if (max.kind === 'count') return max.count;
-  // A percentage never blocks small clean-ups: at least 10 deletions are always allowed.
-  // toPrecision(15) first: 375 * 18.4 / 100 is 68.99999999999999 in doubles, and 18.4% of 375 is 69.
-  return Math.max(10, Math.floor(Number(((total * max.percent) / 100).toPrecision(15))));
-}
-
-/**
- * After the copies ran (or, in a dry run, were resolved by hashing): the removal of a rename source stays a
- * rename only when its copy really happened (`copied`); when the copy became an upload (the content differed:
- * a wrong disk can hold same-size files) or its file vanished, it is a plain removal the delete guard counts;
- * when the copy failed or did not run, the source is held for the next run (never lose both names).
- * `outcomes`: the outcome kind of each copy, by the key it copies to.
- */
-export function settleRenames(actions: readonly Action[], outcomes: ReadonlyMap<string, string>): Action[] {
-  const out: Action[] = [];
-  for (const a of actions) {
-    if (!isRemoval(a) || a.renamedTo === undefined) {
-      out.push(a);
-      continue;
-    }
-    const kind = outcomes.get(a.renamedTo);
-    if (kind === 'copied') out.push(a);
-    else if (kind !== undefined && kind !== 'failed') {
-      const { renamedTo: _, ...plain } = a;
-      out.push(plain);
-    }
-  }
-  return out;
-}
-
-/** True for a removal that is a delete of its own, not the source of a rename: what the delete guard counts. */
-export function isDelete(a: Action): boolean {
-  return isRemoval(a) && a.renamedTo === undefined;
-}
-
-/** True for actions that remove an object from its key. */
-export function isRemoval(a: Action): a is Extract<Action, { type: 'delete' | 'trash' }> {
-  return a.type === 'delete' || a.type === 'trash';
 }
