@@ -1,7 +1,9 @@
 // PURE: (local files, stored rows, remote listing?) -> actions. No I/O, no clock; imports types only.
-// The rules here are the product's promises; test/unit/plan.test.ts walks them as a table.
+// The rules here are the product's promises; test/unit/plan.test.ts walks them as a table. The guards that act
+// on a plan (delete limit, renames settled after the copies, empty roots, cost) are in policy.ts.
+// Must not: import anything but types, do I/O, read a clock, or log.
 
-import type { DeleteMode, MaxDelete } from './config.js';
+import type { DeleteMode } from './config.js';
 import type { LocalFile } from './local/scan.js';
 import type { RemoteObject } from './remote/bucket.js';
 import type { ObjectRow } from './state/store.js';
@@ -61,67 +63,105 @@ export function isFresh(file: LocalFile, row: ObjectRow | undefined): boolean {
 
 /** Decide what to do for every key seen locally, in the DB or in the bucket. */
 export function plan(input: PlanInput): Plan {
-  const { local, stored, remote } = input;
+  const seen = visibility(input);
+  const sources = renameSources(input, seen);
   const actions: Action[] = [];
   let unchanged = 0;
-  const isUnknown = (key: string) => input.unknownKeys.has(key) || input.unknownPrefixes.some((p) => key.startsWith(p));
-  // An excluded path is not in the scan, but that does not make it deleted: leave its object (and row) alone.
-  const spared = (rel: string) => !input.deleteExcluded && !!input.excluded?.(rel);
+  for (const [key, file] of input.local) {
+    const a = planFile(key, file, input, sources);
+    if (a) actions.push(a);
+    else unchanged++;
+  }
+  planRemovals(input, seen, sources.claimed, actions);
+  return { actions, unchanged };
+}
 
-  // Rows whose file is gone: candidates for rename detection (same size, content checked by hashing). A rename
-  // keeps the inode and usually the file name, so those choose first: a renamed directory of same-size files
-  // pairs each file with its own old name, not with a sibling whose hash would not match (an upload instead).
+/** What the planner may not touch: keys the scan could not see, and excluded paths it keeps. */
+interface Visibility {
+  readonly isUnknown: (key: string) => boolean;
+  /** An excluded path is not in the scan, but that does not make it deleted: leave its object (and row) alone. */
+  readonly spared: (rel: string) => boolean;
+}
+
+function visibility(input: PlanInput): Visibility {
+  return {
+    isUnknown: (key) => input.unknownKeys.has(key) || input.unknownPrefixes.some((p) => key.startsWith(p)),
+    spared: (rel) => !input.deleteExcluded && !!input.excluded?.(rel),
+  };
+}
+
+/** Rows whose file is gone, offered as the sources of renames; `claimed`: rename source -> the key copied to. */
+interface RenameSources {
+  /** The row a new file of this size is most likely a rename of (claimed for it), or undefined. */
+  claim(key: string, file: LocalFile): ObjectRow | undefined;
+  readonly claimed: ReadonlyMap<string, string>;
+}
+
+const baseName = (rel: string) => rel.slice(rel.lastIndexOf('/') + 1);
+
+/**
+ * Rows whose file is gone: candidates for rename detection (same size, content checked by hashing). A rename
+ * keeps the inode and usually the file name, so those choose first: a renamed directory of same-size files
+ * pairs each file with its own old name, not with a sibling whose hash would not match (an upload instead).
+ */
+function renameSources(input: PlanInput, seen: Visibility): RenameSources {
+  const { local, stored, remote } = input;
   const pools = new Map<string, { rows: ObjectRow[]; next: number }>();
   const pool = (k: string, r: ObjectRow) => {
     const p = pools.get(k) ?? { rows: [], next: 0 };
     p.rows.push(r);
     pools.set(k, p);
   };
-  const claimed = new Map<string, string>(); // rename source -> the key it is copied to
+  const claimed = new Map<string, string>();
   const take = (k: string): ObjectRow | undefined => {
     const p = pools.get(k);
     while (p && p.next < p.rows.length && claimed.has(p.rows[p.next]!.key)) p.next++;
     return p?.rows[p.next];
   };
-  const baseName = (rel: string) => rel.slice(rel.lastIndexOf('/') + 1);
   for (const [key, row] of stored) {
-    if (local.has(key) || isUnknown(key) || spared(row.rel)) continue; // a spared row would not be removed: no rename
+    if (local.has(key) || seen.isUnknown(key) || seen.spared(row.rel)) continue; // a spared row would not be removed: no rename
     if (remote && remote.get(key)?.etag !== row.etag) continue; // can only copy what is really there
     if (row.size > MAX_COPY || row.size === 0) continue;
     pool(`i${row.size}:${row.ino}`, row);
     pool(`n${row.size}:${baseName(row.rel)}`, row);
     pool(`s${row.size}`, row);
   }
-
-  for (const [key, file] of local) {
-    const row = stored.get(key);
-    const obj = remote?.get(key);
-    if (isFresh(file, row)) {
-      if (!remote || obj?.etag === row!.etag) unchanged++;
-      else if (!obj) actions.push({ type: 'upload', key, file, reason: 'missing-remote' });
-      else actions.push({ type: 'upload', key, file, reason: 'remote-differs' });
-      continue;
-    }
-    // The file is new or changed since we recorded it. Prefer proving it is already there over uploading.
-    if (obj && obj.size === file.size) {
-      actions.push({ type: 'check', key, file, against: { etag: obj.etag, size: obj.size, partSize: row?.etag === obj.etag ? row.partSize : undefined }, reason: row ? 'touched' : 'adopt' });
-      continue;
-    }
-    if (!remote && row && row.size === file.size) {
-      actions.push({ type: 'check', key, file, against: { etag: row.etag, size: row.size, partSize: row.partSize }, reason: 'touched' });
-      continue;
-    }
-    if (!row && !obj) {
+  return {
+    claimed,
+    claim(key, file) {
       const twin = take(`i${file.size}:${file.ino}`) ?? take(`n${file.size}:${baseName(file.rel)}`) ?? take(`s${file.size}`);
-      if (twin) {
-        claimed.set(twin.key, key);
-        actions.push({ type: 'copy', key, file, from: twin.key, against: { etag: twin.etag, size: twin.size, partSize: twin.partSize } });
-        continue;
-      }
-    }
-    actions.push({ type: 'upload', key, file, reason: row || obj ? 'changed' : 'new' });
-  }
+      if (twin) claimed.set(twin.key, key);
+      return twin;
+    },
+  };
+}
 
+/** The action for one local file, or undefined when it needs none (unchanged). */
+function planFile(key: string, file: LocalFile, input: PlanInput, sources: RenameSources): Action | undefined {
+  const row = input.stored.get(key);
+  const { remote } = input;
+  const obj = remote?.get(key);
+  if (isFresh(file, row)) {
+    if (!remote || obj?.etag === row!.etag) return undefined;
+    return { type: 'upload', key, file, reason: obj ? 'remote-differs' : 'missing-remote' };
+  }
+  // The file is new or changed since we recorded it. Prefer proving it is already there over uploading.
+  if (obj && obj.size === file.size) {
+    return { type: 'check', key, file, against: { etag: obj.etag, size: obj.size, partSize: row?.etag === obj.etag ? row.partSize : undefined }, reason: row ? 'touched' : 'adopt' };
+  }
+  if (!remote && row && row.size === file.size) {
+    return { type: 'check', key, file, against: { etag: row.etag, size: row.size, partSize: row.partSize }, reason: 'touched' };
+  }
+  if (!row && !obj) {
+    const twin = sources.claim(key, file);
+    if (twin) return { type: 'copy', key, file, from: twin.key, against: { etag: twin.etag, size: twin.size, partSize: twin.partSize } };
+  }
+  return { type: 'upload', key, file, reason: row || obj ? 'changed' : 'new' };
+}
+
+/** Removals and forgets for rows and objects whose file is gone; appended to `actions`. */
+function planRemovals(input: PlanInput, seen: Visibility, claimed: ReadonlyMap<string, string>, actions: Action[]): void {
+  const { local, stored, remote } = input;
   const removal = (key: string): Action | undefined => {
     const renamedTo = claimed.get(key);
     const rename = renamedTo === undefined ? {} : { renamedTo };
@@ -129,66 +169,20 @@ export function plan(input: PlanInput): Plan {
     if (input.deletes === 'trash') return { type: 'trash', key, to: input.trashPrefix + key.slice(input.prefix.length), ...rename };
     return undefined;
   };
-
   for (const [key, row] of stored) {
-    if (local.has(key) || isUnknown(key)) continue;
+    if (local.has(key) || seen.isUnknown(key)) continue;
     if (remote && !remote.has(key)) {
       actions.push({ type: 'forget', key });
       continue;
     }
     // Kept, not forgotten: the object is still there, and the row still describes it (status, un-excluding).
-    if (spared(row.rel)) continue;
+    if (seen.spared(row.rel)) continue;
+    actions.push(removal(key) ?? { type: 'forget', key });
+  }
+  if (!remote) return;
+  for (const [key] of remote) {
+    if (local.has(key) || stored.has(key) || seen.isUnknown(key) || seen.spared(key.slice(input.prefix.length))) continue;
     const a = removal(key);
-    actions.push(a ?? { type: 'forget', key });
+    if (a) actions.push(a);
   }
-  if (remote) {
-    for (const [key] of remote) {
-      if (local.has(key) || stored.has(key) || isUnknown(key) || spared(key.slice(input.prefix.length))) continue;
-      const a = removal(key);
-      if (a) actions.push(a);
-    }
-  }
-  return { actions, unchanged };
-}
-
-/** How many objects the delete guard allows removing, given how many the folder holds. */
-export function deleteLimit(max: MaxDelete, total: number): number {
-  if (max.kind === 'count') return max.count;
-  // A percentage never blocks small clean-ups: at least 10 deletions are always allowed.
-  // toPrecision(15) first: 375 * 18.4 / 100 is 68.99999999999999 in doubles, and 18.4% of 375 is 69.
-  return Math.max(10, Math.floor(Number(((total * max.percent) / 100).toPrecision(15))));
-}
-
-/**
- * After the copies ran (or, in a dry run, were resolved by hashing): the removal of a rename source stays a
- * rename only when its copy really happened (`copied`); when the copy became an upload (the content differed:
- * a wrong disk can hold same-size files) or its file vanished, it is a plain removal the delete guard counts;
- * when the copy failed or did not run, the source is held for the next run (never lose both names).
- * `outcomes`: the outcome kind of each copy, by the key it copies to.
- */
-export function settleRenames(actions: readonly Action[], outcomes: ReadonlyMap<string, string>): Action[] {
-  const out: Action[] = [];
-  for (const a of actions) {
-    if (!isRemoval(a) || a.renamedTo === undefined) {
-      out.push(a);
-      continue;
-    }
-    const kind = outcomes.get(a.renamedTo);
-    if (kind === 'copied') out.push(a);
-    else if (kind !== undefined && kind !== 'failed') {
-      const { renamedTo: _, ...plain } = a;
-      out.push(plain);
-    }
-  }
-  return out;
-}
-
-/** True for a removal that is a delete of its own, not the source of a rename: what the delete guard counts. */
-export function isDelete(a: Action): boolean {
-  return isRemoval(a) && a.renamedTo === undefined;
-}
-
-/** True for actions that remove an object from its key. */
-export function isRemoval(a: Action): a is Extract<Action, { type: 'delete' | 'trash' }> {
-  return a.type === 'delete' || a.type === 'trash';
 }

@@ -107,7 +107,7 @@ describe('writers: files that change while they are uploaded', () => {
       // until a server or request timeout (60-120 s).
       assert.ok(ms < 40_000, `the run took ${ms} ms`);
       assert.equal(r.json.totals.uploaded.files, files.size, 'the deleted files count neither as uploaded nor as failed');
-      const retried = r.logs.filter((l) => l.msg === 'transfer failed, retrying').map((l) => `${l.key}: ${l.reason}`);
+      const retried = r.logs.filter((l) => l.msg === 'transfer failed, retrying').map((l) => `${l.key}: ${l.err?.message}`);
       console.log(`retries in the run:\n  ${retried.join('\n  ')}`);
       assert.ok(retried.some((x) => x.startsWith(`${k('rewritten.txt')}: `) && /changed while it was being uploaded/.test(x)), retried.join('\n'));
       assert.ok(retried.some((x) => x.startsWith(`${k('rewritten-mid.bin')}: `)), retried.join('\n'));

@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DeleteMode } from '../../src/config.js';
 import type { LocalFile } from '../../src/local/scan.js';
-import { MAX_COPY, deleteLimit, isDelete, isFresh, isRemoval, plan, settleRenames, type Action, type PlanInput } from '../../src/plan.js';
+import { MAX_COPY, isFresh, plan, type Action, type PlanInput } from '../../src/plan.js';
+import { deleteLimit, isDelete, isRemoval, settleRenames } from '../../src/policy.js';
 import type { RemoteObject } from '../../src/remote/bucket.js';
 import type { ObjectRow } from '../../src/state/store.js';
 
