@@ -133,7 +133,7 @@ async function downloadWithRetry(o: RemoteObject, target: string, sizes: readonl
     await withRetry(() => {
       attempts++;
       return download(o, target, sizes, replace, job);
-    }, { retries: job.retries, baseMs: 500, signal: job.signal, log: job.log.child({ key: o.key }), what: 'download' });
+    }, { retries: job.retries, baseMs: 500, signal: job.signal, log: job.log.child({ key: o.key }), what: 'download', message: 'download failed, retrying' });
   } catch (err) {
     if (err instanceof IntegrityError && attempts > 1) err.message += ` (${attempts} attempts)`;
     throw err;

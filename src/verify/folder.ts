@@ -54,7 +54,7 @@ async function listObjects(config: Config, folder: FolderConfig, bucket: Bucket,
         for (const o of page) if (!o.key.startsWith(folder.trashPrefix)) out.set(o.key, o);
         if (page.length) range.startAfter = page.at(-1)!.key;
       }
-    }, { retries: config.retries, signal, log, what: 'list' });
+    }, { retries: config.retries, signal, log, what: 'list', message: 'list failed, retrying' });
   } catch (err) {
     throw explainS3Error(err, { bucket: folder.bucket, endpoint: config.remote.endpoint });
   }
