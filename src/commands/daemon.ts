@@ -1,11 +1,11 @@
 // `r2mirror daemon`: run until SIGTERM/SIGINT, reload the config on SIGHUP, talk to systemd, serve /metrics.
-// The reconcile logic lives in src/daemon.ts; this file owns the lifecycle around it.
+// The reconcile logic lives in src/daemon/; this file owns the lifecycle around it.
 
 import { loadConfig, loadCredentials, type Config, type Credentials } from '../config.js';
 import { ConfigError, describeError, scrub } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { MetricsServer } from '../metrics.js';
-import type { Notifier } from '../notify.js';
+import type { MetricsServer } from '../daemon/metrics.js';
+import type { Notifier } from '../daemon/notify.js';
 import { configPath, logLevelOption, parseCommand, reportError, setup } from './common.js';
 import type { Command, CommandContext } from './context.js';
 
@@ -33,7 +33,7 @@ async function runDaemon(ctx: CommandContext): Promise<number> {
     const s = setup(ctx, { config: file, logLevel: logLevelOption(v['log-level']), secrets });
     // Loaded here, not at start-up: every other command (sync above all) would pay ~20 ms for chokidar & co.
     const [{ Daemon }, { readInotifyLimit }, { MetricsServer }, { Notifier }] = await Promise.all([
-      import('../daemon.js'), import('../local/watch.js'), import('../metrics.js'), import('../notify.js'),
+      import('../daemon/daemon.js'), import('../local/watch.js'), import('../daemon/metrics.js'), import('../daemon/notify.js'),
     ]);
     const log = s.log;
     let config = s.config;

@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger, type Logger } from '../../src/log.js';
-import { Notifier, type Spawn } from '../../src/notify.js';
+import { Notifier, type Spawn } from '../../src/daemon/notify.js';
 
 /** The receiving side of unix-dgram, which the notifier itself does not use. */
 interface RxSocket {

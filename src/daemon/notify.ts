@@ -6,7 +6,7 @@ import { spawn as nodeSpawn, type ChildProcess, type SpawnOptions } from 'node:c
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { constants } from 'node:os';
-import type { Logger } from './log.js';
+import type { Logger } from '../log.js';
 
 /** The part of a `unix-dgram` socket that the notifier uses. */
 export interface DgramSocket {

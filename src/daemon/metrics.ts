@@ -3,7 +3,7 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP, type AddressInfo } from 'node:net';
-import type { Logger } from './log.js';
+import type { Logger } from '../log.js';
 
 /** One metric family: a name, its help text, its type and its samples (one per label set). */
 export interface MetricFamily {

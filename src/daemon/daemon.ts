@@ -2,13 +2,13 @@
 // Events are hints that schedule a reconcile of the paths they name; one reconcile per folder at a time.
 
 import fs from 'node:fs';
-import type { Config, Credentials } from './config.js';
-import { Engine, stateFilesOf } from './engine.js';
-import { ExitCode, FatalError, classify, describeError } from './errors.js';
-import type { FolderReport } from './folder.js';
-import { deviceName } from './local/scan.js';
-import { Watcher, countWatchedDirectories, rootIdentity, sameRoot, suggestedWatchLimit, type RootIdentity, type WatchBatch } from './local/watch.js';
-import type { Logger } from './log.js';
+import type { Config, Credentials } from '../config.js';
+import { Engine, stateFilesOf } from '../engine.js';
+import { ExitCode, FatalError, classify, describeError } from '../errors.js';
+import type { FolderReport } from '../folder.js';
+import { deviceName } from '../local/scan.js';
+import { Watcher, countWatchedDirectories, rootIdentity, sameRoot, suggestedWatchLimit, type RootIdentity, type WatchBatch } from '../local/watch.js';
+import type { Logger } from '../log.js';
 import type { MetricFamily } from './metrics.js';
 
 /** More dirty paths than this at once is an event storm: the folder is rescanned instead. */
@@ -21,7 +21,7 @@ const RETRY_MAX_MS = 3_600_000;
 /** Back-off after an endpoint error before the same work is tried again. */
 const OUTAGE_BASE_MS = 5_000;
 
-/** What the daemon tells systemd (implemented by src/notify.ts; a no-op outside systemd). */
+/** What the daemon tells systemd (implemented by src/daemon/notify.ts; a no-op outside systemd). */
 export interface ServiceNotifier {
   ready(status?: string): void;
   status(text: string): void;
