@@ -10,7 +10,7 @@ import { DEFAULT_PART } from './keys.js';
 import { Folder, type FolderReport, type Progress, type ReconcileOptions, type Scope, type Tally } from './folder.js';
 import type { Logger } from './log.js';
 import { Bucket, createClient, type OpCounter, type OpCounts } from './remote/bucket.js';
-import { Store } from './state/store.js';
+import { Store, type FolderRow } from './state/store.js';
 import { ByteBudget } from './transfer.js';
 
 /** Options of one `sync` run. */
@@ -166,9 +166,9 @@ export class Engine {
     return this.queue.size + this.queue.pending;
   }
 
-  /** The state DB, for the daemon's live state and `status`. */
-  get state(): Store {
-    return this.store;
+  /** What the daemon records in (and reads from) the state DB: it holds no Store of its own. */
+  daemonRecord(): DaemonRecord {
+    return daemonRecord(this.store, this.config, this.ops);
   }
 
   private recordOutcome(report: FolderReport, scope: Scope): void {
@@ -231,6 +231,40 @@ export class Engine {
     this.store.close();
     this.client.destroy();
   }
+}
+
+/** The daemon's door to the state DB (built by Engine.daemonRecord()). */
+export interface DaemonRecord {
+  /** The daemon started: record its run (still unfinished on the next start: it was killed). Returns its id. */
+  startRun(at: number): number;
+  /** The daemon stopped; `cut` transfers off: every folder lists next time. Recorded finished only when `swept`. */
+  finishRun(runId: number | undefined, end: { cut: boolean; swept: boolean; uploads: number; bytes: number }): void;
+  /** When each folder was last listed at the bucket and prefix configured now; absent: never (a reload moved it). */
+  lastListings(): Map<string, number>;
+  /** The live state `status` shows. */
+  publishLive(pid: number, startedAt: number, live: unknown): void;
+  /** The folder owes a listing (an earlier run stopped uncleanly, or a stop cut transfers off). */
+  needsListing(name: string): boolean;
+  /** Files of the folder that currently cannot be mirrored (as the last reconciles recorded them). */
+  failureCount(name: string): number;
+}
+
+function daemonRecord(store: Store, config: Config, ops: OpCounter): DaemonRecord {
+  const names = config.folders.map((f) => f.name);
+  const cfg = new Map(config.folders.map((f) => [f.name, f]));
+  const same = (r: FolderRow) => cfg.get(r.name)?.bucket === r.bucket && cfg.get(r.name)?.prefix === r.prefix;
+  return {
+    startRun: (at) => store.runStarted('daemon', at, names),
+    finishRun: (runId, end) => {
+      store.clearLive();
+      if (end.cut) store.setNeedsList(names);
+      if (runId !== undefined && end.swept) store.runFinished(runId, Date.now(), { kind: 'daemon', uploads: end.uploads, bytes: end.bytes, ops: ops.snapshot() });
+    },
+    lastListings: () => new Map(store.folders().flatMap((r) => (r.lastList !== null && same(r) ? [[r.name, r.lastList] as const] : []))),
+    publishLive: (pid, startedAt, live) => store.setLive(pid, startedAt, live),
+    needsListing: (name) => store.needsList(name),
+    failureCount: (name) => store.failures(name).length,
+  };
 }
 
 function summarize(folders: FolderReport[], dryRun: boolean, durationMs: number, ops: OpCounts): SyncReport {

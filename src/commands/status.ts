@@ -2,7 +2,7 @@
 // and the R2 operations spent. Reads the state DB without locking it, and the live state of a running daemon.
 
 import { loadConfig } from '../config.js';
-import type { DaemonLive, FolderLive } from '../daemon.js';
+import type { DaemonLive, FolderLive } from '../daemon/live.js';
 import { printable } from '../errors.js';
 import { Store } from '../state/store.js';
 import { configPath, formatBytes, num, parseCommand, reportError } from './common.js';

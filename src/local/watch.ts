@@ -1,16 +1,15 @@
 // chokidar -> debounced, coalesced batches of dirty paths (relative to the folder root), or "everything".
-// Events are hints: the daemon reconciles the paths a batch names. Never reads or writes file contents.
+// Events are hints: the daemon reconciles the paths a batch names. The quiet-period bookkeeping is the
+// Aggregator's (./aggregate.ts); this file arms the watches and turns chokidar's events into touches.
+// Must not: read or write file contents, or write anywhere on disk.
 
 import fs from 'node:fs';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
+import { Aggregator, type WatchBatch, type WatchClock } from './aggregate.js';
 import { fileMatcher, makeMatcher } from './scan.js';
 
-/** What the watcher hands to the daemon. */
-export type WatchBatch =
-  | { readonly kind: 'paths'; readonly paths: string[] }
-  /** An event storm, or events we could not follow: rescan the whole folder. */
-  | { readonly kind: 'everything'; readonly reason: string };
+export type { WatchBatch, WatchClock } from './aggregate.js';
 
 /** Options for {@link Watcher.start}. */
 export interface WatchOptions {
@@ -35,13 +34,8 @@ export interface WatchOptions {
    * is dead, even when a directory that looks the same is there again (a disk unmounted and mounted again).
    */
   readonly onRootGone?: () => void;
-}
-
-interface Dirty {
-  first: number;
-  last: number;
-  /** The last event said the path is gone: nothing left to settle, so it may go with any batch. */
-  removed: boolean;
+  /** The clock events are stamped with and batches are timed by (the real one by default). */
+  readonly clock?: WatchClock | undefined;
 }
 
 /** Directories armed per chokidar instance: bounds how many directories chokidar reads (and lstats) at once. */
@@ -58,9 +52,7 @@ const ARM_BATCH = 8;
  * directories' own watches ('raw'); a new directory is found by its parent's watch and armed the same way.
  */
 export class Watcher {
-  private readonly dirty = new Map<string, Dirty>();
-  private storm: { since: number; last: number } | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly agg: Aggregator;
   private closed = false;
   /** Watched directory (absolute) -> the chokidar instance watching it. */
   private readonly owner = new Map<string, FSWatcher>();
@@ -75,7 +67,9 @@ export class Watcher {
     private readonly root: string,
     private readonly ig: ReturnType<typeof makeMatcher>,
     private readonly always: (dir: string, name: string) => boolean,
-  ) {}
+  ) {
+    this.agg = new Aggregator(opts);
+  }
 
   /** Arm the watches; resolves once every directory of the tree is watched. Rejects with ENOSPC and the like. */
   static async start(opts: WatchOptions): Promise<Watcher> {
@@ -91,50 +85,41 @@ export class Watcher {
     return w;
   }
 
+  /** Directories under watch (each costs one inotify watch). */
+  get watchedDirs(): number {
+    return this.owner.size;
+  }
+
+  /** Paths waiting for their quiet period (a storm counts as its limit). */
+  get pending(): number {
+    return this.agg.pending;
+  }
+
+  /** Record an event on `rel` ('' is the root itself: something happened to the folder as a whole). */
+  touch(rel: string, now = this.agg.clock.now(), removed = false): void {
+    if (!this.closed) this.agg.touch(rel, now, removed);
+  }
+
+  /** Stop watching. Pending paths are dropped (the next start's full reconcile covers them). Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.agg.close();
+    await this.arming.catch(() => undefined);
+    const all = [...this.instances.keys()];
+    this.instances.clear();
+    this.owner.clear();
+    await Promise.all(all.map((f) => f.close()));
+  }
+
   private rel(abs: string): string {
     return path.relative(this.root, abs).split(path.sep).join('/');
   }
 
-  /**
-   * `dir` and every directory under it that is not excluded (symbolic links only with followSymlinks), down to
-   * `depth` levels below it.
-   */
+  /** Directories under `dir` (itself included) down to `depth` levels, as this watcher watches them. */
   private directoriesUnder(dir: string, depth = Infinity): string[] {
-    const out: string[] = [];
-    const seen = new Set<string>();
-    const stack: [string, number][] = [[dir, 0]];
-    while (stack.length > 0) {
-      const [d, level] = stack.pop()!;
-      let real: string;
-      try {
-        real = this.opts.followSymlinks ? fs.realpathSync(d) : d;
-      } catch {
-        continue;
-      }
-      if (seen.has(real)) continue; // a link loop
-      seen.add(real);
-      out.push(d);
-      if (level >= depth) continue;
-      let entries: fs.Dirent[];
-      try {
-        entries = fs.readdirSync(d, { withFileTypes: true });
-      } catch {
-        continue; // unreadable: the reconcile reports it
-      }
-      for (const e of entries) {
-        const abs = path.join(d, e.name);
-        let isDir = e.isDirectory();
-        if (!isDir && e.isSymbolicLink() && this.opts.followSymlinks) {
-          try {
-            isDir = fs.statSync(abs).isDirectory();
-          } catch {
-            isDir = false;
-          }
-        }
-        if (isDir && !this.always(d, e.name) && !this.ig.ignores(this.rel(abs) + '/') && !this.foreign(abs)) stack.push([abs, level + 1]);
-      }
-    }
-    return out;
+    return directoriesUnder(dir, depth, this.opts.followSymlinks, (parent, name, abs) =>
+      !this.always(parent, name) && !this.ig.ignores(this.rel(abs) + '/') && !this.foreign(abs));
   }
 
   /** oneFileSystem: `abs` is on another file system than the root (or cannot be statted). */
@@ -158,40 +143,47 @@ export class Watcher {
       // watch can outlive close() (its add() reopens a closed instance).
       const batch = dirs.slice(i, i + ARM_BATCH).filter((d) => !this.owner.has(d) && fs.existsSync(d));
       if (batch.length === 0) continue;
-      const fsw = watch(batch, {
-        // persistent: false: the daemon's timers keep the process alive; a stray watch must never keep it from exiting
-        depth: 0, ignoreInitial: true, followSymlinks: this.opts.followSymlinks, persistent: false, alwaysStat: false,
-        // files are not tracked by chokidar (no watch per file): their events come from the directory's watch
-        ignored: (p: string, stats?: { isDirectory(): boolean }) => {
-          const abs = path.resolve(this.root, p);
-          if (this.always(path.dirname(abs), path.basename(abs))) return true;
-          const rel = this.rel(abs);
-          if (rel === '' || rel.startsWith('../')) return false;
-          if (stats && !stats.isDirectory()) return true;
-          return this.ig.ignores(rel) || (!!stats?.isDirectory() && this.ig.ignores(rel + '/'));
-        },
-        atomic: true, awaitWriteFinish: false, ignorePermissionErrors: false,
-      });
-      const set = new Set(batch);
-      this.instances.set(fsw, set);
-      for (const d of batch) this.owner.set(d, fsw);
-      await new Promise<void>((resolve, reject) => {
-        const onError = (err: unknown) => reject(err as Error);
-        fsw.once('error', onError);
-        fsw.once('ready', () => {
-          fsw.off('error', onError);
-          resolve();
-        });
-      });
-      fsw.on('all', (event, p) => this.onEvent(event, path.resolve(this.root, p)));
-      fsw.on('raw', (event: string, name: string | null, o: unknown) => this.onRaw(name, (o as { watchedPath?: string } | undefined)?.watchedPath));
-      fsw.on('error', (err: unknown) => this.opts.onError(err as NodeJS.ErrnoException));
-      if (announce) for (const d of batch) this.touch(this.rel(d), Date.now());
+      await this.armBatch(batch);
+      if (announce) for (const d of batch) this.touch(this.rel(d));
       // A directory made under one of these while it was being armed is neither in the walk nor reported (the
       // arming read of its parent is an initial one): find it now, arm it and hand it over.
       const missed = batch.flatMap((d) => this.directoriesUnder(d, 1)).filter((d) => !this.owner.has(d));
       if (missed.length > 0) await this.arm(missed.flatMap((d) => this.directoriesUnder(d)), true);
     }
+  }
+
+  /** One chokidar instance on these directories (depth 0); resolves once it is ready and its events are wired. */
+  private async armBatch(batch: string[]): Promise<void> {
+    const fsw = watch(batch, {
+      // persistent: false: the daemon's timers keep the process alive; a stray watch must never keep it from exiting
+      depth: 0, ignoreInitial: true, followSymlinks: this.opts.followSymlinks, persistent: false, alwaysStat: false,
+      // files are not tracked by chokidar (no watch per file): their events come from the directory's watch
+      ignored: (p: string, stats?: { isDirectory(): boolean }) => this.ignored(p, stats),
+      atomic: true, awaitWriteFinish: false, ignorePermissionErrors: false,
+    });
+    this.instances.set(fsw, new Set(batch));
+    for (const d of batch) this.owner.set(d, fsw);
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: unknown) => reject(err as Error);
+      fsw.once('error', onError);
+      fsw.once('ready', () => {
+        fsw.off('error', onError);
+        resolve();
+      });
+    });
+    fsw.on('all', (event, p) => this.onEvent(event, path.resolve(this.root, p)));
+    fsw.on('raw', (event: string, name: string | null, o: unknown) => this.onRaw(name, (o as { watchedPath?: string } | undefined)?.watchedPath));
+    fsw.on('error', (err: unknown) => this.opts.onError(err as NodeJS.ErrnoException));
+  }
+
+  /** chokidar's `ignored`: files (their events come from 'raw'), excluded directories, the state DB. */
+  private ignored(p: string, stats?: { isDirectory(): boolean }): boolean {
+    const abs = path.resolve(this.root, p);
+    if (this.always(path.dirname(abs), path.basename(abs))) return true;
+    const rel = this.rel(abs);
+    if (rel === '' || rel.startsWith('../')) return false;
+    if (stats && !stats.isDirectory()) return true;
+    return this.ig.ignores(rel) || (!!stats?.isDirectory() && this.ig.ignores(rel + '/'));
   }
 
   private onEvent(event: string, abs: string): void {
@@ -201,21 +193,26 @@ export class Watcher {
       const dirs = this.directoriesUnder(abs);
       this.arming = this.arming.then(() => this.arm(dirs, true)).catch((err: unknown) => this.opts.onError(err as NodeJS.ErrnoException));
     } else if (event === 'unlinkDir') {
-      for (const [d, fsw] of [...this.owner]) {
-        if (d !== abs && !d.startsWith(abs + path.sep)) continue;
-        this.owner.delete(d);
-        fsw.unwatch(d);
-        const set = this.instances.get(fsw);
-        set?.delete(d);
-        if (set && set.size === 0) {
-          this.instances.delete(fsw);
-          void fsw.close();
-        }
-      }
+      this.unwatchUnder(abs);
     }
     const r = this.rel(abs);
     if (r.startsWith('../')) return;
-    this.touch(r, Date.now(), event === 'unlink' || event === 'unlinkDir');
+    this.touch(r, undefined, event === 'unlink' || event === 'unlinkDir');
+  }
+
+  /** A directory was removed: drop its watches and those under it (an instance left with none is closed). */
+  private unwatchUnder(abs: string): void {
+    for (const [d, fsw] of [...this.owner]) {
+      if (d !== abs && !d.startsWith(abs + path.sep)) continue;
+      this.owner.delete(d);
+      fsw.unwatch(d);
+      const set = this.instances.get(fsw);
+      set?.delete(d);
+      if (set && set.size === 0) {
+        this.instances.delete(fsw);
+        void fsw.close();
+      }
+    }
   }
 
   /** File events, straight from a directory's watch: (name in the directory, the directory). */
@@ -238,109 +235,56 @@ export class Watcher {
     }
     if (st?.isDirectory()) return; // directories come as addDir/unlinkDir from chokidar itself
     // 'rename' is a create, a delete or either half of a move: a path that is gone has nothing left to settle.
-    this.touch(r, Date.now(), !st);
+    this.touch(r, undefined, !st);
   }
+}
 
-  /** Directories under watch (each costs one inotify watch). */
-  get watchedDirs(): number {
-    return this.owner.size;
-  }
-
-  /** Paths waiting for their quiet period (a storm counts as its limit). */
-  get pending(): number {
-    return this.storm ? this.opts.stormLimit : this.dirty.size;
-  }
-
-  /** Record an event on `rel` ('' is the root itself: something happened to the folder as a whole). */
-  touch(rel: string, now = Date.now(), removed = false): void {
-    if (this.closed) return;
-    if (rel === '') {
-      this.startStorm(now);
-    } else if (this.storm) {
-      this.storm.last = now;
-    } else {
-      const d = this.dirty.get(rel);
-      if (d) {
-        d.last = now;
-        d.removed = removed;
-      } else this.dirty.set(rel, { first: now, last: now, removed });
-      if (this.dirty.size > this.opts.stormLimit) this.startStorm(now);
+/**
+ * `dir` and every directory under it that `watched` accepts (symbolic links only with followSymlinks), down to
+ * `depth` levels below it. A link loop is walked once.
+ */
+function directoriesUnder(dir: string, depth: number, followSymlinks: boolean, watched: (parent: string, name: string, abs: string) => boolean): string[] {
+  const out: string[] = [];
+  const seen = new Set<string>();
+  const stack: [string, number][] = [[dir, 0]];
+  while (stack.length > 0) {
+    const [d, level] = stack.pop()!;
+    let real: string;
+    try {
+      real = followSymlinks ? fs.realpathSync(d) : d;
+    } catch {
+      continue;
     }
-    this.schedule(now);
+    if (seen.has(real)) continue; // a link loop
+    seen.add(real);
+    out.push(d);
+    if (level < depth) for (const sub of subdirectories(d, followSymlinks, watched)) stack.push([sub, level + 1]);
   }
+  return out;
+}
 
-  private startStorm(now: number): void {
-    // Memory stays flat: the paths are forgotten, the rescan finds whatever they were.
-    this.dirty.clear();
-    this.storm ??= { since: now, last: now };
-    this.storm.last = now;
+/** The directories directly in `d` that `watched` accepts (links to directories only with followSymlinks). */
+function subdirectories(d: string, followSymlinks: boolean, watched: (parent: string, name: string, abs: string) => boolean): string[] {
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(d, { withFileTypes: true });
+  } catch {
+    return []; // unreadable: the reconcile reports it
   }
-
-  private schedule(now: number): void {
-    if (this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.flush(Date.now());
-    }, Math.max(10, this.nextDue(now) - now));
-  }
-
-  private nextDue(now: number): number {
-    const { quietMs, maxDelayMs } = this.opts;
-    if (this.storm) return Math.min(this.storm.last + quietMs, this.storm.since + maxDelayMs * 4);
-    let due = Infinity;
-    for (const d of this.dirty.values()) due = Math.min(due, d.last + quietMs, d.first + maxDelayMs);
-    return due === Infinity ? now : due;
-  }
-
-  /** Hand over what is due; reschedule for the rest. */
-  private flush(now: number): void {
-    if (this.closed) return;
-    const { quietMs, maxDelayMs } = this.opts;
-    if (this.storm) {
-      // A storm ends when it has been quiet for the quiet period; a storm that never ends is rescanned anyway
-      // every few max delays so changes still arrive.
-      if (now - this.storm.last >= quietMs || now - this.storm.since >= maxDelayMs * 4) {
-        this.storm = undefined;
-        this.opts.onBatch({ kind: 'everything', reason: 'event storm' });
+  const out: string[] = [];
+  for (const e of entries) {
+    const abs = path.join(d, e.name);
+    let isDir = e.isDirectory();
+    if (!isDir && e.isSymbolicLink() && followSymlinks) {
+      try {
+        isDir = fs.statSync(abs).isDirectory();
+      } catch {
+        isDir = false;
       }
-    } else {
-      const due: string[] = [];
-      const again: string[] = [];
-      // Paths whose quiet period ends within the slack go along: one `mv` or `cp -r` makes events microseconds
-      // apart, and both halves of a rename must meet in one reconcile to become a copy.
-      const slack = Math.min(100, quietMs / 4);
-      for (const [rel, d] of this.dirty) {
-        if (now - d.last >= quietMs - slack) due.push(rel);
-        else if (now - d.first >= maxDelayMs) {
-          due.push(rel);
-          // Handed over while still changing: chokidar drops a change within 50 ms of the previous one without a
-          // catch-up event, so a last write right after this handover could go unreported. Look once more
-          // after a quiet period (a stat if nothing changed).
-          again.push(rel);
-        }
-      }
-      // A rename is an add and an unlink (chokidar's atomic mode delays the unlink ~100 ms): removed paths go
-      // with whatever batch leaves next, so the reconcile sees both sides and copies instead of uploading.
-      if (due.length) for (const [rel, d] of this.dirty) if (d.removed && !(now - d.last >= quietMs || now - d.first >= maxDelayMs)) due.push(rel);
-      for (const rel of due) this.dirty.delete(rel);
-      for (const rel of again) this.dirty.set(rel, { first: now, last: now, removed: false });
-      if (due.length) this.opts.onBatch({ kind: 'paths', paths: due });
     }
-    if (this.storm || this.dirty.size) this.schedule(now);
+    if (isDir && watched(d, e.name, abs)) out.push(abs);
   }
-
-  /** Stop watching. Pending paths are dropped (the next start's full reconcile covers them). Idempotent. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.dirty.clear();
-    await this.arming.catch(() => undefined);
-    const all = [...this.instances.keys()];
-    this.instances.clear();
-    this.owner.clear();
-    await Promise.all(all.map((f) => f.close()));
-  }
+  return out;
 }
 
 /**
@@ -394,43 +338,4 @@ export async function countWatchedDirectories(root: string, exclude: readonly st
 /** The fs.inotify.max_user_watches to suggest for `need` watches: 1.5x rounded up to a power of two, at least 524,288. */
 export function suggestedWatchLimit(need: number): number {
   return Math.max(524_288, 2 ** Math.ceil(Math.log2(Math.max(1, need) * 1.5)));
-}
-
-/** What a folder root is: its device and inode, and (Linux) the id of the mount it belongs to. */
-export interface RootIdentity {
-  readonly dev: string;
-  readonly ino: string;
-  /**
-   * The mount id (/proc/self/fdinfo mnt_id): tells a remount of the same disk (same dev and inode) apart, unless
-   * the kernel reused the id (it does, for the lowest free one): Watcher's onRootGone covers that case.
-   */
-  readonly mount?: string | undefined;
-}
-
-/** The identity of a directory, or undefined when it is missing or not a directory. Opens it for a moment (Linux). */
-export function rootIdentity(root: string): RootIdentity | undefined {
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(root);
-  } catch {
-    return undefined;
-  }
-  if (!st.isDirectory()) return undefined;
-  let mount: string | undefined;
-  try {
-    const fd = fs.openSync(root, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
-    try {
-      mount = /^mnt_id:\s*(\d+)/m.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))?.[1];
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    mount = undefined; // not Linux, or unreadable: device and inode still tell most replacements
-  }
-  return { dev: String(st.dev), ino: String(st.ino), mount };
-}
-
-/** True when two identities name the same directory on the same mount. */
-export function sameRoot(a: RootIdentity, b: RootIdentity): boolean {
-  return a.dev === b.dev && a.ino === b.ino && (a.mount === undefined || b.mount === undefined || a.mount === b.mount);
 }

@@ -284,7 +284,7 @@ describe('daemon: safety and lifecycle', () => {
     }
   });
 
-  test('systemd notify protocol: READY=1 after the watchers are armed, STATUS=, STOPPING=1', async () => {
+  test('systemd notify protocol: READY=1 after the watchers are armed, STATUS=, STOPPING=1', async (t) => {
     // A real AF_UNIX datagram receiver would need a native module; the suite's receiver is the unix-dgram addon
     // when it loads (the same one the daemon uses), else the test is skipped with the reason.
     let dgram: any;
@@ -292,7 +292,7 @@ describe('daemon: safety and lifecycle', () => {
       const { createRequire } = await import('node:module');
       dgram = createRequire(import.meta.url)('unix-dgram');
     } catch (err) {
-      test.skip?.(`unix-dgram not available: ${(err as Error).message}`);
+      t.skip(`unix-dgram not available: ${(err as Error).message}`);
       return;
     }
     const f = await fixture('daemon-notify', { topYaml: QUIET });

@@ -8,7 +8,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deviceChanges, deviceName, hasRegularFile, scanFolder } from '../../src/local/scan.js';
-import { Watcher, rootIdentity, sameRoot } from '../../src/local/watch.js';
+import { rootIdentity, sameRoot } from '../../src/daemon/root.js';
+import { Watcher } from '../../src/local/watch.js';
 import { tree } from '../harness/tree.js';
 
 /** Mount a tmpfs at dir for the rest of the test; returns why it cannot. */

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { request } from 'node:http';
 import { createLogger } from '../../src/log.js';
-import { MetricsServer, parseListen, renderPrometheus, type MetricFamily } from '../../src/metrics.js';
+import { MetricsServer, parseListen, renderPrometheus, type MetricFamily } from '../../src/daemon/metrics.js';
 
 const log = createLogger({ level: 'silent', out: { write: () => undefined } });
 

@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger, type Logger } from '../../src/log.js';
-import { Notifier, type Spawn } from '../../src/notify.js';
+import { Notifier, type Spawn } from '../../src/daemon/notify.js';
 
 /** The receiving side of unix-dgram, which the notifier itself does not use. */
 interface RxSocket {
@@ -164,13 +164,15 @@ test('a dead socket path does not throw and warns once per distinct error', { sk
   nt.watchdog();
   nt.status('y');
   nt.stopping();
-  assert.deepEqual(warnings(lines), ['cannot send to NOTIFY_SOCKET: ENOENT']);
+  assert.deepEqual(warnings(lines), ['cannot send to NOTIFY_SOCKET']);
   assert.equal(lines[0]!.code, 'ENOENT');
 
   const long = Notifier.fromEnv({ NOTIFY_SOCKET: '/' + 'x'.repeat(200) }, 1, log);
   long.ready();
   long.ready();
-  assert.equal(warnings(lines).filter((m) => /longer than 107 bytes/.test(m)).length, 1);
+  const tooLong = lines.filter((l) => /longer than a unix socket address/.test(l.msg));
+  assert.equal(tooLong.length, 1);
+  assert.equal(tooLong[0]!.maxBytes, 107);
 });
 
 test('fallback: when unix-dgram cannot load, the real systemd-notify sends the same messages, in order', {
@@ -220,7 +222,8 @@ test('fallback: a missing systemd-notify binary does not throw and warns once', 
   nt.status('a');
   for (let i = 0; i < 100 && warnings(lines).length < 2; i++) await tick(20);
   await tick(100);
-  assert.deepEqual(warnings(lines).map((m) => m.replace(/^.*unix-dgram addon cannot load.*$/, 'unix-dgram cannot load')), ['unix-dgram cannot load', 'systemd-notify failed: ENOENT']);
+  assert.deepEqual(warnings(lines).map((m) => m.replace(/^.*unix-dgram addon cannot load.*$/, 'unix-dgram cannot load')), ['unix-dgram cannot load', 'systemd-notify failed']);
+  assert.equal(lines.find((l) => l.msg === 'systemd-notify failed')!.problem, 'ENOENT');
 });
 
 test('abstract socket (@name): unix-dgram cannot address one, so the real systemd-notify delivers', {

@@ -1,12 +1,13 @@
 // systemd sd_notify client: READY / STATUS / WATCHDOG / RELOADING / STOPPING datagrams to $NOTIFY_SOCKET.
 // A no-op outside systemd; never throws into the caller (a failed send is logged at warn, once per distinct
-// error); must not touch `process` (env, pid and the monotonic clock are passed in).
+// error).
+// Must not: touch `process` (env, pid and the monotonic clock are passed in), or know about the engine.
 
 import { spawn as nodeSpawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { constants } from 'node:os';
-import type { Logger } from './log.js';
+import type { Logger } from '../log.js';
 
 /** The part of a `unix-dgram` socket that the notifier uses. */
 export interface DgramSocket {
@@ -152,7 +153,7 @@ export class Notifier {
       this.#dgram = (this.#opts.loadDgram ?? loadUnixDgram)();
     } catch (err) {
       this.#dgram = null;
-      this.#log.warn({ reason: (err as Error)?.message ?? String(err) },
+      this.#log.warn({ err },
         'the unix-dgram addon cannot load; sending sd_notify messages through systemd-notify, which systemd accepts only with NotifyAccess=all');
     }
     return this.#dgram;
@@ -160,7 +161,7 @@ export class Notifier {
 
   #sendNative(dgram: DgramModule, path: string, message: string): void {
     if (Buffer.byteLength(path) > MAX_PATH_BYTES) {
-      this.#warnOnce('path-too-long', { socket: path }, `NOTIFY_SOCKET is longer than ${MAX_PATH_BYTES} bytes; sd_notify messages are not sent`);
+      this.#warnOnce('path-too-long', { socket: path, maxBytes: MAX_PATH_BYTES }, 'NOTIFY_SOCKET is longer than a unix socket address may be; sd_notify messages are not sent');
       return;
     }
     // One short-lived socket per message: an open unix-dgram socket keeps the event loop alive, and a socket
@@ -184,7 +185,7 @@ export class Notifier {
 
   #warnSend(err: Error, socket: string): void {
     const code = errnoName((err as NodeJS.ErrnoException).code) ?? err.message;
-    this.#warnOnce(`send:${code}`, { socket, code }, `cannot send to NOTIFY_SOCKET: ${code}`);
+    this.#warnOnce(`send:${code}`, { socket, code }, 'cannot send to NOTIFY_SOCKET');
   }
 
   #sendFallback(lines: string[]): void {
@@ -194,7 +195,7 @@ export class Notifier {
     }
     if (this.#queue.length >= MAX_QUEUE) {
       this.#queue.shift();
-      this.#warnOnce('fallback:queue', {}, `systemd-notify is too slow; dropping the oldest of ${MAX_QUEUE} queued sd_notify messages`);
+      this.#warnOnce('fallback:queue', { queued: MAX_QUEUE }, 'systemd-notify is too slow; dropping the oldest queued sd_notify message');
     }
     this.#queue.push(lines);
     this.#pump();
@@ -216,7 +217,7 @@ export class Notifier {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      if (problem) this.#warnOnce(`fallback:${problem}`, { command: bin }, `systemd-notify failed: ${problem}`);
+      if (problem) this.#warnOnce(`fallback:${problem}`, { command: bin, problem }, 'systemd-notify failed');
       this.#spawning = false;
       this.#pump();
     };

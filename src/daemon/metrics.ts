@@ -1,9 +1,10 @@
 // Optional Prometheus endpoint on node:http: GET /metrics (text format 0.0.4) and GET /healthz.
-// Knows nothing about the engine: the caller passes collect() and health() callbacks. Must not touch `process`.
+// Knows nothing about the engine: the caller passes collect() and health() callbacks.
+// Must not: touch `process`, or import the daemon or the engine.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP, type AddressInfo } from 'node:net';
-import type { Logger } from './log.js';
+import type { Logger } from '../log.js';
 
 /** One metric family: a name, its help text, its type and its samples (one per label set). */
 export interface MetricFamily {
