@@ -1,5 +1,7 @@
 // Composition root: wires the state DB, the S3 client, the shared transfer queue and the folders.
-// syncOnce() is `r2mirror sync`; the daemon will add watchers and timers around the same folders.
+// syncOnce() is `r2mirror sync`; reconcile() is the daemon's door to the same per-folder step; with Folder it is
+// the only writer of rows, failures and runs (the daemon records through daemonRecord()).
+// Must not: decide what to upload or delete (plan/policy do), watch, or keep timers (the daemon does).
 
 import path from 'node:path';
 import PQueue from 'p-queue';

@@ -1,4 +1,5 @@
 // Pure rules for object keys and multipart part sizes (R2's limits), and the `mtime` metadata format. No I/O.
+// Must not: do I/O or import anything with side effects (the planner and the pure rules load it).
 
 export const KiB = 1024;
 export const MiB = 1024 * KiB;

@@ -43,6 +43,7 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, opts: Re
       if (opts.signal?.aborted || classify(err) !== 'retry' || attempt >= opts.retries) throw err;
       if (opts.retryable && !opts.retryable(err)) throw err;
       const delay = backoff(attempt, opts.baseMs ?? 500);
+      // constant message: RETRY_MESSAGE or the caller's own literal
       opts.log?.warn({ what: opts.what, attempt: attempt + 1, delayMs: delay, err }, opts.message ?? RETRY_MESSAGE);
       await sleep(delay, undefined, { signal: opts.signal });
     }

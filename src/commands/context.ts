@@ -1,5 +1,6 @@
 // What a command receives from the CLI instead of `process`: its arguments, environment, streams and stop signal.
 // Commands live in src/commands/*.ts; src/cli.ts builds the context and is still the only module touching `process`.
+// Must not: hold state of its own; it is a plain description handed to a command.
 
 /** A writable text stream (stdout/stderr in production, a buffer in tests). */
 export interface Output {

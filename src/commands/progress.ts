@@ -1,5 +1,6 @@
 // The one redrawn progress line of `sync` and `restore` on a terminal: files, bytes, rate, ETA.
 // Log lines written through log() print above it; nothing is drawn when stderr is not a terminal.
+// Must not: draw when stderr is not a terminal, or read anything but the Progress counters it is given.
 
 import type { Progress } from '../folder.js';
 import { formatBytes, num } from './common.js';

@@ -1,5 +1,6 @@
 // `r2mirror status`: per folder what is mirrored, pending and failing, when it was last reconciled and verified,
 // and the R2 operations spent. Reads the state DB without locking it, and the live state of a running daemon.
+// Must not: write the state DB or take its lock; send any request to the bucket.
 
 import { loadConfig } from '../config.js';
 import type { DaemonLive, FolderLive } from '../daemon/live.js';

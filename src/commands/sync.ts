@@ -1,4 +1,5 @@
 // `r2mirror sync`: reconcile every configured folder once, print a summary, exit with a code that says how it went.
+// Must not: reconcile itself (the engine does), touch `process`, or print a credential.
 
 import type { MaxDelete } from '../config.js';
 import { DEFAULTS, parseMaxDelete } from '../config.js';

@@ -267,10 +267,10 @@ export class FolderWatch {
 function reportWatchLimit(log: Logger, code: 'ENOSPC' | 'EMFILE', limit: number | undefined, pollInterval: number, dirs: number): void {
   const every = Math.round(pollInterval / 1000);
   const want = suggestedWatchLimit(dirs);
-  // The message itself names the numbers and the fix (a user reads it in the journal; the daemon test greps it).
-  log.error({
-    code, watchLimit: limit, dirs, fix: `sysctl -w fs.inotify.max_user_watches=${want} (and persist it: echo fs.inotify.max_user_watches=${want} > /etc/sysctl.d/90-r2mirror.conf)`,
-  }, code === 'ENOSPC'
-    ? `out of inotify watches (fs.inotify.max_user_watches=${limit ?? '?'}, folder has ~${dirs} directories): falling back to a rescan every ${every} s; raise the limit with: sysctl -w fs.inotify.max_user_watches=${want}`
-    : `too many open files while watching: falling back to a rescan every ${every} s; raise LimitNOFILE / ulimit -n`);
+  const fix = code === 'ENOSPC'
+    ? `sysctl -w fs.inotify.max_user_watches=${want} (and persist it: echo fs.inotify.max_user_watches=${want} > /etc/sysctl.d/90-r2mirror.conf)`
+    : 'raise LimitNOFILE (systemd) or ulimit -n';
+  log.error({ code, watchLimit: limit, dirs, rescanEverySec: every, fix }, code === 'ENOSPC'
+    ? 'out of inotify watches: falling back to periodic rescans'
+    : 'too many open files while watching: falling back to periodic rescans');
 }

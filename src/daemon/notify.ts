@@ -247,6 +247,7 @@ export class Notifier {
   #warnOnce(key: string, fields: Record<string, unknown>, msg: string): void {
     if (this.#warned.has(key)) return;
     this.#warned.add(key);
+    // constant message: every caller passes a string literal
     this.#log.warn(fields, msg);
   }
 }

@@ -1,5 +1,6 @@
 // Opens a file the scan saw, for reading, without ever blocking: every read of a mirrored file goes through here.
 // Never writes; never follows a symbolic link unless asked; refuses what is no longer the file the scan saw.
+// Must not: write, block on a FIFO or device, or import from remote/, state/ or above.
 
 import fs from 'node:fs';
 import { Readable } from 'node:stream';

@@ -374,7 +374,7 @@ describe('daemon: safety and lifecycle', () => {
         for (const line of d.toString().split('\n')) if (line.startsWith('{')) logs.push(JSON.parse(line));
       });
       const err = await waitFor(() => logs.find((l) => /out of inotify watches/.test(l.msg ?? '')), 'the ENOSPC report', 30_000, 20);
-      assert.match(err.msg, /sysctl -w fs\.inotify\.max_user_watches=\d+/);
+      assert.match(err.fix, /sysctl -w fs\.inotify\.max_user_watches=\d+/);
       assert.equal(err.watchLimit, 5);
       await waitFor(() => f.rows().length === 20, 'the initial rescan to mirror all 20 files', 30_000, 50);
       f.write('late/new.txt', bytes(30, 99));
