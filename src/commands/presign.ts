@@ -5,11 +5,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseDuration, type FolderConfig } from '../config.js';
-import { printable, scrub } from '../errors.js';
+import { UsageError, printable, scrub } from '../errors.js';
 import { keyProblem, toKey } from '../keys.js';
 import { makeMatcher } from '../local/scan.js';
 import { PRESIGN_MAX_SECONDS, PRESIGN_MIN_SECONDS, presign } from '../remote/presign.js';
-import { UsageError, checkFolderNames, clientFor, configPath, parseCommand, reportError, setup } from './common.js';
+import { checkFolderNames, clientFor, configPath, parseCommand, reportError, setup } from './common.js';
 import type { Command, CommandContext } from './context.js';
 
 /** Parsed `presign` options. */

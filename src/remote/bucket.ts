@@ -7,6 +7,7 @@ import {
   AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand, DeleteObjectsCommand,
   HeadBucketCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, S3Client, UploadPartCommand,
 } from '@aws-sdk/client-s3';
+import { deleteErrorReason, isNoSuchUpload, isNotFound } from '../errors.js';
 import { normalizeEtag } from '../keys.js';
 
 /** One object as a listing shows it. */
@@ -137,7 +138,7 @@ export function createClient(opts: ClientOptions): { client: S3Client; ops: OpCo
         if (name === 'CreateMultipartUploadCommand' && ((context as AttemptContext).r2mirrorAttempts ?? 0) > 1) mark();
         return out;
       } catch (err) {
-        if ((err as { name?: string }).name !== 'NoSuchUpload') mark(); // an abort that finds nothing is done
+        if (!isNoSuchUpload(err)) mark(); // an abort that finds nothing is done
         throw err;
       }
     },
@@ -351,8 +352,7 @@ export class Bucket {
       const res = await this.client.send(new HeadObjectCommand({ Bucket: this.name, Key: key }), { abortSignal: signal });
       return { key, size: res.ContentLength ?? 0, etag: normalizeEtag(res.ETag) };
     } catch (err) {
-      const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-      if (e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404) return undefined;
+      if (isNotFound(err)) return undefined;
       throw err;
     }
   }
@@ -373,7 +373,7 @@ export class Bucket {
     const res = await this.client.send(new DeleteObjectsCommand({
       Bucket: this.name, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true },
     }), { abortSignal: signal });
-    return (res.Errors ?? []).map((e) => ({ key: e.Key ?? '', reason: `${e.Code ?? 'Error'}: ${e.Message ?? ''}` }));
+    return (res.Errors ?? []).map((e) => ({ key: e.Key ?? '', reason: deleteErrorReason(e) }));
   }
 
   /**
@@ -396,7 +396,7 @@ export class Bucket {
           await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.name, Key: u.Key!, UploadId: u.UploadId! }), { abortSignal: signal });
           n++;
         } catch (err) {
-          if ((err as { name?: string }).name !== 'NoSuchUpload') failure ??= err;
+          if (!isNoSuchUpload(err)) failure ??= err;
         }
       }
       keyMarker = res.IsTruncated ? res.NextKeyMarker : undefined;

@@ -5,13 +5,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   ConfigError, ExitCode, FatalError, FileChangedError, FolderUnsafeError, IntegrityError, classify, describeError, errorCode,
-  httpStatus, printable, scrub,
+  explainS3Error, httpStatus, printable, scrub,
 } from '../../src/errors.js';
 import { formatReport } from '../../src/commands/sync.js';
 import { formatChecks } from '../../src/commands/doctor.js';
 import type { SyncReport } from '../../src/engine.js';
 import { prettyLine } from '../../src/log.js';
-import { explainS3Error } from '../../src/remote/explain.js';
 import { backoff } from '../../src/retry.js';
 import { ByteBudget } from '../../src/transfer.js';
 
