@@ -127,6 +127,11 @@ export function isNoSuchUpload(err: unknown): boolean {
   return (err as { name?: string } | null)?.name === 'NoSuchUpload';
 }
 
+/** GetBucketCors of a bucket without a CORS policy. */
+export function isNoCorsPolicy(err: unknown): boolean {
+  return errorCode(err) === 'NoSuchCORSConfiguration';
+}
+
 /** The response headers the SDK attached to an error, when the server answered. */
 export function responseHeaders(err: unknown): Record<string, string | undefined> | undefined {
   return (err as { $response?: { headers?: Record<string, string | undefined> } } | null)?.$response?.headers;
