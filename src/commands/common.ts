@@ -1,5 +1,6 @@
 // Set-up shared by the commands: option parsing with usage errors, config + credentials + logger, the S3 client,
 // and turning an error into the one stderr line and exit code the user sees. Never prints a secret.
+// Must not: print a secret; touch `process` (cli.ts does); hold an engine (queues, retry loops, SQLite).
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { S3Client } from '@aws-sdk/client-s3';

@@ -1,5 +1,6 @@
 // `r2mirror cors get|set FILE|clear`: show, replace or remove a bucket's CORS policy (R2's JSON format).
 // A policy file is read and validated completely before anything is sent; an invalid file sends nothing.
+// Must not: send anything before the whole policy file is valid; explain S3 errors itself (errors.ts does).
 
 import fs from 'node:fs';
 import path from 'node:path';

@@ -1,5 +1,5 @@
 // `r2mirror init`: write a small, commented config file for one folder (asking on a terminal for what is missing).
-// Never overwrites a file, never writes a secret, and never writes a config that parseConfig would refuse.
+// Must not: overwrite a file, write a secret, or write a config that parseConfig would refuse; touch `process`.
 
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';

@@ -1,5 +1,6 @@
 // `r2mirror ls [bucket[/prefix]]` and `r2mirror buckets`: list objects (size, date, ETag, key) or buckets, like
 // `aws s3 ls`. Output is written page by page, never after collecting the whole listing. Read-only.
+// Must not: write to the bucket; hold a whole listing in memory; explain S3 errors itself (errors.ts does).
 
 import { formatBytes, num, clientFor, configPath, parseCommand, reportError, setup } from './common.js';
 import type { Command, CommandContext, Output } from './context.js';

@@ -1,6 +1,7 @@
 // `r2mirror presign`: print a presigned GET (or PUT) URL for a local file of a mirrored folder or an object key.
 // Signs locally: sends no request and spends no R2 operation. Never prints the secret key (the URL carries the
 // access key id, as every presigned URL does).
+// Must not: send a request; print the secret key; touch `process`.
 
 import fs from 'node:fs';
 import path from 'node:path';

@@ -1,5 +1,6 @@
 // Read-only probes for `r2mirror doctor`: can the credentials see a bucket and list its prefix, and what time does the
 // server say it is (its Date response header). Sends HeadBucket and ListObjectsV2 only; never writes.
+// Must not: send a request that writes; import local/, state/ or anything above remote/.
 
 import { HeadBucketCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { isAbortError, responseHeaders } from '../errors.js';
