@@ -1,6 +1,6 @@
 // Error classes, exit codes, classify() and the S3 failure table: the only module that reads SDK error shapes
 // ($metadata, Code, name, $fault, $response), and the one place where an S3 failure gets its words, exit code and fix
-// (sync, the daemon, the tools and doctor all take them from the table at the end).
+// (sync, the daemon, the tools and doctor all take them from the table in its own section below).
 // Must not: import anything (a leaf: no SDK, fs or logger); send a request; print or log.
 
 /** Process exit codes (sysexits.h where one fits). Documented in README "Exit codes". */
@@ -220,7 +220,7 @@ export interface S3Failure {
 }
 
 /** What an entry's texts are made from. */
-interface S3Context extends S3Scope {
+export interface S3Context extends S3Scope {
   /** describeError() of the error. */
   readonly detail: string;
   readonly status: number | undefined;
@@ -228,7 +228,8 @@ interface S3Context extends S3Scope {
   readonly named: boolean;
 }
 
-interface S3Entry {
+/** One row of the table: its exit code, and its message and fix for a given failure. */
+export interface S3Entry {
   readonly exitCode: ExitCode;
   message(c: S3Context): string;
   fix?(c: S3Context): string;
@@ -320,7 +321,10 @@ function unreadableAnswer(err: unknown): boolean {
 
 /** Which table entry an error is, or undefined when it is no S3 failure (an abort, a local error, a bug). */
 export function s3FailureKind(err: unknown): S3FailureKind | undefined {
-  if (err instanceof FatalError || err instanceof ConfigError || isAbortError(err)) return undefined;
+  if (isAbortError(err)) return undefined;
+  // Our own errors speak for themselves (a FileChangedError is no endpoint trouble, though it is retried too).
+  if (err instanceof FatalError || err instanceof ConfigError || err instanceof UsageError || err instanceof FolderUnsafeError ||
+    err instanceof FileChangedError || err instanceof IntegrityError) return undefined;
   const code = errorCode(err);
   const status = httpStatus(err);
   // HEAD answers have no body, so a HeadBucket of a missing bucket is a bare 404 NotFound.
