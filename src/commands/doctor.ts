@@ -1,5 +1,6 @@
 // `r2mirror doctor`: check a set-up (Node, config, credentials, folders, buckets, clock, inotify, state DB) and say
 // how to fix what fails. Read-only everywhere: sends HeadBucket and ListObjectsV2 only, never opens the DB for writing.
+// Must not: send a request that writes, open the state DB for writing, or word S3 errors itself (errors.ts's table does).
 
 import fs from 'node:fs';
 import path from 'node:path';
