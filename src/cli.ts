@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The command line: argv -> a command from src/commands, with signals, streams and exit codes.
 // The only module that touches `process`; commands get a CommandContext instead.
+// Must not: do a command's work (parse its options, load the config, talk to S3); export a default.
 
 import fs from 'node:fs';
 import { ExitCode } from './errors.js';
@@ -62,11 +63,31 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`Usage:\n${command.help}`);
     return ExitCode.OK;
   }
-  // One AbortController for the process: the first SIGINT/SIGTERM asks the command to stop, the second exits.
+  const signals = processSignals();
+  try {
+    return await command.run(contextFor(rest, signals));
+  } finally {
+    signals.dispose();
+  }
+}
+
+/** The process's one AbortController, wired to SIGINT/SIGTERM, and the stop deadline a command may ask for. */
+interface ProcessSignals {
+  readonly signal: AbortSignal;
+  /** CommandContext.stopDeadline. */
+  stopDeadline(ms: number): void;
+  /** Remove the signal handlers. */
+  dispose(): void;
+}
+
+/**
+ * One AbortController for the process: the first SIGINT/SIGTERM asks the command to stop, the second exits.
+ * The command's stop deadline: once stopping, the process exits when it passes, whatever is still pending (an
+ * await that never settles, a handle that keeps the event loop alive), with the command's code if it returned
+ * one, else 130. Unref'd: it never delays a process that ends on its own.
+ */
+function processSignals(): ProcessSignals {
   const controller = new AbortController();
-  // The command's stop deadline: once stopping, the process exits when it passes, whatever is still pending
-  // (an await that never settles, a handle that keeps the event loop alive), with the command's code if it
-  // returned one, else 130. Unref'd: it never delays a process that ends on its own.
   let deadlineMs: number | undefined;
   let deadline: NodeJS.Timeout | undefined;
   const armDeadline = () => {
@@ -84,25 +105,31 @@ export async function main(argv: readonly string[]): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const ctx: CommandContext = {
-    args: rest, env: process.env, cwd: process.cwd(), pid: process.pid, version: VERSION, nodeVersion: process.versions.node,
-    monotonicUsec: () => process.hrtime.bigint() / 1000n,
-    stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, signal: controller.signal,
+  return {
+    signal: controller.signal,
     stopDeadline(ms) {
       deadlineMs = ms;
       armDeadline();
     },
+    dispose() {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
+/** What a command gets instead of `process`. */
+function contextFor(args: readonly string[], signals: ProcessSignals): CommandContext {
+  return {
+    args, env: process.env, cwd: process.cwd(), pid: process.pid, version: VERSION, nodeVersion: process.versions.node,
+    monotonicUsec: () => process.hrtime.bigint() / 1000n,
+    stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, signal: signals.signal,
+    stopDeadline: (ms) => signals.stopDeadline(ms),
     onHangup(fn) {
       process.on('SIGHUP', fn);
       return () => process.off('SIGHUP', fn);
     },
   };
-  try {
-    return await command.run(ctx);
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
 }
 
 // Run when executed directly (bin or `node dist/cli.js`), not when imported by tests.

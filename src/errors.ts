@@ -1,5 +1,7 @@
-// Error classes, exit codes and classify(): the only place that looks at SDK or Node error shapes.
-// Must not import anything with side effects; every other module throws these or asks classify().
+// Error classes, exit codes, classify() and the S3 failure table: the only module that reads SDK error shapes
+// ($metadata, Code, name, $fault, $response), and the one place where an S3 failure gets its words, exit code and fix
+// (sync, the daemon, the tools and doctor all take them from the table in its own section below).
+// Must not: import anything (a leaf: no SDK, fs or logger); send a request; print or log.
 
 /** Process exit codes (sysexits.h where one fits). Documented in README "Exit codes". */
 export const ExitCode = {
@@ -55,6 +57,11 @@ export class FatalError extends Error {
   }
 }
 
+/** A mistake on the command line: printed with a hint to --help, exit code 2. */
+export class UsageError extends Error {
+  readonly exitCode: ExitCode = ExitCode.USAGE;
+}
+
 /** A folder that must not be acted on now (root missing, not a directory, suddenly empty). */
 export class FolderUnsafeError extends Error {
   override name = 'FolderUnsafeError';
@@ -104,13 +111,44 @@ export function errorCode(err: unknown): string | undefined {
   return e.Code ?? e.code ?? (e.name && e.name !== 'Error' ? e.name : undefined);
 }
 
+/** An abort: a signal fired (`AbortError`, a DOMException or Node's `ABORT_ERR`). */
+export function isAbortError(err: unknown): boolean {
+  const e = err as { name?: string; code?: string } | null;
+  return e?.name === 'AbortError' || e?.code === 'ABORT_ERR';
+}
+
+/** A HEAD or GET found no such key (HEAD answers have no body: only the status says it). */
+export function isNotFound(err: unknown): boolean {
+  return (err as { name?: string } | null)?.name === 'NotFound' || httpStatus(err) === 404;
+}
+
+/** The multipart upload is already gone (aborted or completed). */
+export function isNoSuchUpload(err: unknown): boolean {
+  return (err as { name?: string } | null)?.name === 'NoSuchUpload';
+}
+
+/** GetBucketCors of a bucket without a CORS policy. */
+export function isNoCorsPolicy(err: unknown): boolean {
+  return errorCode(err) === 'NoSuchCORSConfiguration';
+}
+
+/** The response headers the SDK attached to an error, when the server answered. */
+export function responseHeaders(err: unknown): Record<string, string | undefined> | undefined {
+  return (err as { $response?: { headers?: Record<string, string | undefined> } } | null)?.$response?.headers;
+}
+
+/** The reason DeleteObjects gives for one key it did not delete (an entry of its `Errors` list). */
+export function deleteErrorReason(e: { readonly Code?: string | undefined; readonly Message?: string | undefined }): string {
+  return `${e.Code ?? 'Error'}: ${e.Message ?? ''}`;
+}
+
 /** Sort an error by the response it needs: retry (transient), skip (this file only), fatal (stop), abort. */
 export function classify(err: unknown): ErrorClass {
   if (err instanceof ConfigError || err instanceof FatalError) return 'fatal';
   if (err instanceof FileChangedError || err instanceof IntegrityError) return 'retry';
   if (err instanceof FolderUnsafeError) return 'skip';
-  const e = err as { name?: string; code?: string; cause?: unknown } | null;
-  if (e?.name === 'AbortError' || e?.code === 'ABORT_ERR') return 'abort';
+  const e = err as { cause?: unknown } | null;
+  if (isAbortError(err)) return 'abort';
   const code = errorCode(err);
   const status = httpStatus(err);
   if (code && (FATAL_S3.has(code) || LOCAL_REQUEST_CODES.has(code))) return 'fatal';
@@ -144,6 +182,194 @@ export function describeError(err: unknown): string {
   const head = parts.join(' ');
   const msg = err.message && err.message !== code ? err.message : '';
   return head && msg ? `${head}: ${msg}` : head || msg || err.name;
+}
+
+// ---- The S3 failure table ---------------------------------------------------------------------------------------
+// One entry per way an S3 request can fail that the user must act on: its words, exit code and fix. Sync and the
+// daemon (Folder), the tools (ls, buckets, cors, restore, verify) and doctor all explain S3 errors from here, so
+// the same failure reads the same whichever command met it. test/unit/errors.test.ts holds each entry to its text.
+
+/** The S3 failures the table knows. */
+export type S3FailureKind =
+  | 'noSuchBucket' | 'unknownAccessKey' | 'wrongSecret' | 'clockSkew' | 'badHeader' | 'accessDenied'
+  | 'unreachable' | 'unavailable' | 'notS3' | 'refused';
+
+/** What a failed request was about; each part that is known makes the message or the fix more precise. */
+export interface S3Scope {
+  /** The S3 endpoint URL. */
+  readonly endpoint?: string | undefined;
+  readonly bucket?: string | undefined;
+  /** The mirrored folder, on sync's and the daemon's path. */
+  readonly folder?: string | undefined;
+  /** Where the bucket name is set, for the fix (`folders[0].bucket in /etc/r2mirror/config.yaml`). */
+  readonly bucketSetting?: string | undefined;
+  /** The config file, for the fix. */
+  readonly configFile?: string | undefined;
+  /** Where the credentials came from (`Credentials.source`), for the fix. */
+  readonly credentials?: string | undefined;
+  /** The request lists buckets or reads or changes a bucket's configuration (CORS): R2 wants an Admin token. */
+  readonly admin?: boolean | undefined;
+}
+
+/** An S3 failure explained: the message (without the "folder x, bucket y:" prefix), exit code and fix. */
+export interface S3Failure {
+  readonly kind: S3FailureKind;
+  readonly message: string;
+  readonly exitCode: ExitCode;
+  readonly fix?: string | undefined;
+}
+
+/** What an entry's texts are made from. */
+export interface S3Context extends S3Scope {
+  /** describeError() of the error. */
+  readonly detail: string;
+  readonly status: number | undefined;
+  /** The line already names the bucket before the message ("bucket photos: ..."); doctor's lines do not. */
+  readonly named: boolean;
+}
+
+/** One row of the table: its exit code, and its message and fix for a given failure. */
+export interface S3Entry {
+  readonly exitCode: ExitCode;
+  message(c: S3Context): string;
+  fix?(c: S3Context): string;
+}
+
+const TOKENS = 'Cloudflare dashboard: R2 > Manage API tokens';
+const from = (c: S3Context): string => (c.credentials ? ` (${c.credentials})` : '');
+const endpointFix = (c: S3Context): string => `check remote.endpoint / remote.accountId in ${c.configFile ?? 'the config'}`;
+
+/** The table. Exit codes: 78 configuration (the user must change something), 75 try again later, 1 this request. */
+export const S3_FAILURES: Readonly<Record<S3FailureKind, S3Entry>> = {
+  noSuchBucket: {
+    exitCode: ExitCode.CONFIG,
+    message: (c) => `${c.named ? 'the bucket' : `bucket ${c.bucket ?? '?'}`} does not exist${c.endpoint ? ` at ${c.endpoint}` : ''}`,
+    fix: (c) => `create it (wrangler r2 bucket create ${c.bucket ?? 'NAME'}, or in the Cloudflare dashboard) or fix ${c.bucketSetting ?? 'the name'} (r2mirror buckets lists them)`,
+  },
+  unknownAccessKey: {
+    exitCode: ExitCode.CONFIG,
+    message: () => 'credentials rejected: the server does not know the access key id (InvalidAccessKeyId)',
+    fix: (c) => `check the credentials${from(c)}: the access key id is mistyped, of a deleted token or of another account`,
+  },
+  wrongSecret: {
+    exitCode: ExitCode.CONFIG,
+    message: () => 'credentials rejected: the secret access key is wrong (SignatureDoesNotMatch)',
+    fix: (c) => `check the credentials${from(c)}: the secret access key must be the one that goes with this access key id`,
+  },
+  clockSkew: {
+    exitCode: ExitCode.CONFIG,
+    message: () => "this machine's clock differs too much from the server's (RequestTimeTooSkewed)",
+    fix: () => 'synchronise the clock with NTP (timedatectl set-ntp true, or chrony/ntpd)',
+  },
+  badHeader: {
+    exitCode: ExitCode.CONFIG,
+    message: (c) => `the request could not be sent (${c.detail})`,
+    fix: () => 'check the credentials for spaces, newlines or other characters that do not belong in an access key',
+  },
+  accessDenied: {
+    exitCode: ExitCode.CONFIG,
+    message: (c) => `access denied (${c.detail})`,
+    fix: (c) => (c.admin || c.bucket === undefined
+      ? `the token lacks the permission for this request: listing buckets and a bucket's CORS policy need Admin Read only to read, Admin Read & Write to change (${TOKENS})`
+      : `the token needs read and write access to this bucket: give the API token Object Read & Write on bucket "${c.bucket}" (${TOKENS})`)
+      + (c.credentials ? `, or check which key is used: ${c.credentials}` : ''),
+  },
+  unreachable: {
+    exitCode: ExitCode.TEMPFAIL,
+    message: (c) => `cannot reach ${c.endpoint ?? 'the endpoint'}: ${c.detail}`,
+    fix: (c) => `${endpointFix(c)}, DNS, firewall and proxy settings, and that the server is up`,
+  },
+  unavailable: {
+    exitCode: ExitCode.TEMPFAIL,
+    message: (c) => `the endpoint ${c.endpoint ? `${c.endpoint} ` : ''}did not answer usefully after retries: ${c.detail}`,
+    fix: () => 'the service may be down or overloaded; try again later',
+  },
+  notS3: {
+    exitCode: ExitCode.CONFIG,
+    message: (c) => `the endpoint ${c.endpoint ? `${c.endpoint} ` : ''}answered HTTP ${c.status ?? '?'} with something that is not an S3 response`,
+    fix: (c) => `${endpointFix(c)}: it must be the S3 API URL (https://ACCOUNT_ID.r2.cloudflarestorage.com), not a web page or a proxy`,
+  },
+  refused: {
+    exitCode: ExitCode.FILES_FAILED,
+    message: (c) => `the server refused the request: ${c.detail}`,
+  },
+};
+
+// No HTTP answer at all: the connection, DNS or TLS failed, or the server never answered in time.
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT', 'TimeoutError',
+  'EPROTO', 'ERR_SSL_WRONG_VERSION_NUMBER', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+function unreachable(err: unknown, depth = 0): boolean {
+  const code = errorCode(err);
+  if (code !== undefined && UNREACHABLE_CODES.has(code)) return true;
+  const cause = (err as { cause?: unknown } | null)?.cause;
+  return depth < 3 && cause !== undefined && cause !== err && unreachable(cause, depth + 1);
+}
+
+/**
+ * The server answered, but the SDK could not read the answer as S3's: it attached the response ($response) and no
+ * fault, as it does for a body that is not S3 XML (a web page, a JSON API, a proxy's error page).
+ */
+function unreadableAnswer(err: unknown): boolean {
+  const e = err as { $response?: unknown; $fault?: unknown; message?: unknown } | null;
+  if (!e || typeof e !== 'object') return false;
+  return (e.$response !== undefined && e.$fault === undefined) || /\bDeserialization error\b/.test(String(e.message ?? ''));
+}
+
+/** Which table entry an error is, or undefined when it is no S3 failure (an abort, a local error, a bug). */
+export function s3FailureKind(err: unknown): S3FailureKind | undefined {
+  if (isAbortError(err)) return undefined;
+  // Our own errors speak for themselves (a FileChangedError is no endpoint trouble, though it is retried too).
+  if (err instanceof FatalError || err instanceof ConfigError || err instanceof UsageError || err instanceof FolderUnsafeError ||
+    err instanceof FileChangedError || err instanceof IntegrityError) return undefined;
+  const code = errorCode(err);
+  const status = httpStatus(err);
+  // HEAD answers have no body, so a HeadBucket of a missing bucket is a bare 404 NotFound.
+  if (code === 'NoSuchBucket' || (code === 'NotFound' && status === 404)) return 'noSuchBucket';
+  if (code === 'InvalidAccessKeyId') return 'unknownAccessKey';
+  if (code === 'SignatureDoesNotMatch') return 'wrongSecret';
+  if (code === 'RequestTimeTooSkewed') return 'clockSkew';
+  if (code !== undefined && LOCAL_REQUEST_CODES.has(code)) return 'badHeader';
+  if (code === 'AccessDenied' || status === 403) return 'accessDenied';
+  if (unreachable(err)) return 'unreachable';
+  if (classify(err) === 'retry') return 'unavailable';
+  if (status !== undefined && unreadableAnswer(err)) return 'notS3';
+  if (status !== undefined) return 'refused';
+  return undefined;
+}
+
+/**
+ * The table's explanation of an error. `named`: the line names the bucket before the message (the default; doctor
+ * names the folder instead). `kind` overrides the lookup (doctor: its probe's time limit means "unreachable").
+ */
+export function explainS3(err: unknown, scope: S3Scope, opts: { named?: boolean; kind?: S3FailureKind | undefined } = {}): S3Failure | undefined {
+  let kind = opts.kind ?? s3FailureKind(err);
+  if (kind === undefined) return undefined;
+  // A request about no bucket (ListBuckets) that finds "no such thing" did not reach an S3 API.
+  if (kind === 'noSuchBucket' && scope.bucket === undefined) kind = 'notS3';
+  const entry = S3_FAILURES[kind];
+  const c: S3Context = { ...scope, detail: describeError(err), status: httpStatus(err), named: opts.named ?? true };
+  return { kind, message: entry.message(c), exitCode: entry.exitCode, fix: entry.fix?.(c) };
+}
+
+/** Where a failed request was aimed, as the start of its line: `folder photos, bucket pics`, `bucket pics`, the endpoint. */
+export function s3Where(scope: S3Scope): string {
+  if (scope.folder !== undefined) return `folder ${scope.folder}, bucket ${scope.bucket ?? '?'}`;
+  if (scope.bucket !== undefined) return `bucket ${scope.bucket}`;
+  return scope.endpoint ?? 'the endpoint';
+}
+
+/**
+ * The error to report for a failed S3 request: a FatalError `<where>: <message>; <fix>` with the table's exit code.
+ * Our own errors, aborts and errors that are no S3 failure (a bug, a local file) are returned unchanged.
+ */
+export function explainS3Error(err: unknown, scope: S3Scope): unknown {
+  const f = explainS3(err, scope);
+  if (f === undefined) return err;
+  return new FatalError(`${s3Where(scope)}: ${f.message}${f.fix ? `; ${f.fix}` : ''}`, f.exitCode, { cause: err });
 }
 
 /**

@@ -6,7 +6,7 @@
 import fsp from 'node:fs/promises';
 import type PQueue from 'p-queue';
 import type { FolderConfig, MaxDelete } from './config.js';
-import { FatalError, FolderUnsafeError, LOCAL_REQUEST_CODES, classify, describeError, errorCode, httpStatus, ExitCode } from './errors.js';
+import { FolderUnsafeError, classify, describeError, explainS3Error } from './errors.js';
 import { partCount, choosePartSize, toKey } from './keys.js';
 import { excludedPath, hasRegularFile, makeMatcher, scanFolder, type ScanResult } from './local/scan.js';
 import type { Logger } from './log.js';
@@ -247,34 +247,8 @@ export class Folder {
     return withoutDeletes(actions);
   }
 
-  /** Turn a fatal S3 error into a message a user can act on, naming the bucket and the folder. */
+  /** Turn a fatal S3 error into a message a user can act on, naming the folder and the bucket (errors.ts's table). */
   private explainFatal(err: unknown): unknown {
-    if (err instanceof FatalError || classify(err) === 'abort') return err;
-    const { bucket, name } = { bucket: this.deps.config.bucket, name: this.name };
-    const code = errorCode(err);
-    const status = httpStatus(err);
-    const where = `folder ${name}, bucket ${bucket}`;
-    switch (code) {
-      case 'NoSuchBucket':
-        return new FatalError(`${where}: the bucket does not exist; create it (wrangler r2 bucket create ${bucket}) or fix "bucket" in the config`, ExitCode.CONFIG, { cause: err });
-      case 'InvalidAccessKeyId':
-        return new FatalError(`${where}: the server does not know the access key id (InvalidAccessKeyId); check the credentials`, ExitCode.CONFIG, { cause: err });
-      case 'SignatureDoesNotMatch':
-        return new FatalError(`${where}: the secret access key is wrong (SignatureDoesNotMatch); check the credentials`, ExitCode.CONFIG, { cause: err });
-      case 'RequestTimeTooSkewed':
-        return new FatalError(`${where}: this machine's clock differs too much from the server's (RequestTimeTooSkewed); fix the time (NTP)`, ExitCode.CONFIG, { cause: err });
-      default:
-        if (code && LOCAL_REQUEST_CODES.has(code)) {
-          return new FatalError(`${where}: the request could not be sent (${describeError(err)}); check the credentials for spaces, newlines or other characters that do not belong in an access key`, ExitCode.CONFIG, { cause: err });
-        }
-    }
-    if (code === 'AccessDenied' || status === 403) {
-      return new FatalError(`${where}: access denied (${describeError(err)}); the token needs read and write access to this bucket`, ExitCode.CONFIG, { cause: err });
-    }
-    if (classify(err) === 'retry') {
-      const endpoint = this.deps.endpoint ? `the endpoint ${this.deps.endpoint}` : 'the endpoint';
-      return new FatalError(`${where}: ${endpoint} did not answer usefully after retries: ${describeError(err)}`, ExitCode.TEMPFAIL, { cause: err });
-    }
-    return err;
+    return explainS3Error(err, { folder: this.name, bucket: this.deps.config.bucket, endpoint: this.deps.endpoint });
   }
 }

@@ -1,16 +1,14 @@
 // Set-up shared by the commands: option parsing with usage errors, config + credentials + logger, the S3 client,
 // and turning an error into the one stderr line and exit code the user sees. Never prints a secret.
+// Must not: print a secret; touch `process` (cli.ts does); hold an engine (queues, retry loops, SQLite).
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { loadConfig, loadCredentials, type Config, type Credentials } from '../config.js';
-import { ConfigError, ExitCode, FatalError, describeError, printable, scrub } from '../errors.js';
+import { ConfigError, ExitCode, FatalError, UsageError, describeError, isAbortError, printable, scrub } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { createClient, type OpCounter } from '../remote/bucket.js';
 import type { CommandContext, Output } from './context.js';
-
-/** A mistake on the command line: printed with a hint to --help, exit code 2. */
-export class UsageError extends Error {}
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -92,7 +90,7 @@ export function reportError(ctx: CommandContext, err: unknown, secrets: readonly
     ctx.stderr.write(`r2mirror: ${printable(scrub(err.message, secrets))}\nTry "r2mirror --help".\n`);
     return ExitCode.USAGE;
   }
-  if (ctx.signal.aborted && (err === ctx.signal.reason || (err as Error)?.name === 'AbortError' || /^interrupted by/.test(String((err as Error)?.message)))) {
+  if (ctx.signal.aborted && (err === ctx.signal.reason || isAbortError(err) || /^interrupted by/.test(String((err as Error)?.message)))) {
     ctx.stderr.write(`r2mirror: ${String((ctx.signal.reason as Error)?.message ?? 'interrupted')}\n`);
     return 130;
   }

@@ -1,13 +1,13 @@
 // `r2mirror cors get|set FILE|clear`: show, replace or remove a bucket's CORS policy (R2's JSON format).
 // A policy file is read and validated completely before anything is sent; an invalid file sends nothing.
+// Must not: send anything before the whole policy file is valid; explain S3 errors itself (errors.ts does).
 
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config.js';
-import { scrub } from '../errors.js';
+import { UsageError, explainS3Error, scrub } from '../errors.js';
 import { CorsPolicyError, deleteCors, formatCorsPolicy, getCors, parseCorsPolicy, putCors, type CorsRule } from '../remote/cors.js';
-import { explainS3Error } from '../remote/explain.js';
-import { UsageError, clientFor, configPath, parseCommand, reportError, setup } from './common.js';
+import { clientFor, configPath, parseCommand, reportError, setup } from './common.js';
 import type { Command, CommandContext } from './context.js';
 
 /** Parsed `cors` options. */
@@ -87,7 +87,7 @@ async function runCors(ctx: CommandContext): Promise<number> {
     const bucket = defaultBucket(config, args.bucket, `cors ${args.action}`);
     const s3 = clientFor(config, credentials, 2);
     client = s3.client;
-    const scope = { bucket, endpoint: config.remote.endpoint };
+    const scope = { bucket, endpoint: config.remote.endpoint, configFile: config.file, admin: true };
     const out = (s: string) => ctx.stdout.write(scrub(s, secrets));
     try {
       if (args.action === 'get') {

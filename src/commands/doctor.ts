@@ -1,10 +1,11 @@
 // `r2mirror doctor`: check a set-up (Node, config, credentials, folders, buckets, clock, inotify, state DB) and say
 // how to fix what fails. Read-only everywhere: sends HeadBucket and ListObjectsV2 only, never opens the DB for writing.
+// Must not: send a request that writes, open the state DB for writing, or word S3 errors itself (errors.ts's table does).
 
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadConfig, loadCredentials, type Config, type Credentials, type FolderConfig } from '../config.js';
-import { ConfigError, ExitCode, classify, describeError, errorCode, httpStatus, printable, scrub } from '../errors.js';
+import { ConfigError, ExitCode, classify, describeError, explainS3, printable, scrub } from '../errors.js';
 import { countWatchedDirectories, readInotifyLimit, suggestedWatchLimit } from '../local/watch.js';
 import { probeBucket, watchServerClock, type ClockSample } from '../remote/probe.js';
 import { inspectState, lockHeldReadOnly } from '../state/inspect.js';
@@ -84,35 +85,17 @@ export function inotifyCheck(limit: number | undefined, counts: readonly WatchCo
   return check('inotify', 'ok', detail);
 }
 
-/** A failed bucket probe as a check line with a fix. `source` says where the credentials came from. */
+/**
+ * A failed bucket probe as a check line with a fix, in the words of errors.ts's S3 failure table (the ones sync
+ * uses). `source` says where the credentials came from.
+ */
 export function bucketFailure(err: unknown, f: Pick<FolderConfig, 'name' | 'bucket'>, endpoint: string, file: string, source: string, index: number): Check {
   const name = `bucket ${f.name}`;
-  const code = errorCode(err);
-  const status = httpStatus(err);
-  const keys = `the credentials (${source})`;
-  const token = `give the API token Object Read & Write on bucket "${f.bucket}" (Cloudflare dashboard: R2 > Manage API tokens), or check which key is used: ${source}`;
-  if (code === 'NoSuchBucket' || status === 404) {
-    return check(name, 'fail', `bucket ${f.bucket} does not exist at ${endpoint}`,
-      `create it (wrangler r2 bucket create ${f.bucket}, or in the Cloudflare dashboard) or fix folders[${index}].bucket in ${file}`);
-  }
-  if (code === 'InvalidAccessKeyId') {
-    return check(name, 'fail', `credentials rejected: the server does not know the access key id (InvalidAccessKeyId)`, `check ${keys}; ${token}`);
-  }
-  if (code === 'SignatureDoesNotMatch') {
-    return check(name, 'fail', `credentials rejected: the secret access key is wrong (SignatureDoesNotMatch)`, `check the secret access key that goes with this access key id (credentials from ${source})`);
-  }
-  if (code === 'RequestTimeTooSkewed') {
-    return check(name, 'fail', 'the server refused the request because this machine\'s clock is off (RequestTimeTooSkewed)',
-      'synchronise the clock with NTP (timedatectl set-ntp true)');
-  }
-  if (code === 'AccessDenied' || status === 403) {
-    return check(name, 'fail', `credentials rejected (wrong key or no permission on bucket ${f.bucket}): ${describeError(err)}`, token);
-  }
-  if (code === 'TimeoutError' || classify(err) === 'retry' || classify(err) === 'abort') {
-    return check(name, 'fail', `cannot reach ${endpoint}: ${describeError(err)}`,
-      `check remote.endpoint / remote.accountId in ${file}, DNS, firewall and proxy settings, and that the server is up`);
-  }
-  return check(name, 'fail', `bucket ${f.bucket} at ${endpoint}: ${describeError(err)}`);
+  const scope = { endpoint, bucket: f.bucket, configFile: file, bucketSetting: `folders[${index}].bucket in ${file}`, credentials: source };
+  // The probe's own time limit aborts it: an endpoint that did not answer in time.
+  const failure = explainS3(err, scope, { named: false, kind: classify(err) === 'abort' ? 'unreachable' : undefined });
+  if (failure === undefined) return check(name, 'fail', `bucket ${f.bucket} at ${endpoint}: ${describeError(err)}`);
+  return check(name, 'fail', failure.message, failure.fix);
 }
 
 /** Count the directories under a folder root as the daemon would watch them (excludes applied), up to `cap`. */

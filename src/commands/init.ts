@@ -1,5 +1,5 @@
 // `r2mirror init`: write a small, commented config file for one folder (asking on a terminal for what is missing).
-// Never overwrites a file, never writes a secret, and never writes a config that parseConfig would refuse.
+// Must not: overwrite a file, write a secret, or write a config that parseConfig would refuse; touch `process`.
 
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -7,8 +7,8 @@ import path from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { stringify } from 'yaml';
 import { parseConfig } from '../config.js';
-import { ConfigError, ExitCode, FatalError } from '../errors.js';
-import { UsageError, configPath, parseCommand, reportError } from './common.js';
+import { ConfigError, ExitCode, FatalError, UsageError, isAbortError } from '../errors.js';
+import { configPath, parseCommand, reportError } from './common.js';
 import type { Command, CommandContext } from './context.js';
 
 /** Parsed `init` options. */
@@ -360,7 +360,7 @@ async function prompt(ctx: CommandContext, args: InitArgs): Promise<InitAnswers>
       } catch (err) {
         if (signal.aborted) throw new FatalError(String((signal.reason as Error)?.message ?? 'interrupted'), 130 as ExitCode);
         // Ctrl-D (end of input) while a question is open.
-        if ((err as Error)?.name === 'AbortError') throw new UsageError('init: no answer (end of input); nothing written');
+        if (isAbortError(err)) throw new UsageError('init: no answer (end of input); nothing written');
         throw err;
       }
     }, ctx.cwd, ctx.env, (s) => ctx.stderr.write(s));

@@ -1,10 +1,10 @@
 // `r2mirror ls [bucket[/prefix]]` and `r2mirror buckets`: list objects (size, date, ETag, key) or buckets, like
 // `aws s3 ls`. Output is written page by page, never after collecting the whole listing. Read-only.
+// Must not: write to the bucket; hold a whole listing in memory; explain S3 errors itself (errors.ts does).
 
-import { formatBytes, num, UsageError, clientFor, configPath, parseCommand, reportError, setup } from './common.js';
+import { formatBytes, num, clientFor, configPath, parseCommand, reportError, setup } from './common.js';
 import type { Command, CommandContext, Output } from './context.js';
-import { printable, scrub } from '../errors.js';
-import { explainS3Error } from '../remote/explain.js';
+import { UsageError, explainS3Error, printable, scrub } from '../errors.js';
 import { listBuckets, listPages, type ListedObject } from '../remote/listing.js';
 
 /** One bucket + prefix to list. */
@@ -131,7 +131,7 @@ async function runLs(ctx: CommandContext): Promise<number> {
           if (text) out(text);
         }
       } catch (err) {
-        throw explainS3Error(err, { bucket: t.bucket, endpoint: config.remote.endpoint });
+        throw explainS3Error(err, { bucket: t.bucket, endpoint: config.remote.endpoint, configFile: config.file });
       }
     }
     json?.end();
@@ -165,7 +165,7 @@ async function runBuckets(ctx: CommandContext): Promise<number> {
     try {
       list = await listBuckets(s3.client, ctx.signal);
     } catch (err) {
-      throw explainS3Error(err, { endpoint: config.remote.endpoint });
+      throw explainS3Error(err, { endpoint: config.remote.endpoint, configFile: config.file, admin: true });
     }
     const out = (s: string) => ctx.stdout.write(scrub(s, secrets));
     if (v.json) {

@@ -1,15 +1,16 @@
 // `r2mirror presign`: print a presigned GET (or PUT) URL for a local file of a mirrored folder or an object key.
 // Signs locally: sends no request and spends no R2 operation. Never prints the secret key (the URL carries the
 // access key id, as every presigned URL does).
+// Must not: send a request; print the secret key; touch `process`.
 
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseDuration, type FolderConfig } from '../config.js';
-import { printable, scrub } from '../errors.js';
+import { UsageError, printable, scrub } from '../errors.js';
 import { keyProblem, toKey } from '../keys.js';
 import { makeMatcher } from '../local/scan.js';
 import { PRESIGN_MAX_SECONDS, PRESIGN_MIN_SECONDS, presign } from '../remote/presign.js';
-import { UsageError, checkFolderNames, clientFor, configPath, parseCommand, reportError, setup } from './common.js';
+import { checkFolderNames, clientFor, configPath, parseCommand, reportError, setup } from './common.js';
 import type { Command, CommandContext } from './context.js';
 
 /** Parsed `presign` options. */

@@ -3,12 +3,12 @@
 // Must not: hold the pipeline (queue, retries, ETag checks, file placement), write files, or open the state DB.
 
 import path from 'node:path';
-import { printable, scrub } from '../errors.js';
+import { UsageError, printable, scrub } from '../errors.js';
 import { Bucket } from '../remote/bucket.js';
 import type { RestoreReport } from '../restore/report.js';
 import { prefixProblem } from '../restore/rules.js';
 import { TargetError, prepareTarget, restore } from '../restore/run.js';
-import { UsageError, checkFolderNames, clientFor, configPath, formatBytes, logLevelOption, num, parseCommand, reportError, setup } from './common.js';
+import { checkFolderNames, clientFor, configPath, formatBytes, logLevelOption, num, parseCommand, reportError, setup } from './common.js';
 import type { Command, CommandContext } from './context.js';
 import { ProgressLine } from './progress.js';
 

@@ -3,10 +3,10 @@
 
 import type { MaxDelete } from '../config.js';
 import { DEFAULTS, parseMaxDelete } from '../config.js';
-import { printable, scrub } from '../errors.js';
+import { UsageError, printable, scrub } from '../errors.js';
 import { Engine, type SyncReport } from '../engine.js';
 import type { Logger } from '../log.js';
-import { UsageError, checkFolderNames, configPath, formatBytes, logLevelOption, num, parseCommand, reportError, setup } from './common.js';
+import { checkFolderNames, configPath, formatBytes, logLevelOption, num, parseCommand, reportError, setup } from './common.js';
 import type { Command, CommandContext } from './context.js';
 import { ProgressLine } from './progress.js';
 

@@ -1,5 +1,6 @@
 // The S3/R2 port: one configured S3Client, an operation counter by R2 billing class, and the few calls the
-// engine needs (list, put, multipart, head, copy, delete, abort stale uploads). Knows nothing of disks or the DB.
+// engine needs (list, put, multipart, head, copy, delete, abort stale uploads), paced to R2's per-key write rule.
+// Must not: import local/, state/ or anything above remote/; read SDK error shapes (errors.ts does); log.
 
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -7,6 +8,7 @@ import {
   AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand, DeleteObjectsCommand,
   HeadBucketCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, S3Client, UploadPartCommand,
 } from '@aws-sdk/client-s3';
+import { deleteErrorReason, isNoSuchUpload, isNotFound } from '../errors.js';
 import { normalizeEtag } from '../keys.js';
 
 /** One object as a listing shows it. */
@@ -137,7 +139,7 @@ export function createClient(opts: ClientOptions): { client: S3Client; ops: OpCo
         if (name === 'CreateMultipartUploadCommand' && ((context as AttemptContext).r2mirrorAttempts ?? 0) > 1) mark();
         return out;
       } catch (err) {
-        if ((err as { name?: string }).name !== 'NoSuchUpload') mark(); // an abort that finds nothing is done
+        if (!isNoSuchUpload(err)) mark(); // an abort that finds nothing is done
         throw err;
       }
     },
@@ -204,15 +206,13 @@ export interface PartParams {
  */
 const KEY_WRITE_INTERVAL_MS = 1100;
 
-/** One bucket reached through the shared client. */
-export class Bucket {
-  /** key -> time of our last write to it, to keep R2's one-write-per-second-per-key rule. */
+/** Keeps R2's one-write-per-second-per-key rule: remembers when each key was last written. */
+class KeyPacer {
+  /** key -> time of our last write to it. */
   private readonly lastWrite = new Map<string, number>();
 
-  constructor(readonly client: S3Client, readonly name: string) {}
-
   /** Wait until a write to `key` is allowed, then note it (a retry after a changed file is the usual case). */
-  private async pace(key: string, signal?: AbortSignal): Promise<void> {
+  async pace(key: string, signal?: AbortSignal): Promise<void> {
     const last = this.lastWrite.get(key);
     const wait = last === undefined ? 0 : last + KEY_WRITE_INTERVAL_MS - Date.now();
     if (wait > 0) await sleep(wait, undefined, { signal });
@@ -222,6 +222,15 @@ export class Bucket {
       for (const [k, t] of this.lastWrite) if (t < old) this.lastWrite.delete(k);
     }
   }
+}
+
+/** One bucket reached through the shared client. */
+export class Bucket {
+  /** Every write goes through it first (R2: one write per second per key). */
+  private readonly pacer = new KeyPacer();
+
+  constructor(readonly client: S3Client, readonly name: string) {}
+
 
   /** HeadBucket: throws NoSuchBucket / 403 when the bucket is missing or the credentials are wrong. */
   async check(signal?: AbortSignal): Promise<void> {
@@ -253,7 +262,7 @@ export class Bucket {
 
   /** Upload a file in one PutObject with Content-MD5. Returns the ETag the server reported. */
   async put(p: PutParams): Promise<string> {
-    await this.pace(p.key, p.signal);
+    await this.pacer.pace(p.key, p.signal);
     const res = await this.client.send(new PutObjectCommand({
       Bucket: this.name, Key: p.key, Body: p.body, ContentLength: p.length, ContentMD5: p.md5.toString('base64'),
       ContentType: p.contentType, Metadata: p.metadata,
@@ -272,7 +281,7 @@ export class Bucket {
     p.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       p.signal?.throwIfAborted();
-      await this.pace(p.key, p.signal);
+      await this.pacer.pace(p.key, p.signal);
       // Loaded on the first multipart upload, not at start-up: most runs never need it.
       const { Upload } = await import('@aws-sdk/lib-storage');
       const upload = new Upload({
@@ -300,7 +309,7 @@ export class Bucket {
    */
   async multipartByPart(p: PartwiseParams, sendParts: (send: (part: PartParams) => Promise<void>) => Promise<void>): Promise<string> {
     p.signal?.throwIfAborted();
-    await this.pace(p.key, p.signal);
+    await this.pacer.pace(p.key, p.signal);
     let uploadId: string | undefined;
     try {
       const created = await this.client.send(new CreateMultipartUploadCommand({
@@ -351,15 +360,14 @@ export class Bucket {
       const res = await this.client.send(new HeadObjectCommand({ Bucket: this.name, Key: key }), { abortSignal: signal });
       return { key, size: res.ContentLength ?? 0, etag: normalizeEtag(res.ETag) };
     } catch (err) {
-      const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-      if (e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404) return undefined;
+      if (isNotFound(err)) return undefined;
       throw err;
     }
   }
 
   /** Server-side copy within the bucket (renames, trash). Returns the new object's ETag (may be empty). */
   async copy(from: string, to: string, signal?: AbortSignal): Promise<string> {
-    await this.pace(to, signal);
+    await this.pacer.pace(to, signal);
     const res = await this.client.send(new CopyObjectCommand({
       Bucket: this.name, Key: to, CopySource: `${this.name}/${from.split('/').map(encodeURIComponent).join('/')}`,
       MetadataDirective: 'COPY',
@@ -373,7 +381,7 @@ export class Bucket {
     const res = await this.client.send(new DeleteObjectsCommand({
       Bucket: this.name, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true },
     }), { abortSignal: signal });
-    return (res.Errors ?? []).map((e) => ({ key: e.Key ?? '', reason: `${e.Code ?? 'Error'}: ${e.Message ?? ''}` }));
+    return (res.Errors ?? []).map((e) => ({ key: e.Key ?? '', reason: deleteErrorReason(e) }));
   }
 
   /**
@@ -396,7 +404,7 @@ export class Bucket {
           await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.name, Key: u.Key!, UploadId: u.UploadId! }), { abortSignal: signal });
           n++;
         } catch (err) {
-          if ((err as { name?: string }).name !== 'NoSuchUpload') failure ??= err;
+          if (!isNoSuchUpload(err)) failure ??= err;
         }
       }
       keyMarker = res.IsTruncated ? res.NextKeyMarker : undefined;

@@ -1,8 +1,9 @@
 // A bucket's CORS policy in R2's JSON format: pure parsing and validation (every message names the file, the
-// rule and the field) and formatting, plus get / put / delete through the shared client. No disk access.
+// rule and the field) and formatting, plus get / put / delete through the shared client.
+// Must not: read files (commands/cors.ts does); import local/, state/ or anything above remote/; log.
 
 import { DeleteBucketCorsCommand, GetBucketCorsCommand, PutBucketCorsCommand, type S3Client } from '@aws-sdk/client-s3';
-import { errorCode } from '../errors.js';
+import { isNoCorsPolicy } from '../errors.js';
 
 /** The methods an R2 CORS rule may allow. */
 export const CORS_METHODS = ['GET', 'PUT', 'POST', 'DELETE', 'HEAD'] as const;
@@ -202,80 +203,8 @@ function describe(v: unknown): string {
  * give no position at all.
  */
 export function jsonSyntaxError(text: string): { line: number; col: number; message: string } | undefined {
-  let i = 0;
-  const found = () => (i >= text.length ? 'the end of the file' : `'${JSON.stringify(text[i]).slice(1, -1)}'`);
-  const fail = (message: string): never => {
-    throw new JsonSyntax(i, message);
-  };
-  const ws = () => {
-    while (i < text.length && (text[i] === ' ' || text[i] === '\t' || text[i] === '\n' || text[i] === '\r')) i++;
-  };
-  const str = () => {
-    i++; // the opening quote
-    for (;;) {
-      if (i >= text.length) fail('unterminated string');
-      const c = text.charCodeAt(i);
-      if (c === 0x22) {
-        i++;
-        return;
-      }
-      if (c < 0x20) fail('control character (a raw line break?) inside a string');
-      if (c === 0x5c) {
-        i++;
-        if (text[i] === 'u') {
-          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 1, i + 5))) fail('\\u must be followed by 4 hex digits');
-          i += 4;
-        } else if (!'"\\/bfnrt'.includes(text[i] ?? 'x')) fail(`invalid escape \\${text[i] ?? ''}`);
-      }
-      i++;
-    }
-  };
-  const LITERAL = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null/y;
-  const value = (): void => {
-    ws();
-    const c = text[i];
-    if (c === '{' || c === '[') {
-      const close = c === '{' ? '}' : ']';
-      i++;
-      ws();
-      if (text[i] === close) {
-        i++;
-        return;
-      }
-      for (;;) {
-        if (c === '{') {
-          ws();
-          if (text[i] !== '"') fail(`expected a "quoted" key, found ${found()}`);
-          str();
-          ws();
-          if (text[i] !== ':') fail(`expected ':' after the key, found ${found()}`);
-          i++;
-        }
-        value();
-        ws();
-        if (text[i] === ',') {
-          i++;
-          ws();
-          if (text[i] === close) fail(`unexpected '${close}': JSON allows no comma before it`);
-          continue;
-        }
-        if (text[i] === close) {
-          i++;
-          return;
-        }
-        fail(`expected ',' or '${close}', found ${found()}`);
-      }
-    }
-    if (c === '"') return str();
-    LITERAL.lastIndex = i;
-    const m = LITERAL.exec(text);
-    if (!m) fail(`expected a value, found ${found()}`);
-    i += m![0].length;
-  };
   try {
-    value();
-    ws();
-    if (i < text.length) fail(`unexpected ${found()} after the end of the JSON value`);
+    new JsonScanner(text).document();
     return undefined;
   } catch (err) {
     if (!(err instanceof JsonSyntax)) throw err;
@@ -287,6 +216,104 @@ export function jsonSyntaxError(text: string): { line: number; col: number; mess
 class JsonSyntax extends Error {
   constructor(readonly pos: number, message: string) {
     super(message);
+  }
+}
+
+const JSON_LITERAL = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null/y;
+
+/** A recursive-descent JSON checker: throws JsonSyntax at the first character that cannot be JSON. */
+class JsonScanner {
+  private i = 0;
+  constructor(private readonly text: string) {}
+
+  /** One value and nothing after it but whitespace. */
+  document(): void {
+    this.value();
+    this.ws();
+    if (this.i < this.text.length) this.fail(`unexpected ${this.found()} after the end of the JSON value`);
+  }
+
+  private found(): string {
+    return this.i >= this.text.length ? 'the end of the file' : `'${JSON.stringify(this.text[this.i]).slice(1, -1)}'`;
+  }
+
+  private fail(message: string): never {
+    throw new JsonSyntax(this.i, message);
+  }
+
+  private ws(): void {
+    const t = this.text;
+    while (this.i < t.length && (t[this.i] === ' ' || t[this.i] === '\t' || t[this.i] === '\n' || t[this.i] === '\r')) this.i++;
+  }
+
+  private str(): void {
+    const t = this.text;
+    this.i++; // the opening quote
+    for (;;) {
+      if (this.i >= t.length) this.fail('unterminated string');
+      const c = t.charCodeAt(this.i);
+      if (c === 0x22) {
+        this.i++;
+        return;
+      }
+      if (c < 0x20) this.fail('control character (a raw line break?) inside a string');
+      if (c === 0x5c) {
+        this.i++;
+        if (t[this.i] === 'u') {
+          if (!/^[0-9a-fA-F]{4}$/.test(t.slice(this.i + 1, this.i + 5))) this.fail('\\u must be followed by 4 hex digits');
+          this.i += 4;
+        } else if (!'"\\/bfnrt'.includes(t[this.i] ?? 'x')) this.fail(`invalid escape \\${t[this.i] ?? ''}`);
+      }
+      this.i++;
+    }
+  }
+
+  private value(): void {
+    this.ws();
+    const c = this.text[this.i];
+    if (c === '{' || c === '[') return this.container(c);
+    if (c === '"') return this.str();
+    JSON_LITERAL.lastIndex = this.i;
+    const m = JSON_LITERAL.exec(this.text);
+    if (!m) this.fail(`expected a value, found ${this.found()}`);
+    this.i += m[0].length;
+  }
+
+  /** An object or an array, from its opening bracket to its closing one. */
+  private container(open: '{' | '['): void {
+    const close = open === '{' ? '}' : ']';
+    this.i++;
+    this.ws();
+    if (this.text[this.i] === close) {
+      this.i++;
+      return;
+    }
+    for (;;) {
+      if (open === '{') this.key();
+      this.value();
+      this.ws();
+      if (this.text[this.i] === ',') {
+        this.i++;
+        this.ws();
+        if (this.text[this.i] === close) this.fail(`unexpected '${close}': JSON allows no comma before it`);
+        continue;
+      }
+      if (this.text[this.i] === close) {
+        this.i++;
+        return;
+      }
+      this.fail(`expected ',' or '${close}', found ${this.found()}`);
+    }
+  }
+
+  /** An object member's `"key":`. */
+  private key(): void {
+    this.ws();
+    if (this.text[this.i] !== '"') this.fail(`expected a "quoted" key, found ${this.found()}`);
+    this.str();
+    this.ws();
+    if (this.text[this.i] !== ':') this.fail(`expected ':' after the key, found ${this.found()}`);
+    this.i++;
   }
 }
 
@@ -313,7 +340,7 @@ export async function getCors(client: S3Client, bucket: string, signal?: AbortSi
       AllowedHeaders: r.AllowedHeaders, ExposeHeaders: r.ExposeHeaders, MaxAgeSeconds: r.MaxAgeSeconds, ID: r.ID,
     }));
   } catch (err) {
-    if (errorCode(err) === 'NoSuchCORSConfiguration') return undefined;
+    if (isNoCorsPolicy(err)) return undefined;
     throw err;
   }
 }

@@ -1,6 +1,7 @@
 // Read-only browsing of the bucket side for `r2mirror ls` and `r2mirror buckets`: ListBuckets and a paged
 // ListObjectsV2 that yields one page at a time (so a caller can print a million keys without holding them).
 // Knows nothing of disks or the state DB; never writes.
+// Must not: write to the bucket; import local/, state/ or anything above remote/.
 
 import { ListBucketsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { normalizeEtag } from '../keys.js';

@@ -1,5 +1,6 @@
 // Presigned GET and PUT URLs for one object, signed locally with the shared client (no request is sent).
 // The client must have the WHEN_REQUIRED checksum settings: R2 refuses presigned URLs with checksum parameters.
+// Must not: send a request (signing is local); import local/, state/ or anything above remote/.
 
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 

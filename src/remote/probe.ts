@@ -1,7 +1,9 @@
 // Read-only probes for `r2mirror doctor`: can the credentials see a bucket and list its prefix, and what time does the
 // server say it is (its Date response header). Sends HeadBucket and ListObjectsV2 only; never writes.
+// Must not: send a request that writes; import local/, state/ or anything above remote/.
 
 import { HeadBucketCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { isAbortError, responseHeaders } from '../errors.js';
 
 /** One reading of the server's clock: its Date header and our clock when the response arrived (ms since epoch). */
 export interface ClockSample {
@@ -27,7 +29,7 @@ export function watchServerClock(client: S3Client): ClockSample[] {
         note((out.response as { headers?: Record<string, string> } | undefined)?.headers);
         return out;
       } catch (err) {
-        note((err as { $response?: { headers?: Record<string, string> } } | null)?.$response?.headers);
+        note(responseHeaders(err));
         throw err;
       }
     },
@@ -58,7 +60,7 @@ export async function probeBucket(client: S3Client, bucket: string, prefix: stri
   try {
     res = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, MaxKeys: 1 }), { abortSignal: signal });
   } catch (err) {
-    throw headError !== undefined && (err as { name?: string })?.name === 'AbortError' ? headError : err;
+    throw headError !== undefined && isAbortError(err) ? headError : err;
   }
   if (headError !== undefined) throw headError;
   return { empty: (res.KeyCount ?? res.Contents?.length ?? 0) === 0 };

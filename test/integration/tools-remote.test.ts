@@ -289,7 +289,7 @@ describe('cors', () => {
   test('a missing bucket exits 78 naming it', async () => {
     const r = await f.cmd('cors', ['get', '--bucket', 'r2m-no-such-bucket-cors']);
     assert.equal(r.code, 78, r.stderr);
-    assert.match(r.stderr, /bucket r2m-no-such-bucket-cors does not exist/);
+    assert.match(r.stderr, /bucket r2m-no-such-bucket-cors: the bucket does not exist at .*wrangler r2 bucket create r2m-no-such-bucket-cors/);
   });
 });
 
@@ -379,7 +379,7 @@ describe('buckets and ls', () => {
   test('ls on a missing bucket exits 78 naming it', async () => {
     const r = await f.cmd('ls', ['r2m-no-such-bucket-ls/x']);
     assert.equal(r.code, 78, r.stderr);
-    assert.match(r.stderr, /bucket r2m-no-such-bucket-ls does not exist/);
+    assert.match(r.stderr, /bucket r2m-no-such-bucket-ls: the bucket does not exist at .*wrangler r2 bucket create r2m-no-such-bucket-ls/);
     assert.equal(r.stdout, '');
   });
 });

@@ -75,7 +75,7 @@ test('bucketFailure: each S3 error says what is wrong and how to fix it', () => 
   assert.match(missing.fix!, /wrangler r2 bucket create pics.*folders\[0\]\.bucket in \/etc\/c\.yaml/);
   assert.match(fail(err('NotFound', 404)).detail, /does not exist/, 'HeadBucket has no body: the status decides');
   const denied = fail(err('Forbidden', 403));
-  assert.match(denied.detail, /credentials rejected \(wrong key or no permission on bucket pics\)/);
+  assert.match(denied.detail, /^access denied \(Forbidden \(HTTP 403\)\)$/, 'the words sync uses (errors.ts S3_FAILURES)');
   assert.match(denied.fix!, /Object Read & Write on bucket "pics".*env R2_ACCESS_KEY_ID/);
   assert.match(fail(err('SignatureDoesNotMatch', 403)).detail, /secret access key is wrong/);
   assert.match(fail(err('InvalidAccessKeyId', 403)).detail, /does not know the access key id/);

@@ -1,17 +1,18 @@
-// Unit tests for src/errors.ts (classify, describeError, scrub, exit codes) and the two retry primitives built
-// on it: ByteBudget (src/transfer.ts) and backoff (src/retry.ts). No server: S3 errors are built by shape.
+// Unit tests for src/errors.ts (classify, describeError, scrub, exit codes, the S3 failure table that sync, the
+// daemon, the tools and doctor share, the SDK shape predicates) and the two retry primitives built on it:
+// ByteBudget (src/transfer.ts) and backoff (src/retry.ts). No server: S3 errors are built by shape.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  ConfigError, ExitCode, FatalError, FileChangedError, FolderUnsafeError, IntegrityError, classify, describeError, errorCode,
-  httpStatus, printable, scrub,
+  ConfigError, ExitCode, FatalError, FileChangedError, FolderUnsafeError, IntegrityError, S3_FAILURES, UsageError, classify, deleteErrorReason,
+  describeError, errorCode, explainS3, explainS3Error, httpStatus, isAbortError, isNoCorsPolicy, isNoSuchUpload, isNotFound,
+  isPreconditionFailed, printable, responseHeaders, s3FailureKind, s3Where, scrub, type S3FailureKind,
 } from '../../src/errors.js';
 import { formatReport } from '../../src/commands/sync.js';
-import { formatChecks } from '../../src/commands/doctor.js';
+import { bucketFailure, formatChecks } from '../../src/commands/doctor.js';
 import type { SyncReport } from '../../src/engine.js';
 import { prettyLine } from '../../src/log.js';
-import { explainS3Error } from '../../src/remote/explain.js';
 import { backoff } from '../../src/retry.js';
 import { ByteBudget } from '../../src/transfer.js';
 
@@ -324,4 +325,181 @@ test('a header Node refuses to send (a newline in the credentials) is explained 
   assert.ok(e instanceof FatalError);
   assert.equal(e.exitCode, ExitCode.CONFIG);
   assert.match(e.message, /^bucket photos: the request could not be sent \(ERR_INVALID_CHAR: Invalid character in header content \["authorization"\]\); check the credentials/);
+});
+
+// ---- the S3 failure table: one text, exit code and fix per failure, whichever command met it -------------------
+
+/** `$metadata` as the SDK attaches it to every error of a request (a network error has no status). */
+const sdkMeta = (status?: number) => ({ httpStatusCode: status, requestId: 'tx0001', attempts: 3, totalRetryDelay: 120 });
+
+/**
+ * An S3 error as the SDK throws it: name and `Code` from the XML body (no Code when there was none: HEAD answers,
+ * proxies), `$fault`, `$metadata`, and the SDK's "UnknownError" message when the server sent no <Message>.
+ */
+function sdkError(name: string, status: number, opts: { body?: boolean } = {}): Error {
+  const body = opts.body ?? true;
+  return Object.assign(new Error('UnknownError'), {
+    name, $fault: status >= 500 ? 'server' : 'client', $retryable: undefined, $metadata: sdkMeta(status),
+    ...(body ? { Code: name, RequestId: 'tx0001', HostId: 'h1' } : {}),
+  });
+}
+
+/** A socket error as the SDK passes it on: Node's code and message, plus the SDK's `$metadata`. */
+function socketError(code: string, message: string): Error {
+  return Object.assign(new Error(message), { code, errno: -111, syscall: 'connect', $metadata: { attempts: 3, totalRetryDelay: 300 } });
+}
+
+/** An answer the SDK could not read as S3 XML: no `$fault`, the raw response hidden on `$response`, its hint. */
+function unreadableAnswer(status: number): Error {
+  const err = Object.assign(new Error('@aws-sdk XML parse error: unexpected content.\n  Deserialization error: to see the raw response, ' +
+    'inspect the hidden field {error}.$response on this object.'), { $metadata: sdkMeta(status) });
+  return Object.defineProperty(err, '$response', { value: { statusCode: status, headers: { 'content-type': 'text/html' } }, enumerable: false });
+}
+
+const ENDPOINT = 'https://acct.r2.cloudflarestorage.com';
+const SYNC_SCOPE = { folder: 'photos', bucket: 'pics', endpoint: ENDPOINT };
+const NOT_S3_FIX = 'check remote.endpoint / remote.accountId in the config: it must be the S3 API URL (https://ACCOUNT_ID.r2.cloudflarestorage.com), not a web page or a proxy';
+const UNREACHABLE_FIX = 'check remote.endpoint / remote.accountId in the config, DNS, firewall and proxy settings, and that the server is up';
+const DOWN_FIX = 'the service may be down or overloaded; try again later';
+const OBJECT_RW = 'the token needs read and write access to this bucket: give the API token Object Read & Write on bucket "pics" (Cloudflare dashboard: R2 > Manage API tokens)';
+
+/** [what, error, kind, exit code, message after "folder photos, bucket pics: ", fix] */
+const TABLE: [string, unknown, S3FailureKind, number, string, string | undefined][] = [
+  ['NoSuchBucket from a listing', sdkError('NoSuchBucket', 404), 'noSuchBucket', 78, `the bucket does not exist at ${ENDPOINT}`,
+    'create it (wrangler r2 bucket create pics, or in the Cloudflare dashboard) or fix the name (r2mirror buckets lists them)'],
+  ['HeadBucket of a missing bucket (404, no body)', sdkError('NotFound', 404, { body: false }), 'noSuchBucket', 78, `the bucket does not exist at ${ENDPOINT}`,
+    'create it (wrangler r2 bucket create pics, or in the Cloudflare dashboard) or fix the name (r2mirror buckets lists them)'],
+  ['InvalidAccessKeyId', sdkError('InvalidAccessKeyId', 403), 'unknownAccessKey', 78,
+    'credentials rejected: the server does not know the access key id (InvalidAccessKeyId)',
+    'check the credentials: the access key id is mistyped, of a deleted token or of another account'],
+  ['SignatureDoesNotMatch', sdkError('SignatureDoesNotMatch', 403), 'wrongSecret', 78,
+    'credentials rejected: the secret access key is wrong (SignatureDoesNotMatch)',
+    'check the credentials: the secret access key must be the one that goes with this access key id'],
+  ['RequestTimeTooSkewed', sdkError('RequestTimeTooSkewed', 403), 'clockSkew', 78,
+    "this machine's clock differs too much from the server's (RequestTimeTooSkewed)", 'synchronise the clock with NTP (timedatectl set-ntp true, or chrony/ntpd)'],
+  ['a newline in the credentials (Node refuses the header)', Object.assign(new TypeError('Invalid character in header content ["authorization"]'), { code: 'ERR_INVALID_CHAR' }),
+    'badHeader', 78, 'the request could not be sent (ERR_INVALID_CHAR: Invalid character in header content ["authorization"])',
+    'check the credentials for spaces, newlines or other characters that do not belong in an access key'],
+  ['AccessDenied', sdkError('AccessDenied', 403), 'accessDenied', 78, 'access denied (AccessDenied (HTTP 403): UnknownError)', OBJECT_RW],
+  ['a HEAD answered 403 (no body, no code)', sdkError('Unknown', 403, { body: false }), 'accessDenied', 78, 'access denied (Unknown (HTTP 403): UnknownError)', OBJECT_RW],
+  ['connection refused', socketError('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:9'), 'unreachable', 75,
+    `cannot reach ${ENDPOINT}: ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:9`, UNREACHABLE_FIX],
+  ['DNS', socketError('ENOTFOUND', 'getaddrinfo ENOTFOUND acct.r2.cloudflarestorage.com'), 'unreachable', 75,
+    `cannot reach ${ENDPOINT}: ENOTFOUND: getaddrinfo ENOTFOUND acct.r2.cloudflarestorage.com`, UNREACHABLE_FIX],
+  ['TLS: an expired certificate', socketError('CERT_HAS_EXPIRED', 'certificate has expired'), 'unreachable', 75,
+    `cannot reach ${ENDPOINT}: CERT_HAS_EXPIRED: certificate has expired`, UNREACHABLE_FIX],
+  ['TLS: https to a plain-http port', socketError('EPROTO', 'write EPROTO ssl3_get_record:wrong version number'), 'unreachable', 75,
+    `cannot reach ${ENDPOINT}: EPROTO: write EPROTO ssl3_get_record:wrong version number`, UNREACHABLE_FIX],
+  ['the request timed out (a silent server)', Object.assign(new Error('Request timed out'), { name: 'TimeoutError', $metadata: { attempts: 3 } }), 'unreachable', 75,
+    `cannot reach ${ENDPOINT}: TimeoutError: Request timed out`, UNREACHABLE_FIX],
+  ['a refused connection wrapped by a fetch', new Error('fetch failed', { cause: socketError('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:9') }), 'unreachable', 75,
+    `cannot reach ${ENDPOINT}: fetch failed`, UNREACHABLE_FIX],
+  ['503 ServiceUnavailable after retries', sdkError('ServiceUnavailable', 503), 'unavailable', 75,
+    `the endpoint ${ENDPOINT} did not answer usefully after retries: ServiceUnavailable (HTTP 503): UnknownError`, DOWN_FIX],
+  ['SlowDown after retries', sdkError('SlowDown', 503), 'unavailable', 75,
+    `the endpoint ${ENDPOINT} did not answer usefully after retries: SlowDown (HTTP 503): UnknownError`, DOWN_FIX],
+  ["a proxy's 502 page", sdkError('Unknown', 502, { body: false }), 'unavailable', 75,
+    `the endpoint ${ENDPOINT} did not answer usefully after retries: Unknown (HTTP 502): UnknownError`, DOWN_FIX],
+  ['connection reset', socketError('ECONNRESET', 'read ECONNRESET'), 'unavailable', 75,
+    `the endpoint ${ENDPOINT} did not answer usefully after retries: ECONNRESET: read ECONNRESET`, DOWN_FIX],
+  ['a web page (200, not XML)', unreadableAnswer(200), 'notS3', 78, `the endpoint ${ENDPOINT} answered HTTP 200 with something that is not an S3 response`, NOT_S3_FIX],
+  ['a JSON API (400, not XML)', unreadableAnswer(400), 'notS3', 78, `the endpoint ${ENDPOINT} answered HTTP 400 with something that is not an S3 response`, NOT_S3_FIX],
+  ['400 InvalidArgument', sdkError('InvalidArgument', 400), 'refused', 1, 'the server refused the request: InvalidArgument (HTTP 400): UnknownError', undefined],
+  ['405 without a body', sdkError('Unknown', 405, { body: false }), 'refused', 1, 'the server refused the request: Unknown (HTTP 405): UnknownError', undefined],
+];
+
+test('the S3 failure table: every kind has a case here', () => {
+  assert.deepEqual(new Set(TABLE.map((c) => c[2])), new Set(Object.keys(S3_FAILURES)));
+});
+
+for (const [what, err, kind, exitCode, message, fix] of TABLE) {
+  test(`S3 failure table: ${what} -> ${kind}, exit ${exitCode}`, () => {
+    assert.equal(s3FailureKind(err), kind);
+    assert.deepEqual(explainS3(err, SYNC_SCOPE), { kind, message, exitCode, fix });
+    assert.equal(S3_FAILURES[kind].exitCode, exitCode);
+    // sync's and the daemon's front door (Folder.explainFatal) and the tools' (ls, cors, restore, verify)
+    const sync = explainS3Error(err, SYNC_SCOPE);
+    assert.ok(sync instanceof FatalError);
+    assert.equal(sync.message, `folder photos, bucket pics: ${message}${fix ? `; ${fix}` : ''}`);
+    assert.equal(sync.exitCode, exitCode);
+    assert.equal(sync.cause, err);
+    const tool = explainS3Error(err, { bucket: 'pics', endpoint: ENDPOINT });
+    assert.ok(tool instanceof FatalError);
+    assert.equal(tool.message, `bucket pics: ${message}${fix ? `; ${fix}` : ''}`);
+    assert.equal(tool.exitCode, exitCode);
+  });
+}
+
+test('sync (Folder) and doctor explain the same S3 error in the same words', () => {
+  for (const [what, err, kind] of TABLE) {
+    const sync = explainS3Error(err, SYNC_SCOPE) as FatalError;
+    const doctor = bucketFailure(err, { name: 'photos', bucket: 'pics' }, ENDPOINT, '/etc/r2mirror/config.yaml', 'env R2_ACCESS_KEY_ID', 0);
+    assert.equal(doctor.status, 'fail', what);
+    // Doctor's line names the folder ("bucket photos: ..."), not the bucket: a missing bucket names it itself.
+    const detail = kind === 'noSuchBucket' ? doctor.detail.replace(/^bucket pics /, 'the bucket ') : doctor.detail;
+    assert.ok(sync.message.startsWith(`folder photos, bucket pics: ${detail}`), `${what}:\n  sync:   ${sync.message}\n  doctor: ${doctor.detail}`);
+    assert.equal(doctor.fix === undefined, S3_FAILURES[kind].fix === undefined, what);
+  }
+  // doctor knows more than Folder does, and its fixes say it: the config key, the file, where the key came from
+  const fail = (err: unknown) => bucketFailure(err, { name: 'photos', bucket: 'pics' }, ENDPOINT, '/etc/r2mirror/config.yaml', 'env R2_ACCESS_KEY_ID', 2);
+  assert.match(fail(sdkError('NoSuchBucket', 404)).fix!, /or fix folders\[2\]\.bucket in \/etc\/r2mirror\/config\.yaml /);
+  assert.match(fail(sdkError('SignatureDoesNotMatch', 403)).fix!, /^check the credentials \(env R2_ACCESS_KEY_ID\): /);
+  assert.match(fail(sdkError('AccessDenied', 403)).fix!, /, or check which key is used: env R2_ACCESS_KEY_ID$/);
+  assert.match(fail(socketError('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:9')).fix!, /in \/etc\/r2mirror\/config\.yaml, DNS/);
+  // its probe's own time limit is an endpoint that did not answer
+  const timedOut = fail(new DOMException('This operation was aborted', 'AbortError'));
+  assert.match(timedOut.detail, new RegExp(`^cannot reach ${ENDPOINT}: `));
+});
+
+test('the S3 failure table: what is not an S3 failure passes through unchanged', () => {
+  const own = [
+    new FatalError('state DB is locked', ExitCode.TEMPFAIL), new ConfigError('bad key'), new UsageError('bad option'), new FolderUnsafeError('root missing'),
+    new IntegrityError('ETag mismatch'),
+  ];
+  const other = [
+    Object.assign(new Error('This operation was aborted'), { name: 'AbortError' }), nodeError('ENOENT', "ENOENT: no such file or directory, open '/a'"),
+    new TypeError("Cannot read properties of undefined (reading 'x')"), new FileChangedError('a.txt changed while it was read'),
+  ];
+  for (const err of [...own, ...other]) {
+    assert.equal(s3FailureKind(err), undefined, String(err));
+    assert.equal(explainS3Error(err, SYNC_SCOPE), err, String(err));
+  }
+});
+
+test('the S3 failure table: scopes without a folder or a bucket, and the Admin requests', () => {
+  // ListBuckets (no bucket) that meets a "not found" did not reach an S3 API
+  const buckets = explainS3Error(sdkError('NotFound', 404, { body: false }), { endpoint: ENDPOINT, admin: true }) as FatalError;
+  assert.equal(buckets.message, `${ENDPOINT}: the endpoint ${ENDPOINT} answered HTTP 404 with something that is not an S3 response; ${NOT_S3_FIX}`);
+  const denied = explainS3Error(sdkError('AccessDenied', 403), { endpoint: ENDPOINT, admin: true }) as FatalError;
+  assert.match(denied.message, /^https:\/\/acct\.r2\.cloudflarestorage\.com: access denied \(AccessDenied \(HTTP 403\): UnknownError\); the token lacks the permission for this request: .*Admin Read only to read, Admin Read & Write to change/);
+  const cors = explainS3Error(sdkError('AccessDenied', 403), { bucket: 'pics', endpoint: ENDPOINT, admin: true }) as FatalError;
+  assert.match(cors.message, /^bucket pics: access denied .*Admin Read & Write/);
+  // Folder without a known endpoint
+  assert.equal((explainS3Error(sdkError('ServiceUnavailable', 503), { folder: 'photos', bucket: 'pics' }) as FatalError).message,
+    `folder photos, bucket pics: the endpoint did not answer usefully after retries: ServiceUnavailable (HTTP 503): UnknownError; ${DOWN_FIX}`);
+  assert.equal(s3Where({ endpoint: ENDPOINT }), ENDPOINT);
+  assert.equal(s3Where({ bucket: 'pics', endpoint: ENDPOINT }), 'bucket pics');
+  assert.equal(s3Where(SYNC_SCOPE), 'folder photos, bucket pics');
+});
+
+test('SDK shape predicates: not found, no such upload, precondition failed, abort, headers, DeleteObjects errors', () => {
+  assert.equal(isNotFound(sdkError('NotFound', 404, { body: false })), true);
+  assert.equal(isNotFound(sdkError('NoSuchKey', 404)), true);
+  assert.equal(isNotFound(sdkError('AccessDenied', 403)), false);
+  assert.equal(isNoSuchUpload(sdkError('NoSuchUpload', 404)), true);
+  assert.equal(isNoSuchUpload(sdkError('NoSuchKey', 404)), false);
+  assert.equal(isPreconditionFailed(sdkError('PreconditionFailed', 412)), true);
+  assert.equal(isPreconditionFailed(sdkError('Unknown', 412, { body: false })), true);
+  assert.equal(isPreconditionFailed(sdkError('NoSuchKey', 404)), false);
+  assert.equal(isAbortError(new DOMException('aborted', 'AbortError')), true);
+  assert.equal(isAbortError(Object.assign(new Error('aborted'), { code: 'ABORT_ERR' })), true);
+  assert.equal(isAbortError(new Error('x')), false);
+  assert.equal(isAbortError(null), false);
+  assert.equal(isNoCorsPolicy(sdkError('NoSuchCORSConfiguration', 404)), true);
+  assert.equal(isNoCorsPolicy(sdkError('NoSuchBucket', 404)), false);
+  assert.deepEqual(responseHeaders(unreadableAnswer(200)), { 'content-type': 'text/html' });
+  assert.equal(responseHeaders(new Error('x')), undefined);
+  assert.equal(deleteErrorReason({ Code: 'AccessDenied', Message: 'Access Denied' }), 'AccessDenied: Access Denied');
+  assert.equal(deleteErrorReason({}), 'Error: ');
+  assert.equal(new UsageError('x').exitCode, ExitCode.USAGE);
 });

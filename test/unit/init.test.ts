@@ -11,7 +11,7 @@ import {
   AnswerError, askMissing, defaultName, folderPath, missingOptions, nextSteps, parseInitArgs, renderConfig, validateConfig, writeNewFile,
   type InitAnswers,
 } from '../../src/commands/init.js';
-import { UsageError } from '../../src/commands/common.js';
+import { UsageError } from '../../src/errors.js';
 
 const ENV = { HOME: '/home/u' };
 const ACCOUNT = '0123456789abcdef0123456789abcdef';
