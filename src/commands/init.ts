@@ -1,13 +1,13 @@
 // `r2mirror init`: write a small, commented config file for one folder (asking on a terminal for what is missing).
 // Must not: overwrite a file, write a secret, or write a config that parseConfig would refuse; touch `process`.
 
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { stringify } from 'yaml';
 import { parseConfig } from '../config.js';
 import { ConfigError, ExitCode, FatalError, UsageError, isAbortError } from '../errors.js';
+import { TargetExistsError, makeDirSync, writeNewFileSync } from '../local/place.js';
 import { configPath, parseCommand, reportError } from './common.js';
 import type { Command, CommandContext } from './context.js';
 
@@ -219,39 +219,15 @@ export async function askMissing(args: InitArgs, ask: Ask, cwd: string, env: Com
 export function writeNewFile(file: string, text: string): void {
   const dir = path.dirname(file);
   try {
-    fs.mkdirSync(dir, { recursive: true });
+    makeDirSync(dir);
   } catch (err) {
     throw new FatalError(`cannot create the directory ${dir}: ${(err as Error).message}`, ExitCode.CONFIG, { cause: err });
   }
-  const tmp = path.join(dir, `.${path.basename(file)}.r2mirror-tmp-${randomBytes(4).toString('hex')}`);
-  let fd: number | undefined;
   try {
-    fd = fs.openSync(tmp, 'wx', 0o600);
-    fs.writeFileSync(fd, text);
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-    fd = undefined;
-    try {
-      fs.linkSync(tmp, file);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') throw exists(file);
-      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw err;
-      if (fs.existsSync(file)) throw exists(file);
-      fs.renameSync(tmp, file);
-    }
-    const dfd = fs.openSync(dir, 'r');
-    try {
-      fs.fsyncSync(dfd);
-    } finally {
-      fs.closeSync(dfd);
-    }
+    writeNewFileSync(file, text, 0o600);
   } catch (err) {
-    if (err instanceof UsageError) throw err;
+    if (err instanceof TargetExistsError) throw exists(file);
     throw new FatalError(`cannot write the config file ${file}: ${(err as Error).message}`, ExitCode.CONFIG, { cause: err });
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
   }
 }
 

@@ -4,6 +4,7 @@
 // state/ or upward; leave a temp file behind, whatever fails.
 
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { errorCode } from '../errors.js';
@@ -130,5 +131,45 @@ export async function syncDirs(dirs: Iterable<string>): Promise<void> {
     const fh = await fsp.open(d, 'r').catch(() => undefined);
     await fh?.sync().catch(() => undefined);
     await fh?.close().catch(() => undefined);
+  }
+}
+
+/** Create a directory and its parents (synchronously: init writes its config before anything else runs). */
+export function makeDirSync(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true });
+}
+
+/**
+ * Write `text` to `file` (whose directory exists) with `mode`, atomically, never replacing a file: a hard link
+ * from an fsynced temp file fails if one is there or appeared meanwhile (TargetExistsError); where links are
+ * unsupported a rename is the fallback. The directory is fsynced; no temp file is left, whatever fails.
+ */
+export function writeNewFileSync(file: string, text: string, mode: number): void {
+  const dir = path.dirname(file);
+  const tmp = path.join(dir, tempName(path.basename(file)));
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(tmp, 'wx', mode);
+    fs.writeFileSync(fd, text);
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fd = undefined;
+    try {
+      fs.linkSync(tmp, file);
+    } catch (err) {
+      if (errorCode(err) === 'EEXIST') throw new TargetExistsError(file);
+      if (!NO_LINKS.has(errorCode(err) ?? '')) throw err;
+      if (fs.existsSync(file)) throw new TargetExistsError(file);
+      fs.renameSync(tmp, file);
+    }
+    const dfd = fs.openSync(dir, 'r');
+    try {
+      fs.fsyncSync(dfd);
+    } finally {
+      fs.closeSync(dfd);
+    }
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
   }
 }

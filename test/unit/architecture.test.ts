@@ -1,6 +1,9 @@
-// Keeps the architecture's one-way rules true by reading src/**/*.ts: plan imports types only; local, remote and
-// state never import each other; only cli.ts touches `process`; no default exports; every file opens with a
-// `//` comment. The checkers are tested on small snippets first so a broken regex cannot pass vacuously.
+// Keeps the architecture README promises true by reading src/**/*.ts: plan and policy import types only; local,
+// remote and state never import each other or anything above them; commands/ hold no engine; only errors.ts reads
+// SDK error shapes; only local/place.ts writes files; only cli.ts touches `process`; no default exports; every
+// file's header says what it does and what it must not do; classes <= 200 lines, functions <= 60 unless a
+// `// long because:` says why; log calls use constant messages. The checkers are tested on small snippets first
+// so a broken regex cannot pass vacuously.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -177,5 +180,263 @@ test('every src file opens with a `//` comment line (after an optional shebang)'
     const first = lines[0]?.startsWith('#!') ? lines[1] : lines[0];
     return !/^\/\/ \S/.test(first ?? '');
   });
+  assert.deepEqual(bad, []);
+});
+// --- sizes ----------------------------------------------------------------------------------------------------
+
+/** Source with comments, strings, templates and regex literals blanked (newlines kept, so lines still count). */
+function blanked(source: string): string {
+  return source.replace(/\/\*[\s\S]*?\*\/|\/\/[^\n]*|(?<=[=(,:[!&|?{};]\s*)\/(?![*/])(?:\\.|\[(?:\\.|[^\]\\\n])*\]|[^/\\\n[])+\/[a-z]*|'(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*"|`(?:\\.|[^`\\])*`/g, (m) =>
+    m.startsWith('/') ? m.replace(/[^\n]/g, ' ') : m[0]! + m.slice(1, -1).replace(/[^\n]/g, ' ') + m[0]!);
+}
+
+interface Block { readonly kind: 'class' | 'function'; readonly name: string; readonly line: number; readonly lines: number }
+
+/** Classes, functions, methods and `const f = (...) => {` with their length in lines (a brace matcher, not a parser). */
+function blocksOf(source: string): Block[] {
+  const code = blanked(source);
+  const lines = code.split('\n');
+  const starts = [0];
+  for (let i = 0; i < code.length; i++) if (code[i] === '\n') starts.push(i + 1);
+  const lineAt = (off: number) => {
+    let lo = 0, hi = starts.length - 1;
+    while (lo < hi) { const mid = (lo + hi + 1) >> 1; if (starts[mid]! <= off) lo = mid; else hi = mid - 1; }
+    return lo;
+  };
+  const CLASS = /^\s*(?:export\s+)?(?:abstract\s+)?class\s+([\w$]+)/;
+  const FUNC = /^\s*(?:export\s+)?(?:async\s+)?function\s*\*?\s*([\w$]+)/;
+  const ARROW = /^\s*(?:export\s+)?(?:const|let)\s+([\w$]+)\s*(?::[^=]+)?=\s*(?:async\s+)?(?:\([^)]*\)|[\w$]+)\s*(?::[^=]+)?=>\s*\{/;
+  const METHOD = /^\s*(?:(?:public|private|protected|static|async|override|readonly|get|set)\s+)*(#?[\w$]+)\s*(?:<[^>]*>)?\s*\(/;
+  const NOT_METHODS = new Set(['if', 'for', 'while', 'switch', 'catch', 'return', 'function', 'await', 'new', 'typeof', 'super', 'else']);
+  const out: Block[] = [];
+  lines.forEach((l, i) => {
+    let m: RegExpMatchArray | null;
+    let kind: Block['kind'] | undefined;
+    if ((m = l.match(CLASS))) kind = 'class';
+    else if ((m = l.match(FUNC)) || (m = l.match(ARROW))) kind = 'function';
+    else if ((m = l.match(METHOD)) && !NOT_METHODS.has(m[1]!) && /\)\s*(?::[^;]*)?\{\s*$/.test(l)) kind = 'function';
+    if (!kind || !m) return;
+    // The body opens at the end of the first line (from here on) where the parentheses balance and that ends in '{'.
+    let parens = 0;
+    let open = -1;
+    for (let n = i; n < lines.length && open < 0; n++) {
+      for (const c of lines[n]!) if (c === '(') parens++; else if (c === ')') parens--;
+      if (parens === 0 && /\{\s*$/.test(lines[n]!)) open = starts[n]! + lines[n]!.lastIndexOf('{');
+      else if (parens === 0 && /;\s*$/.test(lines[n]!)) return; // a declaration without a body
+    }
+    if (open < 0) return;
+    let depth = 0;
+    let k = open;
+    for (; k < code.length; k++) if (code[k] === '{') depth++; else if (code[k] === '}' && --depth === 0) break;
+    out.push({ kind, name: m[1]!, line: i + 1, lines: lineAt(k) - i + 1 });
+  });
+  return out;
+}
+
+/** The argument list of every logger call (`log.info(…)`, `this.log[level](…)`), as source text. */
+function logCalls(source: string): { line: number; args: string }[] {
+  const code = codeKeepingStrings(source);
+  const out: { line: number; args: string }[] = [];
+  for (const m of code.matchAll(/\b(?:log|logger|flog|#log)\??(?:\.(?:trace|debug|info|warn|error|fatal)|\[[^\]\n]+\])\(/g)) {
+    let depth = 1;
+    let i = m.index! + m[0].length;
+    for (; i < code.length && depth > 0; i++) if ('([{'.includes(code[i]!)) depth++; else if (')]}'.includes(code[i]!)) depth--;
+    out.push({ line: source.slice(0, m.index).split('\n').length, args: code.slice(m.index! + m[0].length, i - 1) });
+  }
+  return out;
+}
+
+/** Source with comments blanked but strings kept (for reading log calls' messages). */
+function codeKeepingStrings(source: string): string {
+  return source.replace(/\/\*[\s\S]*?\*\/|\/\/[^\n]*|'(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*"|`(?:\\.|[^`\\])*`/g, (m) =>
+    m.startsWith('/') ? m.replace(/[^\n]/g, ' ') : m);
+}
+
+/** The top-level arguments of a call's argument text. */
+function topLevelArgs(args: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let cur = '';
+  let quote: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const c = args[i]!;
+    if (quote) { cur += c; if (c === '\\') cur += args[++i] ?? ''; else if (c === quote) quote = undefined; continue; }
+    if (c === "'" || c === '"' || c === '`') quote = c;
+    else if ('([{'.includes(c)) depth++;
+    else if (')]}'.includes(c)) depth--;
+    else if (c === ',' && depth === 0) { out.push(cur.trim()); cur = ''; continue; }
+    cur += c;
+  }
+  if (cur.trim()) out.push(cur.trim());
+  return out;
+}
+
+/** The `//` lines a file opens with (after an optional shebang). */
+function headerOf(source: string): string[] {
+  const lines = source.split('\n');
+  const out: string[] = [];
+  for (const l of lines.slice(lines[0]?.startsWith('#!') ? 1 : 0)) {
+    if (!l.startsWith('//')) break;
+    out.push(l);
+  }
+  return out;
+}
+
+/** fs functions that write, create, rename or remove. */
+const FS_WRITE_NAMES = 'writeFile|appendFile|createWriteStream|rename|mkdir|mkdtemp|utimes|lutimes|futimes|copyFile|cp|rm|rmdir|unlink|link|symlink|chmod|fchmod|chown|truncate|ftruncate|writev?|fsync|fdatasync';
+/** Calls of those functions on `fs`/`fsp`/`promises`, or bare when imported by name from node:fs (not `stream.write`). */
+function fsWritesIn(source: string): string[] {
+  const code = blanked(source);
+  const named = new Set(importsOf(source).filter((i) => /^node:fs(\/promises)?$/.test(i.specifier))
+    .flatMap((i) => [...(i.statement.match(/\{([^}]*)\}/)?.[1] ?? '').matchAll(/(?:^|,)\s*(?:type\s+)?([\w$]+)/g)].map((m) => m[1]!)));
+  const onFs = new RegExp(`\\b(?:fs|fsp|promises)\\.((?:${FS_WRITE_NAMES})(?:Sync)?)\\s*\\(`, 'g');
+  const bare = new RegExp(`(?<![.\\w$])((?:${FS_WRITE_NAMES})(?:Sync)?)\\s*\\(`, 'g');
+  const found = [...[...code.matchAll(onFs)].map((m) => m[1]!), ...[...code.matchAll(bare)].map((m) => m[1]!).filter((n) => named.has(n))];
+  return found.filter((name, i) => found.indexOf(name) === i);
+}
+
+test('blocksOf measures classes, functions, methods and arrow functions by their braces', () => {
+  const src = [
+    'export class A {',            // 1
+    '  private x = { a: 1 };',     // 2
+    '  async m(a: string): Promise<{ b: number }> {', // 3
+    "    const s = '}}}';",        // 4
+    '    const r = /[}{]/g;',      // 5
+    '    return { b: 1 };',        // 6
+    '  }',                         // 7
+    '}',                           // 8
+    'export function f(',          // 9
+    '  a: { x: number },',         // 10
+    '): void {',                   // 11
+    '  if (a) {',                  // 12
+    '  }',                         // 13
+    '}',                           // 14
+    'const g = async (x: number) => {', // 15
+    '  return `${x}}`;',           // 16
+    '};',                          // 17
+    'declare function h(): void;', // 18
+  ].join('\n');
+  assert.deepEqual(blocksOf(src).map((b) => [b.kind, b.name, b.line, b.lines]), [
+    ['class', 'A', 1, 8], ['function', 'm', 3, 5], ['function', 'f', 9, 6], ['function', 'g', 15, 3],
+  ]);
+});
+
+test('logCalls and topLevelArgs read a logger call', () => {
+  const calls = logCalls("this.log.info({ a: f(1, 2) }, 'done');\nlog[x ? 'error' : 'info']({ rel }, `bad ${rel}`);\n// log.info('comment')");
+  assert.deepEqual(calls.map((c) => [c.line, topLevelArgs(c.args)]), [
+    [1, ['{ a: f(1, 2) }', "'done'"]], [2, ['{ rel }', '`bad ${rel}`']],
+  ]);
+});
+
+test('headerOf and fsWritesIn', () => {
+  assert.deepEqual(headerOf('#!/usr/bin/env node\n// a\n// Must not: b\n\nimport x;'), ['// a', '// Must not: b']);
+  assert.deepEqual(fsWritesIn("import { writeFile } from 'node:fs/promises';\nfs.renameSync(a, b); await fsp.mkdir(d); const s = 'fs.rm(x)'; // unlink(y)\nwriteFile (f, t);"), ['renameSync', 'mkdir', 'writeFile']);
+  assert.deepEqual(fsWritesIn('fs.readFileSync(a); fs.statSync(b); this.link.x; relink(); out.write(s); write(s);'), []);
+});
+
+// --- the rules of this house --------------------------------------------------------------------------------------
+
+/** What the lower layers and the pure modules may import besides their own layer: the shared base. */
+const BASE = (target: string) => ['errors.ts', 'log.ts', 'keys.ts', 'retry.ts', 'config.ts'].includes(target) || target.startsWith('config/');
+const PURE = ['plan.ts', 'policy.ts', 'verify/compare.ts', 'restore/rules.ts', 'restore/report.ts', 'verify/report.ts'];
+
+test('local/, remote/ and state/ import nothing above them (only their own layer and the base)', () => {
+  const bad: string[] = [];
+  for (const f of FILES.filter((f) => layerOf(f))) {
+    for (const i of importsOf(text(f))) {
+      const target = resolveIn(f, i.specifier);
+      if (target && layerOf(target) !== layerOf(f) && !BASE(target)) bad.push(`src/${f}: ${i.statement}`);
+    }
+  }
+  assert.deepEqual(bad, []);
+});
+
+test('the pure modules (plan, policy, the verify comparison, restore rules) load no module with side effects', () => {
+  const bad: string[] = [];
+  for (const f of PURE) {
+    assert.ok(FILES.includes(f), `src/${f} is gone: update PURE`);
+    for (const i of importsOf(text(f))) {
+      const target = resolveIn(f, i.specifier);
+      // keys.ts is pure too (rules for keys and part sizes); anything else only as a type
+      if (!i.typeOnly && target !== 'keys.ts' && !PURE.includes(target ?? '')) bad.push(`src/${f}: ${i.statement}`);
+    }
+  }
+  assert.deepEqual(bad, []);
+  for (const f of ['plan.ts', 'policy.ts']) {
+    assert.deepEqual(importsOf(text(f)).filter((i) => !i.typeOnly).map((i) => i.statement), [], `${f} imports types only`);
+  }
+});
+
+test('commands/ parse, call and format: no queues, retry loops, SQLite, transfers or file placement of their own', () => {
+  const FORBIDDEN_PACKAGES = ['p-queue', 'better-sqlite3', '@aws-sdk/lib-storage'];
+  const forbidden = (target: string) => target === 'retry.ts' || target === 'transfer.ts' || /^(transfer|folder)\//.test(target) ||
+    // (init writes its new config file through local/place.ts like everything that writes: it may import it)
+    ['local/hash.ts', 'local/open.ts', 'state/db.ts', 'state/sqlite.ts', 'state/statements.ts', 'state/lock.ts'].includes(target);
+  const bad: string[] = [];
+  for (const f of FILES.filter((f) => f.startsWith('commands/'))) {
+    for (const i of importsOf(text(f))) {
+      const target = resolveIn(f, i.specifier);
+      if (target ? forbidden(target) && !i.typeOnly : FORBIDDEN_PACKAGES.includes(i.specifier)) bad.push(`src/${f}: ${i.statement}`);
+      if (i.specifier === '@aws-sdk/client-s3' && !i.typeOnly) bad.push(`src/${f}: ${i.statement} (S3 requests belong in remote/)`);
+    }
+  }
+  assert.deepEqual(bad, []);
+});
+
+test('every src file\'s header says what it does and, on a `// Must not:` line, what it must not do', () => {
+  const bad = FILES.filter((f) => {
+    const h = headerOf(text(f));
+    return h.length < 2 || !h.some((l) => /^\/\/ Must not: \S/.test(l)) || !/^\/\/ (?!Must not:)\S/.test(h[0]!);
+  });
+  assert.deepEqual(bad, []);
+});
+
+test('only local/place.ts writes files (temp file, fsync, rename); state/db.ts only its own DB files', () => {
+  // state/db.ts creates the state directory and a private read-only copy of the DB (never a mirrored folder)
+  const bad = FILES.filter((f) => f !== 'local/place.ts' && f !== 'state/db.ts').flatMap((f) => fsWritesIn(text(f)).map((w) => `src/${f}: ${w}`));
+  assert.deepEqual(bad, []);
+  assert.ok(fsWritesIn(text('local/place.ts')).includes('rename'), 'place.ts renames temp files into place: the checker is broken');
+});
+
+test('no class over 200 lines and no function over 60 without a `// long because:` comment above it', () => {
+  const bad: string[] = [];
+  let measured = 0;
+  for (const f of FILES) {
+    const lines = text(f).split('\n');
+    for (const b of blocksOf(text(f))) {
+      measured++;
+      const limit = b.kind === 'class' ? 200 : 60;
+      const reason = /\/\/ long because: \S/.test(lines.slice(Math.max(0, b.line - 4), b.line - 1).join('\n'));
+      if (b.lines > limit && !reason) bad.push(`src/${f}:${b.line}: ${b.kind} ${b.name} is ${b.lines} lines (limit ${limit})`);
+    }
+  }
+  assert.ok(measured > 300, `only ${measured} blocks measured: the checker is broken`);
+  assert.deepEqual(bad, []);
+});
+
+test('log calls: a constant message, variable parts as fields, a caught error as { err }', () => {
+  const bad: string[] = [];
+  let seen = 0;
+  for (const f of FILES) {
+    for (const c of logCalls(text(f))) {
+      seen++;
+      const args = topLevelArgs(c.args);
+      const msg = args.at(-1) ?? '';
+      // a message is a plain string literal; a ternary of two literals is still constant
+      const literal = /^(?:'(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*"|`[^`$]*`)$/;
+      const ternary = /^[^?`]+\?\s*'[^'\n]*'\s*:\s*'[^'\n]*'$/.test(msg);
+      if (!literal.test(msg) && !ternary &&
+        !/\/\/ constant message: \S/.test(text(f).split('\n')[c.line - 2] ?? '')) bad.push(`src/${f}:${c.line}: message ${msg.slice(0, 60)}`);
+      if (/\b(?:err|reason):\s*(?:describeError|String)\(\s*err\b/.test(c.args)) bad.push(`src/${f}:${c.line}: log the error as { err }`);
+    }
+  }
+  assert.ok(seen > 30, `only ${seen} log calls found: the checker is broken`);
+  assert.deepEqual(bad, []);
+});
+
+test('only errors.ts reads the shape of an SDK error ($metadata, httpStatusCode, $fault, .Code, error names)', () => {
+  const SHAPES = /\$metadata|\bhttpStatusCode\b|\$fault|\$response|\.Code\b|\bname\s*===\s*'(?:NoSuch\w+|NotFound|AccessDenied|AbortError|\w+Exception|PreconditionFailed)'/g;
+  assert.ok(blanked(text('errors.ts')).match(SHAPES), 'errors.ts reads no SDK shape: the checker is broken');
+  const bad = FILES.filter((f) => f !== 'errors.ts').flatMap((f) => [...blanked(text(f)).matchAll(SHAPES)].map((m) => `src/${f}: ${m[0]}`));
   assert.deepEqual(bad, []);
 });
