@@ -3,10 +3,9 @@
 // the only writer of rows, failures and runs (the daemon records through daemonRecord()).
 // Must not: decide what to upload or delete (plan/policy do), watch, or keep timers (the daemon does).
 
-import path from 'node:path';
 import PQueue from 'p-queue';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { Config, Credentials, MaxDelete } from './config.js';
+import { stateFilesOf, type Config, type Credentials, type MaxDelete } from './config.js';
 import { ExitCode, FatalError } from './errors.js';
 import { DEFAULT_PART } from './keys.js';
 import { Folder, type FolderReport, type Progress, type ReconcileOptions, type Scope, type Tally } from './folder.js';
@@ -286,12 +285,4 @@ function summarize(folders: FolderReport[], dryRun: boolean, durationMs: number,
     } } : {}),
   };
   return report;
-}
-
-/**
- * The state DB's files (absolute, as configured): never mirrored, never watched, when a user keeps the DB inside a
- * folder. The scan and the watcher match them by their directory's device and inode, so a symbolic link either way counts.
- */
-export function stateFilesOf(config: Config): string[] {
-  return ['', '-wal', '-shm', '-journal', '.lock', '.lock-journal'].map((s) => path.resolve(config.state + s));
 }

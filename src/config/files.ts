@@ -1,9 +1,9 @@
 // The file-system side of the config: reading the config and credentials files (an unreadable file is a
-// ConfigError naming it), the default state DB path, and resolving symbolic links for the nesting check.
+// ConfigError naming it), the default state DB path and the files SQLite makes beside it, and resolving symbolic links for the nesting check.
 // Must not: write anything; touch `process` (callers pass env); put a file's contents into a message.
 
 import { readFileSync, realpathSync } from 'node:fs';
-import { isAbsolute, join, sep } from 'node:path';
+import { isAbsolute, join, resolve, sep } from 'node:path';
 import { ConfigError } from '../errors.js';
 import type { Env } from './types.js';
 
@@ -45,4 +45,9 @@ export function realPath(p: string): string | undefined {
 /** True when `inner` is `outer` or a path under it. */
 export function within(inner: string, outer: string): boolean {
   return inner === outer || inner.startsWith(outer.endsWith(sep) ? outer : outer + sep);
+}
+
+/** The state DB and the files SQLite and our lock make beside it: never mirrored, wherever they live. */
+export function stateFilesOf(config: { readonly state: string }): string[] {
+  return ['', '-wal', '-shm', '-journal', '.lock', '.lock-journal'].map((s) => resolve(config.state + s));
 }

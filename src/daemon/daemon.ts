@@ -3,8 +3,8 @@
 // Events are hints that schedule a reconcile of the paths they name (src/daemon/folder-loop.ts).
 // Must not: touch `process`, write the state DB other than through Engine, or parse arguments.
 
-import type { Config, Credentials, FolderConfig } from '../config.js';
-import { Engine, stateFilesOf, type DaemonRecord } from '../engine.js';
+import { stateFilesOf, type Config, type Credentials, type FolderConfig } from '../config.js';
+import { Engine, type DaemonRecord } from '../engine.js';
 import type { FolderReport } from '../folder.js';
 import { Watcher, countWatchedDirectories } from '../local/watch.js';
 import type { Logger } from '../log.js';

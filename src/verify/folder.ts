@@ -5,8 +5,7 @@
 
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import type { Config, FolderConfig } from '../config.js';
-import { stateFilesOf } from '../engine.js';
+import { stateFilesOf, type Config, type FolderConfig } from '../config.js';
 import { describeError, explainS3Error } from '../errors.js';
 import { DEFAULT_PART, toKey } from '../keys.js';
 import { hashFile } from '../local/hash.js';
