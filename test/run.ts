@@ -112,8 +112,11 @@ async function main(): Promise<number> {
     } else {
       console.log(`using S3_ENDPOINT=${process.env.S3_ENDPOINT}`);
     }
-    console.log(`\n# integration tests (${integration.length} file${integration.length === 1 ? '' : 's'}, one at a time)`);
-    const code = await runNodeTest(integration, ['--test-concurrency=1', ...args.nodeArgs], env);
+    // Two files at a time: most of an integration test is waiting (debounce timers, the server), so two halve the
+    // wall time on a 2-core machine; each file has its own buckets, proxy and temp dirs. `-- --test-concurrency=1`
+    // runs them one at a time again (a later flag wins).
+    console.log(`\n# integration tests (${integration.length} file${integration.length === 1 ? '' : 's'}, two at a time)`);
+    const code = await runNodeTest(integration, ['--test-concurrency=2', ...args.nodeArgs], env);
     return status || code;
   } catch (err) {
     console.error(err instanceof Error ? err.message : String(err));

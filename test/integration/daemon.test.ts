@@ -407,6 +407,8 @@ describe('daemon: safety and lifecycle', () => {
       // No new event: the daemon's own retry timer brings it back (10 s, then doubling).
       await mirrored(f, 'flaky.txt', bytes(500, 1), 90_000);
       assert.equal(f.proxy.faultsInjected(), 14);
+      // The object can land before the retry's 'reconciled' line is written: wait for that line, not just look.
+      await d.log((l) => l.msg === 'reconciled' && l.paths === 1 && l.uploaded === 1, 'the retry that uploaded the file', 10_000);
       const reconciles = d.logs.filter((l) => l.msg === 'reconciled' && l.paths === 1);
       assert.ok(reconciles.length >= 2, 'the file was tried again by a later reconcile');
       const after = await waitFor(async () => {
