@@ -10,6 +10,7 @@ import { ExitCode, FatalError } from './errors.js';
 import { DEFAULT_PART } from './keys.js';
 import { Folder, type FolderReport, type Progress, type ReconcileOptions, type Scope, type Tally } from './folder.js';
 import type { Logger } from './log.js';
+import { trustState } from './policy.js';
 import { Bucket, createClient, type OpCounter, type OpCounts } from './remote/bucket.js';
 import { Store, type FolderRow } from './state/store.js';
 import { ByteBudget } from './transfer.js';
@@ -22,6 +23,11 @@ export interface SyncOptions {
   /** Override the configured delete limit for this run. */
   readonly maxDelete?: MaxDelete | undefined;
   readonly allowEmpty?: boolean;
+  /**
+   * Compare with the state DB alone, sending no LIST, for folders whose last listing is younger than
+   * daemon.verifyInterval and that no unclean stop made doubtful (the daemon's rule, policy.trustState).
+   */
+  readonly trustState?: boolean;
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -111,13 +117,19 @@ export class Engine {
     const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
     const reports: FolderReport[] = [];
     let fatal: unknown;
+    const listed = lastListingsOf(this.store, this.config);
     await Promise.all(names.map(async (n) => {
       const folder = this.folders.get(n)!;
       const cfg = this.config.folders.find((f) => f.name === n)!;
+      const trust = opts.trustState ? trustState({
+        lastListedAt: listed.get(n), needsListing: this.store.needsList(n), now: started, verifyInterval: this.config.daemon.verifyInterval,
+      }) : undefined;
       try {
-        reports.push(await this.reconcileFolder(folder, {
-          scope: { kind: 'listing' }, dryRun, maxDelete: opts.maxDelete ?? cfg.maxDelete, allowEmpty: !!opts.allowEmpty, signal, progress: this.progress,
-        }));
+        const report = await this.reconcileFolder(folder, {
+          scope: { kind: trust?.trust ? 'local' : 'listing' }, dryRun, maxDelete: opts.maxDelete ?? cfg.maxDelete, allowEmpty: !!opts.allowEmpty, signal, progress: this.progress,
+        });
+        if (trust) report.listing = trust.trust ? { listed: false, lastListedAt: trust.lastListedAt } : { listed: true, why: trust.why, lastListedAt: trust.lastListedAt };
+        reports.push(report);
       } catch (err) {
         if (!fatal) {
           fatal = err;
@@ -252,8 +264,6 @@ export interface DaemonRecord {
 
 function daemonRecord(store: Store, config: Config, ops: OpCounter): DaemonRecord {
   const names = config.folders.map((f) => f.name);
-  const cfg = new Map(config.folders.map((f) => [f.name, f]));
-  const same = (r: FolderRow) => cfg.get(r.name)?.bucket === r.bucket && cfg.get(r.name)?.prefix === r.prefix;
   return {
     startRun: (at) => store.runStarted('daemon', at, names),
     finishRun: (runId, end) => {
@@ -261,11 +271,18 @@ function daemonRecord(store: Store, config: Config, ops: OpCounter): DaemonRecor
       if (end.cut) store.setNeedsList(names);
       if (runId !== undefined && end.swept) store.runFinished(runId, Date.now(), { kind: 'daemon', uploads: end.uploads, bytes: end.bytes, ops: ops.snapshot() });
     },
-    lastListings: () => new Map(store.folders().flatMap((r) => (r.lastList !== null && same(r) ? [[r.name, r.lastList] as const] : []))),
+    lastListings: () => lastListingsOf(store, config),
     publishLive: (pid, startedAt, live) => store.setLive(pid, startedAt, live),
     needsListing: (name) => store.needsList(name),
     failureCount: (name) => store.failures(name).length,
   };
+}
+
+/** When each configured folder's bucket prefix was last listed to the end (rows of another bucket or prefix do not count). */
+function lastListingsOf(store: Store, config: Config): Map<string, number> {
+  const cfg = new Map(config.folders.map((f) => [f.name, f]));
+  const same = (r: FolderRow) => cfg.get(r.name)?.bucket === r.bucket && cfg.get(r.name)?.prefix === r.prefix;
+  return new Map(store.folders().flatMap((r) => (r.lastList !== null && same(r) ? [[r.name, r.lastList] as const] : [])));
 }
 
 function summarize(folders: FolderReport[], dryRun: boolean, durationMs: number, ops: OpCounts): SyncReport {

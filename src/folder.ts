@@ -63,6 +63,11 @@ export interface FolderReport {
   unchanged: number;
   skipped: { rel: string; reason: string }[];
   failed: { rel: string; reason: string }[];
+  /**
+   * `sync --trust-state` only: whether the bucket was listed (and why: never listed, listing due, unclean stop)
+   * or the state DB trusted, and when the prefix was last listed to the end (ms since the epoch).
+   */
+  listing?: { readonly listed: boolean; readonly why?: string; readonly lastListedAt?: number | undefined };
   /** Dry runs only: the plan and what it would cost. */
   planned?: PlannedAction[];
   estimate?: { classA: number; classB: number; free: number };

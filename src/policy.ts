@@ -177,3 +177,32 @@ export function estimate(actions: readonly Action[], partSize: number, multipart
   }
   return { classA, classB: 0, free: Math.ceil(removals / 1000) };
 }
+
+// --- trusting the state DB ---------------------------------------------------------------------------------------
+
+/** What decides whether a whole-folder reconcile may compare with the state DB alone, without listing the bucket. */
+export interface TrustInput {
+  /** When the bucket prefix was last listed to the end for this bucket and prefix (undefined: never). */
+  readonly lastListedAt: number | undefined;
+  /** An unclean stop (or a stop that cut transfers off) left the folder owing a listing. */
+  readonly needsListing: boolean;
+  readonly now: number;
+  /** How old a listing may be before drift behind our back must be looked for again (daemon.verifyInterval). */
+  readonly verifyInterval: number;
+}
+
+/** Trust the DB (and since when it was last checked against the bucket), or list, and why. */
+export type TrustDecision =
+  | { readonly trust: true; readonly lastListedAt: number }
+  | { readonly trust: false; readonly why: 'never listed' | 'listing due' | 'unclean stop'; readonly lastListedAt?: number };
+
+/**
+ * The one rule of the daemon's first reconcile and of `sync --trust-state`: list unless the last listing of this
+ * bucket and prefix is younger than verifyInterval and no unclean stop since has made the DB doubtful.
+ */
+export function trustState(i: TrustInput): TrustDecision {
+  if (i.lastListedAt === undefined) return { trust: false, why: 'never listed' };
+  if (i.needsListing) return { trust: false, why: 'unclean stop', lastListedAt: i.lastListedAt };
+  if (i.now - i.lastListedAt >= i.verifyInterval) return { trust: false, why: 'listing due', lastListedAt: i.lastListedAt };
+  return { trust: true, lastListedAt: i.lastListedAt };
+}

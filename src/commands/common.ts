@@ -106,6 +106,14 @@ export function reportError(ctx: CommandContext, err: unknown, secrets: readonly
 export const num = (n: number): string => String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 
 const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+/** `2026-12-03T14:20:05Z (5 min ago)`, or `never`. */
+export function whenAgo(t: number | null | undefined, now: number): string {
+  if (!t) return 'never';
+  const s = Math.max(0, Math.round((now - t) / 1000));
+  const rel = s < 120 ? `${s} s` : s < 7200 ? `${Math.round(s / 60)} min` : s < 172_800 ? `${Math.round(s / 3600)} h` : `${Math.round(s / 86_400)} d`;
+  return `${new Date(t).toISOString().replace(/\.\d+Z$/, 'Z')} (${rel} ago)`;
+}
+
 /** 1536 -> "1.5 KiB". */
 export function formatBytes(n: number): string {
   let i = 0;

@@ -6,7 +6,7 @@ import { loadConfig } from '../config.js';
 import type { DaemonLive, FolderLive } from '../daemon/live.js';
 import { printable } from '../errors.js';
 import { Store } from '../state/store.js';
-import { configPath, formatBytes, num, parseCommand, reportError } from './common.js';
+import { configPath, formatBytes, num, parseCommand, reportError, whenAgo } from './common.js';
 import type { Command, CommandContext } from './context.js';
 
 export const statusCommand: Command = {
@@ -96,16 +96,9 @@ function verifiedOf(store: Store, f: { name: string; bucket: string; prefix: str
   return { at: v.at, ok: r.ok === true, keys: r.keys ?? 0, agree: r.agree ?? 0, differences: r.differences ?? 0, error: r.error ?? null };
 }
 
-const ago = (t: number | null, now: number): string => {
-  if (!t) return 'never';
-  const s = Math.max(0, Math.round((now - t) / 1000));
-  const rel = s < 120 ? `${s} s` : s < 7200 ? `${Math.round(s / 60)} min` : s < 172_800 ? `${Math.round(s / 3600)} h` : `${Math.round(s / 86_400)} d`;
-  return `${new Date(t).toISOString().replace(/\.\d+Z$/, 'Z')} (${rel} ago)`;
-};
-
 function formatStatus(o: { daemon: { pid: number; startedAt: number; updatedAt: number } | null; folders: FolderStatusReport[] }, running: boolean, now: number): string {
   const lines: string[] = [];
-  lines.push(o.daemon ? `daemon: running, pid ${o.daemon.pid}, since ${ago(o.daemon.startedAt, now)}`
+  lines.push(o.daemon ? `daemon: running, pid ${o.daemon.pid}, since ${whenAgo(o.daemon.startedAt, now)}`
     : running ? 'daemon: not running (a sync is running)' : 'daemon: not running');
   for (const f of o.folders) {
     lines.push('');
@@ -113,11 +106,11 @@ function formatStatus(o: { daemon: { pid: number; startedAt: number; updatedAt: 
     lines.push(`  mirrored:        ${num(f.files)} files, ${formatBytes(f.bytes)}`);
     lines.push(`  state:           ${f.state}${f.pending !== null ? `, ${num(f.pending)} pending` : ''}`);
     if (f.error) lines.push(`  error:           ${f.error}`);
-    if (f.notice) lines.push(`  notice:          ${ago(f.notice.at, now)}: ${f.notice.message}`);
+    if (f.notice) lines.push(`  notice:          ${whenAgo(f.notice.at, now)}: ${f.notice.message}`);
     if (f.needsList) lines.push('  unclean stop:    needs a listing after an unclean stop (the DB may be behind the bucket; the next reconcile lists it)');
-    lines.push(`  last reconcile:  ${ago(f.lastReconcile, now)}`);
-    lines.push(`  last verify:     ${ago(f.lastVerify, now)} (full bucket listing)`);
-    lines.push(`  last verified:   ${f.verified ? `${ago(f.verified.at, now)}: ${f.verified.ok ? `ok, ${num(f.verified.keys)} keys agree` : `${num(f.verified.differences)} difference(s)`}` : 'never'} (r2mirror verify)`);
+    lines.push(`  last reconcile:  ${whenAgo(f.lastReconcile, now)}`);
+    lines.push(`  last verify:     ${whenAgo(f.lastVerify, now)} (full bucket listing)`);
+    lines.push(`  last verified:   ${f.verified ? `${whenAgo(f.verified.at, now)}: ${f.verified.ok ? `ok, ${num(f.verified.keys)} keys agree` : `${num(f.verified.differences)} difference(s)`}` : 'never'} (r2mirror verify)`);
     lines.push(`  R2 operations:   Class A ${num(f.ops.classA)}, Class B ${num(f.ops.classB)}, free ${num(f.ops.free)} (all runs)`);
     lines.push(`  failed:          ${num(f.failed.length)}`);
     for (const x of f.failed.slice(0, 50)) lines.push(`    ${x.rel}: ${x.reason}${x.attempts > 1 ? ` (${x.attempts} attempts)` : ''}`);

@@ -6,7 +6,7 @@ import { DEFAULTS, parseMaxDelete } from '../config.js';
 import { UsageError, printable, scrub } from '../errors.js';
 import { Engine, type SyncReport } from '../engine.js';
 import type { Logger } from '../log.js';
-import { checkFolderNames, configPath, formatBytes, logLevelOption, num, parseCommand, reportError, setup } from './common.js';
+import { checkFolderNames, configPath, formatBytes, logLevelOption, num, parseCommand, reportError, setup, whenAgo } from './common.js';
 import type { Command, CommandContext } from './context.js';
 import { ProgressLine } from './progress.js';
 
@@ -18,6 +18,7 @@ export interface SyncArgs {
   json: boolean;
   maxDelete?: MaxDelete | undefined;
   allowEmpty: boolean;
+  trustState: boolean;
   logLevel?: string | undefined;
 }
 
@@ -26,11 +27,11 @@ export function parseSyncArgs(argv: readonly string[], env: CommandContext['env'
   const { values: v } = parseCommand('sync', argv, {
     config: { type: 'string', short: 'c' }, folder: { type: 'string', short: 'f', multiple: true },
     'dry-run': { type: 'boolean', short: 'n' }, json: { type: 'boolean' }, 'max-delete': { type: 'string' },
-    'allow-empty': { type: 'boolean' }, 'log-level': { type: 'string' },
+    'allow-empty': { type: 'boolean' }, 'trust-state': { type: 'boolean' }, 'log-level': { type: 'string' },
   }, 0);
   return {
     config: configPath(v.config, env), folders: [...new Set(v.folder ?? [])], dryRun: !!v['dry-run'], json: !!v.json,
-    maxDelete: maxDeleteOption(v['max-delete']), allowEmpty: !!v['allow-empty'], logLevel: logLevelOption(v['log-level']),
+    maxDelete: maxDeleteOption(v['max-delete']), allowEmpty: !!v['allow-empty'], trustState: !!v['trust-state'], logLevel: logLevelOption(v['log-level']),
   };
 }
 
@@ -50,6 +51,8 @@ export const syncCommand: Command = {
     -n, --dry-run            print the plan and the R2 operations it would spend; change nothing
         --json               print the summary as one JSON object on stdout
         --max-delete N|P%    override maxDelete for this run (e.g. 5000 or 100%)
+        --trust-state        compare with the state DB alone, sending no LIST, where the bucket was listed less than
+                             daemon.verifyInterval ago and no unclean stop since (cheap cron syncs); else list
         --allow-empty        allow deleting when a folder is empty, or a disk mounted in it is gone, but objects exist (you really removed them)
         --log-level LEVEL    fatal|error|warn|info|debug|trace|silent (default: config logLevel, ${DEFAULTS.logLevel})
 `,
@@ -77,7 +80,7 @@ async function runSync(ctx: CommandContext): Promise<number> {
     let report: SyncReport;
     try {
       report = await engine.syncOnce({
-        folders: args.folders, dryRun: args.dryRun, maxDelete: args.maxDelete, allowEmpty: args.allowEmpty, signal: ctx.signal,
+        folders: args.folders, dryRun: args.dryRun, maxDelete: args.maxDelete, allowEmpty: args.allowEmpty, trustState: args.trustState, signal: ctx.signal,
       });
     } finally {
       progress?.stop();
@@ -99,8 +102,21 @@ function logSummary(log: Logger, r: SyncReport): void {
 
 
 
+const LISTED_BECAUSE: Record<string, string> = {
+  'never listed': 'never listed for this bucket and prefix',
+  'listing due': 'the last listing is older than daemon.verifyInterval',
+  'unclean stop': 'an unclean stop left the state DB doubtful',
+};
+
+/** `--trust-state`: whether the bucket was listed or the state DB trusted, and when it was last listed. */
+function listingLine(l: NonNullable<SyncReport['folders'][number]['listing']>, now: number): string {
+  const last = `last listed ${whenAgo(l.lastListedAt, now)}`;
+  if (!l.listed) return `state DB trusted, bucket not listed (${last})`;
+  return `bucket listed: ${LISTED_BECAUSE[l.why ?? ''] ?? l.why}${l.lastListedAt ? ` (${last})` : ''}`;
+}
+
 /** The human summary printed at the end of `sync`. */
-export function formatReport(r: SyncReport): string {
+export function formatReport(r: SyncReport, now = Date.now()): string {
   const lines: string[] = [];
   lines.push(`r2mirror sync${r.dryRun ? ' --dry-run' : ''}: ${r.ok ? 'done' : 'finished with problems'} in ${(r.durationMs / 1000).toFixed(1)} s`);
   for (const f of r.folders) {
@@ -117,6 +133,7 @@ export function formatReport(r: SyncReport): string {
         `renamed ${num(f.copied.files)}, deleted ${num(f.deleted)}, trashed ${num(f.trashed)}, unchanged ${num(f.unchanged)}, ` +
         `skipped ${num(f.skipped.length)}, failed ${num(f.failed.length)}`);
     }
+    if (f.listing) lines.push(`    ${listingLine(f.listing, now)}`);
     if (f.error) lines.push(`    ERROR: ${f.error}`);
     for (const x of f.failed.slice(0, 50)) lines.push(`    failed: ${x.rel}: ${x.reason}`);
     if (f.failed.length > 50) lines.push(`    ... and ${num(f.failed.length - 50)} more failures (use --json for all)`);

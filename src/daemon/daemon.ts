@@ -6,6 +6,7 @@
 import { stateFilesOf, type Config, type Credentials, type FolderConfig } from '../config.js';
 import { Engine, type DaemonRecord } from '../engine.js';
 import type { FolderReport } from '../folder.js';
+import { trustState } from '../policy.js';
 import { Watcher, countWatchedDirectories } from '../local/watch.js';
 import type { Logger } from '../log.js';
 import { realClock, type Clock, type TimerHandle } from './clock.js';
@@ -95,7 +96,8 @@ export class Daemon {
     const now = this.clock.now();
     for (const l of this.loops.values()) {
       const lastList = listed.get(l.name);
-      l.begin({ kind: lastList === undefined || now - lastList >= verifyInterval ? 'listing' : 'local' }, lastList);
+      const trust = trustState({ lastListedAt: lastList, needsListing: this.record.needsListing(l.name), now, verifyInterval });
+      l.begin({ kind: trust.trust ? 'local' : 'listing' }, lastList);
       // The next verification is due verifyInterval after the last one.
       this.scheduleVerify(l, lastList === undefined ? verifyInterval : Math.max(1000, lastList + verifyInterval - now));
     }

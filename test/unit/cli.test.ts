@@ -11,12 +11,13 @@ import { parseConfig, type MaxDelete } from '../../src/config.js';
 const readme = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 
 test('parseSyncArgs: every option', () => {
-  const a = parseSyncArgs(['-c', '/x.yaml', '-f', 'a', '--folder', 'b', '-n', '--json', '--max-delete', '25%', '--allow-empty', '--log-level', 'debug'], {});
+  const a = parseSyncArgs(['-c', '/x.yaml', '-f', 'a', '--folder', 'b', '-n', '--json', '--max-delete', '25%', '--allow-empty', '--trust-state', '--log-level', 'debug'], {});
   assert.deepEqual(a, {
     config: '/x.yaml', folders: ['a', 'b'], dryRun: true, json: true,
-    maxDelete: { kind: 'percent', percent: 25 }, allowEmpty: true, logLevel: 'debug',
+    maxDelete: { kind: 'percent', percent: 25 }, allowEmpty: true, trustState: true, logLevel: 'debug',
   });
   assert.deepEqual(parseSyncArgs(['--max-delete', '5000'], {}).maxDelete, { kind: 'count', count: 5000 });
+  assert.equal(parseSyncArgs([], {}).trustState, false);
 });
 
 test('parseSyncArgs: config from $R2MIRROR_CONFIG, else /etc/r2mirror/config.yaml', () => {

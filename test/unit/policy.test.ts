@@ -1,6 +1,7 @@
 // Unit tests for src/policy.ts, the guards around a plan, as tables (each row: inputs -> decision): the delete
 // guard at and around its limit (count and percent), "suddenly empty" (0 stored rows, allowEmpty, DB vs
-// bucket evidence), the scoped root check, the device checks, and the cost estimate. Pure: no files, no server.
+// bucket evidence), the scoped root check, the device checks, the cost estimate, and when the state DB may be
+// trusted instead of listing. Pure: no files, no server.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,7 +10,7 @@ import { choosePartSize, MiB, partCount } from '../../src/keys.js';
 import type { LocalFile } from '../../src/local/scan.js';
 import type { Action } from '../../src/plan.js';
 import {
-  checkDeletes, checksDevices, deleteLimit, estimate, missingRecorded, mustCheckRoot, rootEmptied, suddenlyEmpty, withoutDeletes,
+  checkDeletes, checksDevices, deleteLimit, estimate, missingRecorded, mustCheckRoot, rootEmptied, suddenlyEmpty, trustState, withoutDeletes,
   type FolderPlace,
 } from '../../src/policy.js';
 import type { ObjectRow } from '../../src/state/store.js';
@@ -137,4 +138,22 @@ test('estimate: PUTs and parts in Class A, copies and trash copies one each, del
     { name: 'trash: a copy, then a delete', actions: trash(2), want: { classA: 2, classB: 0, free: 1 } },
   ];
   for (const r of rows) assert.deepEqual(estimate(r.actions, part, parts), r.want, r.name);
+});
+
+test('trustState: list unless the last listing is younger than verifyInterval and no unclean stop since', () => {
+  const H = 3600_000;
+  const now = 100 * H;
+  const rows: { name: string; lastListedAt: number | undefined; needsListing: boolean; want: ReturnType<typeof trustState> }[] = [
+    { name: 'never listed', lastListedAt: undefined, needsListing: false, want: { trust: false, why: 'never listed' } },
+    { name: 'never listed and owing one', lastListedAt: undefined, needsListing: true, want: { trust: false, why: 'never listed' } },
+    { name: 'listed an hour ago', lastListedAt: now - H, needsListing: false, want: { trust: true, lastListedAt: now - H } },
+    { name: 'listed just now', lastListedAt: now, needsListing: false, want: { trust: true, lastListedAt: now } },
+    { name: 'one ms before due', lastListedAt: now - 24 * H + 1, needsListing: false, want: { trust: true, lastListedAt: now - 24 * H + 1 } },
+    { name: 'exactly due', lastListedAt: now - 24 * H, needsListing: false, want: { trust: false, why: 'listing due', lastListedAt: now - 24 * H } },
+    { name: 'long overdue', lastListedAt: now - 90 * H, needsListing: false, want: { trust: false, why: 'listing due', lastListedAt: now - 90 * H } },
+    { name: 'recent but an unclean stop since', lastListedAt: now - H, needsListing: true, want: { trust: false, why: 'unclean stop', lastListedAt: now - H } },
+  ];
+  for (const r of rows) {
+    assert.deepEqual(trustState({ lastListedAt: r.lastListedAt, needsListing: r.needsListing, now, verifyInterval: 24 * H }), r.want, r.name);
+  }
 });
