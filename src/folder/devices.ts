@@ -10,7 +10,7 @@ import { deviceChanges, deviceName, type DeviceChange, type ScanResult } from '.
 import type { Logger } from '../log.js';
 import { missingRecorded } from '../policy.js';
 import type { ObjectRow, Store } from '../state/store.js';
-import type { FolderReport } from '../folder.js';
+import type { FolderReport } from './types.js';
 import { addError } from './report.js';
 
 type Where = Pick<FolderConfig, 'name' | 'path' | 'followSymlinks'>;

@@ -10,7 +10,7 @@ import type { Action } from '../plan.js';
 import { isRemoval, settleRenames } from '../policy.js';
 import { withRetry, type RetryOptions } from '../retry.js';
 import { transferFile, type Outcome, type TransferContext } from '../transfer.js';
-import type { FolderDeps, FolderReport, ReconcileOptions } from '../folder.js';
+import type { FolderDeps, FolderReport, ReconcileOptions } from './types.js';
 
 const COMMIT_EVERY = 200;
 

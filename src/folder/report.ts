@@ -3,7 +3,7 @@
 // Must not: log or do I/O; the folder and its executor fill the report.
 
 import type { FolderConfig } from '../config.js';
-import type { FolderReport, PlannedAction } from '../folder.js';
+import type { FolderReport, PlannedAction } from './types.js';
 import type { Action } from '../plan.js';
 
 /** A report with nothing done yet. */

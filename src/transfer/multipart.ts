@@ -9,17 +9,11 @@ import { choosePartSize, etagParts } from '../keys.js';
 import { EtagStream } from '../local/hash.js';
 import { rangeStream } from '../local/open.js';
 import { multipartFromDisk, STREAMED_PART_CHARGE } from './multipart-disk.js';
-import type { TransferContext } from './outcome.js';
+import type { MultipartSent, TransferContext } from './outcome.js';
 import type { PutTarget, Sent } from './put.js';
 import { STREAM_CHUNK } from './send.js';
 import { expectBytes } from './unchanged.js';
 import type { FileVersion } from '../local/scan.js';
-
-/** A completed multipart upload: the ETag the server reported (may be empty) and the one the parts give. */
-export interface MultipartSent {
-  readonly reported: string;
-  readonly expected: string;
-}
 
 /** Upload a file larger than the part size in parts, by whichever strategy fits the budget. */
 export async function putMultipart(handle: fs.promises.FileHandle, s0: FileVersion, t: PutTarget, ctx: TransferContext): Promise<Sent> {

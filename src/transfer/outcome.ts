@@ -43,3 +43,9 @@ export function rowFor(action: FileAction, st: FileVersion, etag: string, partSi
     partSize, syncedAt: Date.now(), dev: st.dev ?? null,
   };
 }
+
+/** A completed multipart upload: the ETag the server reported (may be empty) and the one the parts give. */
+export interface MultipartSent {
+  readonly reported: string;
+  readonly expected: string;
+}

@@ -1,9 +1,9 @@
 // Keeps the architecture README promises true by reading src/**/*.ts: plan and policy import types only; local,
 // remote and state never import each other or anything above them; commands/ hold no engine; only errors.ts reads
-// SDK error shapes; only local/place.ts writes files; only cli.ts touches `process`; no default exports; every
-// file's header says what it does and what it must not do; classes <= 200 lines, functions <= 60 unless a
-// `// long because:` says why; log calls use constant messages. The checkers are tested on small snippets first
-// so a broken regex cannot pass vacuously.
+// SDK error shapes; only local/place.ts writes files; only cli.ts touches `process`; no default exports; no import
+// cycles; every file's header says what it does and what it must not do; classes <= 200 lines, functions <= 60
+// unless a `// long because:` says why; log calls use constant messages. The checkers are tested on small
+// snippets first so a broken regex cannot pass vacuously.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -439,4 +439,34 @@ test('only errors.ts reads the shape of an SDK error ($metadata, httpStatusCode,
   assert.ok(blanked(text('errors.ts')).match(SHAPES), 'errors.ts reads no SDK shape: the checker is broken');
   const bad = FILES.filter((f) => f !== 'errors.ts').flatMap((f) => [...blanked(text(f)).matchAll(SHAPES)].map((m) => `src/${f}: ${m[0]}`));
   assert.deepEqual(bad, []);
+});
+
+/** Import cycles among src files (type imports too: a cycle of types is still two files that need each other). */
+function cyclesOf(graph: ReadonlyMap<string, readonly string[]>): string[][] {
+  const cycles: string[][] = [];
+  const state = new Map<string, 'open' | 'done'>();
+  const stack: string[] = [];
+  const visit = (f: string): void => {
+    state.set(f, 'open');
+    stack.push(f);
+    for (const t of graph.get(f) ?? []) {
+      if (state.get(t) === 'open') cycles.push([...stack.slice(stack.indexOf(t)), t]);
+      else if (!state.has(t)) visit(t);
+    }
+    stack.pop();
+    state.set(f, 'done');
+  };
+  for (const f of [...graph.keys()].sort()) if (!state.has(f)) visit(f);
+  return cycles;
+}
+
+test('cyclesOf finds a loop of imports and nothing in a tree', () => {
+  assert.deepEqual(cyclesOf(new Map([['a', ['b']], ['b', ['c']], ['c', ['a']], ['d', ['a']]])), [['a', 'b', 'c', 'a']]);
+  assert.deepEqual(cyclesOf(new Map([['a', ['b', 'c']], ['b', ['c']], ['c', []]])), []);
+});
+
+test('no two src files import each other, directly or in a ring', () => {
+  const graph = new Map(FILES.map((f) => [f, importsOf(text(f)).map((i) => resolveIn(f, i.specifier)).filter((t): t is string => !!t && FILES.includes(t))]));
+  assert.ok([...graph.values()].some((ts) => ts.length > 0), 'no imports found: the checker is broken');
+  assert.deepEqual(cyclesOf(graph).map((c) => c.join(' -> ')), []);
 });
