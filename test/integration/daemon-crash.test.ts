@@ -9,10 +9,11 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { bytes, fixture, type Fixture, type RunningCli } from '../harness/mirror.js';
+import { bytes, fixture, type Fixture } from '../harness/mirror.js';
 import type { FaultPlan } from '../harness/r2proxy.js';
 import { Database } from '../../src/state/sqlite.js';
 import { MiB, assertMirror, expectedEtag, keyOf, openUploads, runs, seeded, waitFor, writeTree } from '../harness/verify.js';
+import { startDaemon, type RunningDaemon } from '../harness/daemon.js';
 
 const SEED = Number(process.env.CRASH_SEED ?? 20_261_203);
 /** Short daemon timings (as in daemon.test.ts); verifyInterval stays at its default (24 h): no listing but after a crash. */
@@ -23,44 +24,8 @@ const BIG_PARTS = 4;
 type Counts = Record<string, number>;
 const op = (c: Counts, name: string) => c[name] ?? 0;
 
-/** A running daemon with its log lines as they arrive. */
-interface Running {
-  readonly cli: RunningCli;
-  readonly logs: any[];
-  exited: boolean;
-  log(pred: (l: any) => boolean, what: string, timeoutMs?: number): Promise<any>;
-}
 
-function startDaemon(f: Fixture): Running {
-  const cli = f.startCmd('daemon', ['--log-level', 'debug'], { timeoutMs: 170_000 });
-  const logs: any[] = [];
-  let buf = '';
-  cli.child.stderr!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      try {
-        logs.push(JSON.parse(line));
-      } catch {
-        logs.push({ msg: line });
-      }
-    }
-  });
-  const d: Running = {
-    cli, logs, exited: false,
-    log: (pred, what, timeoutMs = 30_000) => waitFor(() => {
-      const l = logs.find(pred);
-      if (!l && d.exited) throw new Error(`the daemon exited before ${what}:\n${logs.map((x) => JSON.stringify(x)).join('\n').slice(-3000)}`);
-      return l;
-    }, what, timeoutMs, 20),
-  };
-  void cli.result.then(() => (d.exited = true));
-  return d;
-}
-
-async function kill(d: Running): Promise<void> {
+async function kill(d: RunningDaemon): Promise<void> {
   d.cli.child.kill('SIGKILL');
   const r = await d.cli.result;
   assert.equal(r.code, null, `killed by SIGKILL (exit ${r.code}): ${r.stderr.slice(-1500)}`);
@@ -230,7 +195,7 @@ interface Row { point: string; trigger: string; unrecorded: number; orphans: num
 describe(`daemon crash: kill -9 at seeded points while a writer works, then restart (seed ${SEED})`, () => {
   let f: Fixture;
   let w: Writer;
-  let d: Running;
+  let d: RunningDaemon;
   const table: Row[] = [];
   const started = Date.now();
 

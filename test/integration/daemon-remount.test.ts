@@ -8,7 +8,8 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { describe, test, type TestContext } from 'node:test';
 import { bytes, fixture, type Fixture } from '../harness/mirror.js';
-import { assertMirror, expectedEtag, keyOf, waitFor } from '../harness/verify.js';
+import { assertMirror, waitFor } from '../harness/verify.js';
+import { mirrored, startDaemon } from '../harness/daemon.js';
 
 const QUIET = 'daemon:\n  quietPeriod: 400ms\n  maxDelay: 10s\nmetrics:\n  listen: 127.0.0.1:0';
 const REPLACED = 'folder root was replaced (remounted?); watching it again and rescanning';
@@ -23,50 +24,6 @@ function mount(dir: string): string | undefined {
 /** Unmount (a scan may hold the directory open for an instant: EBUSY is retried). */
 async function umount(dir: string): Promise<void> {
   await waitFor(() => spawnSync('umount', [dir]).status === 0, `umount ${dir}`, 5_000, 20);
-}
-
-function startDaemon(f: Fixture) {
-  const cli = f.startCmd('daemon', ['--log-level', 'debug'], { timeoutMs: 170_000 });
-  const logs: any[] = [];
-  let buf = '';
-  cli.child.stderr!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      try {
-        logs.push(JSON.parse(line));
-      } catch {
-        logs.push({ msg: line });
-      }
-    }
-  });
-  let exited = false;
-  void cli.result.then(() => (exited = true));
-  const count = (pred: (l: any) => boolean) => logs.filter(pred).length;
-  return {
-    logs, count,
-    /** Wait until `n` log lines match `pred`. */
-    async nth(pred: (l: any) => boolean, n: number, what: string, timeoutMs = 30_000): Promise<any> {
-      return waitFor(() => {
-        if (exited) throw new Error(`the daemon exited before ${what}:\n${logs.map((x) => JSON.stringify(x)).join('\n').slice(-3000)}`);
-        return count(pred) >= n ? logs.filter(pred)[n - 1] : undefined;
-      }, what, timeoutMs, 20);
-    },
-    async stop() {
-      cli.child.kill('SIGTERM');
-      return cli.result;
-    },
-  };
-}
-
-async function mirrored(f: Fixture, rel: string, content: Buffer, timeoutMs = 20_000): Promise<void> {
-  const key = keyOf(f, rel);
-  await waitFor(async () => {
-    const o = (await f.objects()).get(key);
-    return o && o.etag === expectedEtag(content) && f.rows().some((r) => r.key === key && r.etag === o.etag);
-  }, `${rel} mirrored`, timeoutMs, 50);
 }
 
 const status = async (f: Fixture) => (await f.cmd('status', ['--json'])).json?.folders?.[0];

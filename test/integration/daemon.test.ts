@@ -7,62 +7,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { spawnSync } from 'node:child_process';
-import { bytes, fixture, startCli, type Fixture, type RunningCli } from '../harness/mirror.js';
+import { bytes, fixture, startCli, type Fixture } from '../harness/mirror.js';
 import { MiB, assertMirror, expectedEtag, keyOf, openUploads, waitFor } from '../harness/verify.js';
+import { mirrored, startDaemon } from '../harness/daemon.js';
 
 const QUIET = 'daemon:\n  quietPeriod: 400ms\n  maxDelay: 10s';
-
-/** A running daemon with its log lines as they arrive. */
-interface Running {
-  readonly cli: RunningCli;
-  readonly logs: any[];
-  /** Resolves once a log line matching `pred` has been seen (from the start of the run). */
-  log(pred: (l: any) => boolean, what: string, timeoutMs?: number): Promise<any>;
-  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; stderr: string }>;
-}
-
-function startDaemon(f: Fixture, env: Record<string, string | undefined> = {}): Running {
-  const cli = f.startCmd('daemon', ['--log-level', 'debug'], { timeoutMs: 170_000, env });
-  const logs: any[] = [];
-  let buf = '';
-  cli.child.stderr!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      try {
-        logs.push(JSON.parse(line));
-      } catch {
-        logs.push({ msg: line });
-      }
-    }
-  });
-  let exited = false;
-  void cli.result.then(() => (exited = true));
-  return {
-    cli, logs,
-    log: (pred, what, timeoutMs = 30_000) => waitFor(() => {
-      const l = logs.find(pred);
-      if (!l && exited) throw new Error(`the daemon exited before ${what}:\n${logs.map((x) => JSON.stringify(x)).join('\n').slice(-3000)}`);
-      return l;
-    }, what, timeoutMs, 20),
-    async stop(signal = 'SIGTERM') {
-      cli.child.kill(signal);
-      const r = await cli.result;
-      return { code: r.code, stderr: r.stderr };
-    },
-  };
-}
-
-/** Wait until the bucket holds `key` with the ETag of `content` and its row agrees. */
-async function mirrored(f: Fixture, rel: string, content: Buffer, timeoutMs = 20_000): Promise<void> {
-  const key = keyOf(f, rel);
-  await waitFor(async () => {
-    const o = (await f.objects()).get(key);
-    return o && o.etag === expectedEtag(content) && f.rows().some((r) => r.key === key && r.etag === o.etag);
-  }, `${rel} mirrored with its current content`, timeoutMs, 50);
-}
 
 async function gone(f: Fixture, rel: string, timeoutMs = 20_000): Promise<void> {
   const key = keyOf(f, rel);
