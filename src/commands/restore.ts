@@ -10,6 +10,7 @@ import { prefixProblem } from '../restore/rules.js';
 import { TargetError, prepareTarget, restore } from '../restore/run.js';
 import { checkFolderNames, clientFor, configPath, formatBytes, logLevelOption, num, parseCommand, reportError, setup } from './common.js';
 import type { Command, CommandContext } from './context.js';
+import { writeJson } from './json-out.js';
 import { ProgressLine } from './progress.js';
 
 /** Parsed `restore` options. */
@@ -79,7 +80,8 @@ async function runRestore(ctx: CommandContext): Promise<number> {
       const report = await restore(config, folder, args, { bucket: new Bucket(client, folder.bucket), toReal, log, signal: ctx.signal, progress: line });
       report.ops = ops.snapshot();
       report.durationMs = Date.now() - t0;
-      ctx.stdout.write(scrub(args.json ? JSON.stringify(report) + '\n' : formatRestoreReport(report), secrets));
+      if (args.json) writeJson(ctx.stdout, report, secrets);
+    else ctx.stdout.write(scrub(formatRestoreReport(report), secrets));
       log.info({ restored: report.restored, bytes: report.bytes, skipped: report.skipped, conflicts: report.conflicts.length,
         failed: report.failed.length, changed: report.changed.length, ops: report.ops, dryRun: report.dryRun }, 'restore finished');
       return report.exitCode;

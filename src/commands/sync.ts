@@ -8,6 +8,7 @@ import { Engine, type SyncReport } from '../engine.js';
 import type { Logger } from '../log.js';
 import { checkFolderNames, configPath, formatBytes, logLevelOption, num, parseCommand, reportError, setup, whenAgo } from './common.js';
 import type { Command, CommandContext } from './context.js';
+import { writeJson } from './json-out.js';
 import { ProgressLine } from './progress.js';
 
 /** Parsed `sync` options. */
@@ -86,7 +87,8 @@ async function runSync(ctx: CommandContext): Promise<number> {
       progress?.stop();
       ctx.signal.removeEventListener('abort', onAbort);
     }
-    ctx.stdout.write(scrub(args.json ? JSON.stringify(report) + '\n' : formatReport(report), secrets));
+    if (args.json) writeJson(ctx.stdout, report, secrets);
+    else ctx.stdout.write(scrub(formatReport(report), secrets));
     logSummary(log, report);
     return report.exitCode;
   } catch (err) {

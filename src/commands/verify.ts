@@ -10,6 +10,7 @@ import type { VerifyReport } from '../verify/report.js';
 import { verify } from '../verify/run.js';
 import { checkFolderNames, clientFor, configPath, formatBytes, logLevelOption, num, parseCommand, reportError, setup } from './common.js';
 import type { Command, CommandContext } from './context.js';
+import { writeJson } from './json-out.js';
 
 /** Parsed `verify` options. */
 export interface VerifyArgs {
@@ -58,7 +59,8 @@ async function runVerify(ctx: CommandContext): Promise<number> {
     const s3 = clientFor(config, credentials, 4);
     client = s3.client;
     const report = await verify(config, names, { client: s3.client, ops: s3.ops, log, signal: ctx.signal, started });
-    ctx.stdout.write(scrub(args.json ? JSON.stringify(report) + '\n' : formatVerify(report, config), secrets));
+    if (args.json) writeJson(ctx.stdout, report, secrets);
+    else ctx.stdout.write(scrub(formatVerify(report, config), secrets));
     return report.exitCode;
   } catch (err) {
     return reportError(ctx, err, secrets);
