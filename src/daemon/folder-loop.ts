@@ -74,14 +74,16 @@ export class FolderLoop {
       root: deps.root, log: this.log, clock: deps.clock, watch: deps.watch, rootIdentity: deps.rootIdentity ?? rootIdentity,
       pollInterval: deps.pollInterval, inotifyLimit: deps.inotifyLimit, countWatchedDirs: deps.countWatchedDirs,
       request: (scope) => this.request(scope),
+      // Paths seen by the old watch mean nothing for the root as it comes back (the rescan after it covers them);
+      // an owed rescan or listing still is owed: a listing dropped here would wait a whole verifyInterval.
       paused: (reason) => {
         this.error = reason;
-        this.work.clear();
+        this.work.dropPaths();
       },
       resumed: () => {
         this.error = undefined;
       },
-      dropPending: () => this.work.clear(),
+      dropPending: () => this.work.dropPaths(),
       changed: () => deps.onChange(),
     });
   }
@@ -262,6 +264,11 @@ class PendingWork {
 
   clear(): void {
     this.full = undefined;
+    this.paths.clear();
+  }
+
+  /** Forget the pending paths but not an owed rescan or listing. */
+  dropPaths(): void {
     this.paths.clear();
   }
 }

@@ -202,6 +202,35 @@ test('a replaced root (remount) is said, watched again and rescanned', async () 
   assert.equal(h.calls.length, 2);
 });
 
+test('a listing owed while the root is away is not forgotten: it runs once the disk is back', async () => {
+  // The daemon starts before the disk is mounted, and the folder was never listed (new folder, new bucket).
+  const h = harness({ auto: () => report() });
+  h.state.root = undefined;
+  await h.loop.start();
+  h.loop.begin({ kind: 'listing' }, undefined);
+  h.watcher()?.batch({ kind: 'paths', paths: ['a.jpg'] });
+  await h.clock.advance(2 * ROOT_POLL_MS);
+  assert.deepEqual(h.calls, [], 'nothing runs on a missing root');
+  h.state.root = ID;
+  const back = h.clock.now();
+  await h.clock.advance(ROOT_POLL_MS);
+  // a listing covers the rescan after the re-arm: one reconcile, and it lists (adopts what the bucket holds)
+  assert.deepEqual(h.seen(), [`${back + ROOT_POLL_MS} listing`]);
+});
+
+test('a listing asked for while a reconcile runs survives a remount meanwhile', async () => {
+  const h = harness();
+  await h.loop.start();
+  h.loop.begin({ kind: 'local' }, 1);
+  h.loop.request({ kind: 'listing' }); // the verify timer, while the first reconcile runs
+  h.state.root = { ...ID, mount: '44' }; // remounted meanwhile
+  h.calls[0]!.resolve();
+  await h.clock.advance(ROOT_POLL_MS);
+  for (const c of h.calls.slice(1)) c.resolve();
+  await settle();
+  assert.deepEqual(h.seen().map((s) => s.split(' ')[1]), ['local', 'listing'], 'the listing still runs after the re-arm');
+});
+
 test('failed files are retried alone after 10 s, 20 s, 40 s ... and no more once they succeed', async () => {
   let bad = 3;
   const h = harness({
