@@ -43,11 +43,16 @@ export function prettyLine(json: string): string {
  * `err` as a log field: what describeError says (code, HTTP status, message), the class and the code. Not pino's
  * standard serializer: that copies every enumerable property, and an SDK error carries its whole HTTP response.
  */
-export function serializeError(err: unknown): { type: string; message: string; code?: string } {
+export function serializeError(err: unknown): { type: string; message: string; code?: string; stack?: string } {
   if (!(err instanceof Error)) return { type: typeof err, message: String(err) };
   const code = errorCode(err);
-  return { type: err.name, message: describeError(err), ...(code ? { code } : {}) };
+  // A bug (a TypeError, a plain Error with no code) keeps its stack: that is what a bug report needs.
+  const bug = !code || JS_ERRORS.has(code);
+  return { type: err.name, message: describeError(err), ...(bug ? {} : { code }), ...(bug && err.stack ? { stack: err.stack } : {}) };
 }
+
+/** The language's own error classes: a program error, not the network's or the disk's. */
+const JS_ERRORS = new Set(['Error', 'TypeError', 'RangeError', 'ReferenceError', 'SyntaxError', 'EvalError', 'URIError', 'AggregateError']);
 
 /** The process's root logger; modules take child loggers (`log.child({ folder })`). */
 export function createLogger(opts: LogOptions): Logger {

@@ -12,7 +12,7 @@ import {
 import { formatReport } from '../../src/commands/sync.js';
 import { bucketFailure, formatChecks } from '../../src/commands/doctor.js';
 import type { SyncReport } from '../../src/engine.js';
-import { prettyLine } from '../../src/log.js';
+import { prettyLine, serializeError } from '../../src/log.js';
 import { backoff } from '../../src/retry.js';
 import { ByteBudget } from '../../src/transfer.js';
 
@@ -502,4 +502,24 @@ test('SDK shape predicates: not found, no such upload, precondition failed, abor
   assert.equal(deleteErrorReason({ Code: 'AccessDenied', Message: 'Access Denied' }), 'AccessDenied: Access Denied');
   assert.equal(deleteErrorReason({}), 'Error: ');
   assert.equal(new UsageError('x').exitCode, ExitCode.USAGE);
+});
+
+test('the err serializer: what describeError says, never the SDK response; a stack only for a bug', () => {
+  const sdk = Object.assign(new Error('The specified bucket does not exist'), {
+    name: 'NoSuchBucket', Code: 'NoSuchBucket', $fault: 'client', $metadata: { httpStatusCode: 404 },
+    $response: { headers: { authorization: 'AWS4-HMAC-SHA256 Credential=AKIASECRET/...' } },
+  });
+  const s = serializeError(sdk);
+  assert.deepEqual(Object.keys(s).sort(), ['code', 'message', 'type']);
+  assert.equal(s.code, 'NoSuchBucket');
+  assert.match(s.message, /NoSuchBucket \(HTTP 404\): The specified bucket does not exist/);
+  assert.ok(!JSON.stringify(s).includes('AKIASECRET'));
+  const enoent = Object.assign(new Error('ENOENT: no such file or directory, open \'/x\''), { code: 'ENOENT' });
+  assert.deepEqual(Object.keys(serializeError(enoent)).sort(), ['code', 'message', 'type']);
+  const bug = serializeError(new TypeError("Cannot read properties of undefined (reading 'size')"));
+  assert.equal(bug.type, 'TypeError');
+  assert.equal(bug.code, undefined);
+  assert.match(bug.stack ?? '', /TypeError: Cannot read properties[\s\S]*errors\.test\.ts/);
+  assert.match(serializeError(new Error('plain')).stack ?? '', /Error: plain/);
+  assert.deepEqual(serializeError('a string'), { type: 'string', message: 'a string' });
 });
