@@ -14,7 +14,7 @@ export interface LogOptions {
   readonly level: Level | 'silent';
   /** Where lines go (stderr in the CLI). */
   readonly out: { write(s: string): unknown };
-  /** Values that must never appear in output (secret key, access key id). */
+  /** Values that must never appear in output (secret key, access key id); read at every line, so it may grow. */
   readonly secrets?: readonly string[];
   /** Human one-line format instead of JSON (terminals). */
   readonly pretty?: boolean;
@@ -56,7 +56,8 @@ const JS_ERRORS = new Set(['Error', 'TypeError', 'RangeError', 'ReferenceError',
 
 /** The process's root logger; modules take child loggers (`log.child({ folder })`). */
 export function createLogger(opts: LogOptions): Logger {
-  const secrets = (opts.secrets ?? []).filter((s) => s.length >= 4);
+  // Read at every line, not copied: a SIGHUP reload adds the new key pair to the same array.
+  const secrets = opts.secrets ?? [];
   const dest: DestinationStream = {
     write(line: string) {
       const clean = secrets.length ? scrub(line, secrets) : line;

@@ -12,7 +12,7 @@ import {
 import { formatReport } from '../../src/commands/sync.js';
 import { bucketFailure, formatChecks } from '../../src/commands/doctor.js';
 import type { SyncReport } from '../../src/engine.js';
-import { prettyLine, serializeError } from '../../src/log.js';
+import { createLogger, prettyLine, serializeError } from '../../src/log.js';
 import { backoff } from '../../src/retry.js';
 import { ByteBudget } from '../../src/transfer.js';
 
@@ -522,4 +522,15 @@ test('the err serializer: what describeError says, never the SDK response; a sta
   assert.match(bug.stack ?? '', /TypeError: Cannot read properties[\s\S]*errors\.test\.ts/);
   assert.match(serializeError(new Error('plain')).stack ?? '', /Error: plain/);
   assert.deepEqual(serializeError('a string'), { type: 'string', message: 'a string' });
+});
+
+test('the logger scrubs secrets added after it was made (a SIGHUP reload brings a new key pair)', () => {
+  const secrets = ['OLDSECRETKEY'];
+  const lines: string[] = [];
+  const log = createLogger({ level: 'info', secrets, out: { write: (s: string) => lines.push(s) } });
+  secrets.push('NEWSECRETKEY123');
+  log.info({ detail: 'sent NEWSECRETKEY123 and OLDSECRETKEY' }, 'request failed');
+  assert.equal(lines.length, 1);
+  assert.ok(!lines[0]!.includes('NEWSECRETKEY123') && !lines[0]!.includes('OLDSECRETKEY'), lines[0]);
+  assert.match(lines[0]!, /sent \[REDACTED\] and \[REDACTED\]/);
 });
