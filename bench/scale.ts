@@ -26,7 +26,7 @@ import { Store, type ObjectRow } from '../src/state/store.js';
 import type { R2Proxy } from '../test/harness/r2proxy.js';
 import { mulberry32 } from '../test/harness/r2proxy.js';
 import { DaemonProc, inotifyWatches, procCpuMs, procStatus } from './daemon.js';
-import { KiB, MiB, labelledContent, randomPool } from './dataset.js';
+import { KiB, MiB, randomPool } from './dataset.js';
 import { fmtSummary, mdTable, median, summarize } from './stats.js';
 
 /** Markers around the S section of bench/RESULTS.md (run.ts keeps the section when S did not run, and the rest when only S ran). */
@@ -187,6 +187,15 @@ class OutOfTime extends Error {}
 
 // --- the tree ---------------------------------------------------------------------------------------------------
 
+/** `size` bytes for file `i`: its number (base 36) and a newline, then a pool slice; distinct for every i even at MIN_SIZE. */
+function content(pool: Buffer, i: number, size: number, rand: () => number): Buffer {
+  const out = Buffer.allocUnsafe(size);
+  const n = out.write(`${i.toString(36)}\n`, 0, 'latin1');
+  const off = Math.floor(rand() * (pool.length - size));
+  pool.copy(out, n, off, off + size - n);
+  return out;
+}
+
 /**
  * Writes `files` files of MIN_SIZE-MAX_SIZE bytes, FILES_PER_DIR per leaf dir, LEAVES_PER_TOP leaves per top dir
  * (1,000,000 files: 50 top dirs, 5,000 leaves, 5,051 dirs with the root). Deterministic (seeded content, sizes and
@@ -213,7 +222,7 @@ export function writeTree(root: string, files: number, deadline: number, host: S
       for (let k = 0; k < FILES_PER_DIR && i < files; k++, i++) {
         const name = `f${String(i).padStart(7, '0')}.txt`;
         const size = MIN_SIZE + Math.floor(rand() * (MAX_SIZE - MIN_SIZE + 1));
-        const body = labelledContent(pool, String(i), size, rand);
+        const body = content(pool, i, size, rand);
         const abs = `${dirAbs}/${name}`;
         fs.writeFileSync(abs, body);
         bytes += size;
