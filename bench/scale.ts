@@ -434,7 +434,7 @@ export async function scenarioS(host: ScaleHost, res: ScaleResult): Promise<void
       left('S4');
       res.daemon = { problems: [] };
       try {
-        await daemonStep(host, o, seeded.file, res.daemon);
+        await daemonStep(host, o, seeded.file, tr.dirs, res.daemon);
       } catch (err) {
         if (err instanceof OutOfTime) throw err;
         res.daemon.problems.push((err as Error).message);
@@ -501,7 +501,7 @@ export async function scenarioS(host: ScaleHost, res: ScaleResult): Promise<void
   }
 }
 
-async function daemonStep(host: ScaleHost, o: ScaleOptions, config: string, w: DaemonScaleRun): Promise<void> {
+async function daemonStep(host: ScaleHost, o: ScaleOptions, config: string, dirs: number, w: DaemonScaleRun): Promise<void> {
   host.check();
   host.proxy.resetCounts();
   const d = new DaemonProc(host, config);
@@ -512,7 +512,12 @@ async function daemonStep(host: ScaleHost, o: ScaleOptions, config: string, w: D
     }
   }, 250);
   try {
-    const armed = await d.waitLine((l) => l.msg === 'watchers armed', "'watchers armed'", TIMEOUT.armed);
+    const armed = await d.waitLine((l) => l.msg === 'watchers armed', "'watchers armed'", TIMEOUT.armed).catch((err: unknown) => {
+      // how far it got: the directories watched so far (one inotify watch each) and the memory by then
+      const st = procStatus(d.pid);
+      throw new Error(`${(err as Error).message}: ${inotifyWatches(d.pid) ?? '?'} of the tree's ${dirs} directories watched by then; ` +
+        `RSS ${st?.rss.toFixed(0) ?? '?'} MiB, HWM ${st?.hwm.toFixed(0) ?? '?'} MiB, CPU ${sec(procCpuMs(d.pid), 1)} s`);
+    });
     w.armMs = armed.at - d.spawnedAt;
     w.armDirs = typeof armed.o.dirs === 'number' ? armed.o.dirs : undefined;
     host.progress(`S4 daemon: watchers armed after ${(w.armMs / 1000).toFixed(1)} s (${w.armDirs ?? '?'} dirs); RSS ${procStatus(d.pid)?.rss.toFixed(0) ?? '?'} MiB`);
