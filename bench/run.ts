@@ -4,7 +4,7 @@
 //   npm run bench                       3 initial syncs, 5 no-change, 5 x 1% change, 5 x big-file upload pairs, daemon D
 //   npm run bench -- --quick            one of each (smoke run); D with 20 changes, 10,000 files, 10 s idle
 //   npm run bench -- --scenario A       only A (A, B, C, D or S; repeat the flag or comma-separate for several)
-//   npm run bench -- --scenario S       only the scale scenario S (long, ~30 min; never part of the default run);
+//   npm run bench -- --scenario S       only the scale scenario S (long, 20-30 min; never in the default run);
 //                                       with --quick: a 100,000-file tree, one run per step, no daemon part
 //   npm run bench -- --profile          also write V8 CPU profiles of every CLI run to bench/out/prof/
 //   S3_ENDPOINT=... S3_ACCESS_KEY=... S3_SECRET_KEY=... npm run bench     against that server (else local RGW)
