@@ -159,7 +159,7 @@ function ticksPerSecond(): number {
 }
 
 /** utime + stime of a process in ms (from /proc/<pid>/stat, clock ticks). */
-function procCpuMs(pid: number): number | undefined {
+export function procCpuMs(pid: number): number | undefined {
   try {
     const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
@@ -171,7 +171,7 @@ function procCpuMs(pid: number): number | undefined {
 }
 
 /** VmRSS, VmHWM (MiB) and Threads from /proc/<pid>/status. */
-function procStatus(pid: number): { rss: number; hwm: number; threads: number } | undefined {
+export function procStatus(pid: number): { rss: number; hwm: number; threads: number } | undefined {
   try {
     const s = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
     const kib = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(s)?.[1] ?? NaN);
@@ -182,7 +182,7 @@ function procStatus(pid: number): { rss: number; hwm: number; threads: number } 
 }
 
 /** inotify watches the process holds (lines "inotify wd:" in the fdinfo of its inotify fds). */
-function inotifyWatches(pid: number): number | undefined {
+export function inotifyWatches(pid: number): number | undefined {
   try {
     let n = 0;
     for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
@@ -204,13 +204,13 @@ function inotifyWatches(pid: number): number | undefined {
 
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
 
-interface LogLine {
+export interface LogLine {
   readonly at: number;
   readonly o: Record<string, any>;
 }
 
-/** A running `r2mirror daemon` with its JSON log lines (and when each arrived, performance.now()). */
-class DaemonProc {
+/** A running `r2mirror daemon` with its JSON log lines (and when each arrived, performance.now()). Scenario S uses it too. */
+export class DaemonProc {
   readonly child: ChildProcess;
   readonly pid: number;
   readonly lines: LogLine[] = [];
@@ -221,7 +221,7 @@ class DaemonProc {
   readonly exited: Promise<void>;
   stderrTail = '';
 
-  constructor(host: DaemonHost, config: string) {
+  constructor(host: Pick<DaemonHost, 'cliJs' | 'repo' | 'childEnv' | 'setChild'>, config: string) {
     this.child = spawn(process.execPath, [host.cliJs, 'daemon', '--config', config], {
       cwd: host.repo, env: host.childEnv(), stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -3,7 +3,9 @@
 //
 //   npm run bench                       3 initial syncs, 5 no-change, 5 x 1% change, 5 x big-file upload pairs, daemon D
 //   npm run bench -- --quick            one of each (smoke run); D with 20 changes, 10,000 files, 10 s idle
-//   npm run bench -- --scenario A       only A (A, B, C or D; repeat the flag or comma-separate for several)
+//   npm run bench -- --scenario A       only A (A, B, C, D or S; repeat the flag or comma-separate for several)
+//   npm run bench -- --scenario S       only the scale scenario S (long, 20-30 min; never in the default run);
+//                                       with --quick: a 100,000-file tree, one run per step, no daemon part
 //   npm run bench -- --profile          also write V8 CPU profiles of every CLI run to bench/out/prof/
 //   S3_ENDPOINT=... S3_ACCESS_KEY=... S3_SECRET_KEY=... npm run bench     against that server (else local RGW)
 //
@@ -14,6 +16,12 @@
 //   D  `r2mirror daemon` (bench/daemon.ts): event-to-object latency of 200 single-file changes in a 1,000-file tree;
 //      a 100,000-file tree seeded by one sync, then watched: arm and initial-reconcile time, RSS, idle CPU and
 //      requests over an idle minute, SIGTERM
+//   S  scale (bench/scale.ts, issue #11; only with --scenario S): 1,000,000 files of 16-256 B in ~5,000 dirs:
+//      sync --dry-run --json into an empty prefix; a state DB seeded without PUTs, then a no-change
+//      sync --trust-state; 100,000 files: first sync, no-change sync (listing) and with --trust-state; the daemon on
+//      the 1M tree with the seeded DB (time to its first local reconcile, peak and steady RSS). Writes only the S
+//      section of bench/RESULTS.md (between its markers); a run without S keeps that section, a run of S alone
+//      keeps the rest of the file.
 
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -27,6 +35,7 @@ import { R2Proxy } from '../test/harness/r2proxy.js';
 import { createTestBucket, emptyAndDeleteBucket, ensureS3, makeClient, stopS3, type S3Env } from '../test/harness/s3server.js';
 import { daemonOptions, daemonProblems, daemonReport, newDaemonResult, scenarioD, type DaemonResult } from './daemon.js';
 import { Dataset, MiB, TREE } from './dataset.js';
+import { newScaleResult, scaleOptions, scaleProblems, scaleReport, scenarioS, sectionOf, withSection, type ScaleResult } from './scale.js';
 import { fmtSummary, mdTable, median, summarize } from './stats.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
@@ -45,13 +54,15 @@ const PREFIX = 'bench/';
 const RSS_LIMIT_MIB = 200;
 const NO_CHANGE_LIMIT_MS = 1000;
 const THROUGHPUT_RATIO = 0.9;
-/** No new run starts after this much time; what ran so far is still reported. */
+/** No new run starts after this much time (plus scenario S's own budget when it runs); what ran so far is still reported. */
 const TOTAL_BUDGET_MS = 45 * 60_000;
 /** Per-run timeouts: a run that exceeds its timeout is killed (SIGKILL) and reported. */
 const TIMEOUT = { smallInitial: 240_000, bigInitial: 300_000, noChange: 60_000, change: 60_000, upload: 180_000 };
 
-type Scenario = 'A' | 'B' | 'C' | 'D';
+type Scenario = 'A' | 'B' | 'C' | 'D' | 'S';
+/** The default run; S (long) runs only when asked for. */
 const ALL_SCENARIOS: readonly Scenario[] = ['A', 'B', 'C', 'D'];
+const VALID_SCENARIOS: readonly Scenario[] = [...ALL_SCENARIOS, 'S'];
 const GROUPS = ['A initial', 'A no-change', 'A 1% change', 'B initial', 'B no-change', 'C r2mirror', 'C plain Upload', 'D seed sync'] as const;
 type Group = (typeof GROUPS)[number];
 
@@ -143,12 +154,13 @@ function parseOptions(argv: string[]): Options {
     strict: true,
   });
   if (values.help) {
-    process.stdout.write(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').filter((l) => l.startsWith('//')).slice(0, 16)
-      .map((l) => l.slice(3)).join('\n') + '\n');
+    const lines = fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n');
+    const head = lines.slice(0, lines.findIndex((l) => !l.startsWith('//')));
+    process.stdout.write(head.map((l) => l.slice(3)).join('\n') + '\n');
     process.exit(0);
   }
   const picked = (values.scenario ?? []).flatMap((s) => s.split(',')).map((s) => s.trim().toUpperCase()).filter(Boolean);
-  for (const s of picked) if (!(ALL_SCENARIOS as readonly string[]).includes(s)) throw new Error(`--scenario takes A, B, C or D (got "${s}")`);
+  for (const s of picked) if (!(VALID_SCENARIOS as readonly string[]).includes(s)) throw new Error(`--scenario takes A, B, C, D or S (got "${s}")`);
   const scenarios = (picked.length ? [...new Set(picked)] : [...ALL_SCENARIOS]).sort() as Scenario[];
   const quick = !!values.quick;
   return {
@@ -216,6 +228,7 @@ class Bench {
   readonly records: Rec[] = [];
   readonly notes: string[] = [];
   daemon: DaemonResult | undefined;
+  scale: ScaleResult | undefined;
   private readonly buckets = new Set<string>();
   private child: ChildProcess | undefined;
   private seq = 0;
@@ -245,7 +258,8 @@ class Bench {
 
   check(): void {
     if (this.interrupted) throw new Error('interrupted');
-    if (Date.now() - t0 > TOTAL_BUDGET_MS) throw new OverBudget(`the bench's ${TOTAL_BUDGET_MS / 60_000} min budget is used up`);
+    const budget = TOTAL_BUDGET_MS + (this.opts.scenarios.includes('S') ? scaleOptions(this.opts.quick).budgetMs : 0);
+    if (Date.now() - t0 > budget) throw new OverBudget(`the bench's ${budget / 60_000} min budget is used up`);
   }
 
   async newBucket(hint: string): Promise<string> {
@@ -271,8 +285,11 @@ class Bench {
     this.child?.kill('SIGKILL');
   }
 
-  /** Runs `node --import rusage.mjs [flags] <script> <args>` with a timeout; proxy counts cover exactly this run. */
-  async measure(script: string, args: string[], extraEnv: Record<string, string>, timeoutMs: number, flags: string[] = []): Promise<Measured> {
+  /**
+   * Runs `node --import rusage.mjs [flags] <script> <args>` with a timeout; proxy counts cover exactly this run.
+   * With `stdoutFile` the child writes its stdout there (not through a pipe, not held in memory; `stdout` is '').
+   */
+  async measure(script: string, args: string[], extraEnv: Record<string, string>, timeoutMs: number, flags: string[] = [], stdoutFile?: string): Promise<Measured> {
     this.check();
     const usageFile = path.join(this.work, `rusage-${this.seq++}.json`);
     const env = this.childEnv({ R2M_BENCH_RUSAGE: usageFile, ...extraEnv });
@@ -280,13 +297,15 @@ class Bench {
     const load1 = os.loadavg()[0] ?? NaN;
     const cpu0 = process.cpuUsage();
     const started = performance.now();
+    const outFd = stdoutFile ? fs.openSync(stdoutFile, 'w') : undefined;
     const child = spawn(process.execPath, ['--import', RUSAGE_URL, ...flags, script, ...args], {
-      cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: REPO, env, stdio: ['ignore', outFd ?? 'pipe', 'pipe'],
     });
+    if (outFd !== undefined) fs.closeSync(outFd);
     this.child = child;
     let stdout = '';
     let stderr = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr!.setEncoding('utf8').on('data', (d: string) => {
       if (stderr.length < 32 * MiB) stderr += d;
     });
@@ -546,6 +565,29 @@ class Bench {
     });
   }
 
+  /** Scenario S: scale (bench/scale.ts); its results go to this.scale and its own section of RESULTS.md. */
+  async scenarioS(): Promise<void> {
+    const result = newScaleResult(scaleOptions(this.opts.quick));
+    this.scale = result;
+    await scenarioS({
+      work: this.work, cliJs: CLI_JS, repo: REPO, prefix: PREFIX, proxy: this.proxy,
+      progress, check: () => this.check(), childEnv: () => this.childEnv(),
+      setChild: (c) => (this.child = c), killChild: () => this.killChild(),
+      newBucket: (h) => this.newBucket(h), dropBucket: (b) => this.dropBucket(b),
+      run: async (args, timeoutMs, stdoutFile) => {
+        const m = await this.measure(CLI_JS, args, {}, timeoutMs, [], stdoutFile);
+        return {
+          code: m.code, signal: m.signal, timedOut: m.timedOut, wallMs: m.wallMs, stderr: m.stderr, counts: m.counts, proxyCpuMs: m.proxyCpuMs, load1: m.load1,
+          cpuMs: m.usage ? (m.usage.userCPUTime + m.usage.systemCPUTime) / 1000 : undefined, rssMiB: m.usage ? m.usage.maxRSS / 1024 : undefined, memPeak: m.usage?.peak,
+        };
+      },
+    }, result).catch((err: unknown) => {
+      if (err instanceof OverBudget || this.interrupted) throw err;
+      result.problems.push(`scenario S stopped: ${(err as Error).stack ?? String(err)}`);
+      progress(`S: ${(err as Error).stack ?? String(err)}`);
+    });
+  }
+
   async scenarioC(): Promise<void> {
     const { reps } = this.opts;
     const t = performance.now();
@@ -764,7 +806,8 @@ function report(b: Bench, info: { build: string; git: string; server: string; el
   const md = [
     '# r2mirror benchmark results',
     '',
-    `Generated by \`npm run bench${b.opts.quick ? ' -- --quick' : ''}${b.opts.scenarios.length < ALL_SCENARIOS.length ? ` --scenario ${b.opts.scenarios.join(',')}` : ''}\` (bench/run.ts); overwritten on every run.`,
+    `Generated by \`npm run bench${b.opts.quick ? ' -- --quick' : ''}${b.opts.scenarios.filter((s) => s !== 'S').length < ALL_SCENARIOS.length ? ` --scenario ${b.opts.scenarios.filter((s) => s !== 'S').join(',')}` : ''}\` (bench/run.ts); ` +
+      'overwritten by every run of any of A-D (the scale section S at the end is rewritten only by runs of S).',
     '',
     `**Caveat: 2 shared cores, noisy: medians of N runs** (N = ${runs}); min-max in parentheses.` +
       (b.opts.profile ? ' Run with --profile: V8 CPU profiling inflates every number.' : ''),
@@ -869,7 +912,8 @@ async function main(): Promise<number> {
         if (s === 'A') await bench.scenarioA();
         else if (s === 'B') await bench.scenarioB();
         else if (s === 'C') await bench.scenarioC();
-        else await bench.scenarioD();
+        else if (s === 'D') await bench.scenarioD();
+        else await bench.scenarioS();
       } catch (err) {
         if (!(err instanceof OverBudget)) throw err;
         bench.notes.push(`scenario ${s} and later: not (fully) run: ${err.message}`);
@@ -877,11 +921,31 @@ async function main(): Promise<number> {
         break;
       }
     }
-    const { md, table } = report(bench, { build, git, server, elapsedS: (Date.now() - t0) / 1000 });
-    fs.writeFileSync(RESULTS, md + '\n');
-    process.stdout.write(table + '\n');
+    // RESULTS.md: the A-D part when any of A-D ran (else kept as it was), the S section when S ran (else kept as it was).
+    const old = fs.existsSync(RESULTS) ? fs.readFileSync(RESULTS, 'utf8') : '';
+    const ranMain = opts.scenarios.some((s) => s !== 'S');
+    let out = old || '# r2mirror benchmark results\n';
+    if (ranMain) {
+      const { md, table } = report(bench, { build, git, server, elapsedS: (Date.now() - t0) / 1000 });
+      const keptS = sectionOf(old);
+      out = md + '\n' + (keptS ? `\n${keptS}\n` : '');
+      process.stdout.write(table + '\n');
+    }
+    if (bench.scale) {
+      const m = machineInfo();
+      const scenarios = opts.scenarios.join(',');
+      const s = scaleReport(bench.scale, {
+        command: `npm run bench -- --scenario ${scenarios}${opts.quick ? ' --quick' : ''}`, git, build, node: `${process.version} (${process.platform}-${process.arch})`,
+        machine: `nproc ${m.nproc}, ${m.model}, ${m.mem} RAM, ${m.kernel}`,
+        server: `${server} at ${env.endpoint}${env.started ? ' (started by test/server/start-rgw.sh for this run)' : process.env.S3_ENDPOINT ? ' (from S3_ENDPOINT)' : ''}`,
+      });
+      out = withSection(out, s.md);
+      process.stdout.write(s.text + '\n');
+    }
+    fs.writeFileSync(RESULTS, out.endsWith('\n') ? out : out + '\n');
     progress(`wrote ${path.relative(process.cwd(), RESULTS) || RESULTS}`);
     if (bench.records.some((r) => r.problems.length) || (bench.daemon && (bench.daemon.problems.length || bench.daemon.watch.some((w) => w.problems.length)))) code = 1;
+    if (scaleProblems(bench.scale).length) code = 1;
   } catch (err) {
     progress(bench.interrupted ? 'interrupted; no results written' : `failed: ${(err as Error).stack ?? String(err)}`);
     code = bench.interrupted ? 130 : 1;
