@@ -347,6 +347,9 @@ async function stableSnapshot(f: Fixture): Promise<{ objects: Map<string, { size
     snap = { objects, uploads };
     return same;
   }, 'the bucket to settle after the kill', 10_000, 100);
+  // A real restart comes RestartSec=5 s later (systemd/r2mirror.service); at least R2's one second per key must
+  // pass, or the restarted daemon's first write of a key the killed one had just written is a 429 (R2's rule).
+  await new Promise((res) => setTimeout(res, 1100));
   return snap!;
 }
 
