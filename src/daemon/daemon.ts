@@ -9,7 +9,7 @@ import type { FolderReport } from '../folder.js';
 import { trustState } from '../policy.js';
 import { Watcher, countWatchedDirectories } from '../local/watch.js';
 import type { Logger } from '../log.js';
-import { realClock, type Clock, type TimerHandle } from './clock.js';
+import { realClock, type Clock, type TimerHandle } from '../clock.js';
 import { FolderLoop } from './folder-loop.js';
 import { daemonMetrics, statusLine, type DaemonLive } from './live.js';
 import type { MetricFamily } from './metrics.js';

@@ -6,7 +6,7 @@
 import { ExitCode, FatalError, classify } from '../errors.js';
 import type { FolderReport, Scope } from '../folder.js';
 import type { Logger } from '../log.js';
-import type { Clock, TimerHandle } from './clock.js';
+import type { Clock, TimerHandle } from '../clock.js';
 import { FolderWatch, type WatcherFactory } from './folder-watch.js';
 import type { FolderLive } from './live.js';
 import { rootIdentity, type RootIdentity } from './root.js';

@@ -6,7 +6,7 @@
 import type { Scope } from '../folder.js';
 import { suggestedWatchLimit, type WatchBatch } from '../local/watch.js';
 import type { Logger } from '../log.js';
-import type { Clock, TimerHandle } from './clock.js';
+import type { Clock, TimerHandle } from '../clock.js';
 import { sameRoot, showRoot, type RootIdentity } from './root.js';
 
 /** How often a folder's root is checked: is it there, is it still the directory (and mount) we watch? No request. */

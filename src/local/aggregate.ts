@@ -2,25 +2,16 @@
 // after an event storm) out. Pure bookkeeping on an injected clock, so it can be driven without real time.
 // Must not: touch the file system, or read the real clock when given one.
 
+import { realClock, type Clock } from '../clock.js';
+
 /** What the watcher hands to the daemon. */
 export type WatchBatch =
   | { readonly kind: 'paths'; readonly paths: string[] }
   /** An event storm, or events we could not follow: rescan the whole folder. */
   | { readonly kind: 'everything'; readonly reason: string };
 
-/** The time and the one-shot timer the aggregator uses (the real ones by default). */
-export interface WatchClock {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-/** Date.now() and the global timers. */
-export const realWatchClock: WatchClock = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-};
+/** The time and the one-shot timers the aggregator uses (the real ones by default). */
+export type WatchClock = Pick<Clock, 'now' | 'setTimeout' | 'clearTimeout'>;
 
 /** Options for {@link Aggregator}. */
 export interface AggregatorOptions {
@@ -50,7 +41,7 @@ export class Aggregator {
   readonly clock: WatchClock;
 
   constructor(private readonly opts: AggregatorOptions) {
-    this.clock = opts.clock ?? realWatchClock;
+    this.clock = opts.clock ?? realClock;
   }
 
   /** Paths waiting for their quiet period (a storm counts as its limit). */

@@ -1,7 +1,7 @@
 // A fake Clock for unit tests of the daemon's scheduling: time moves only when the test says so, and the timers
 // due on the way fire in order, each at its own time, with promises settled in between. Test-only.
 
-import type { Clock, TimerHandle } from '../../src/daemon/clock.js';
+import type { Clock, TimerHandle } from '../../src/clock.js';
 
 interface Timer {
   at: number;

@@ -1,5 +1,5 @@
-// The time and timers the daemon runs on: the real ones in production, a fake one in tests (so a test of an
-// hour's backoff takes milliseconds). Structurally a superset of the watcher's WatchClock.
+// The time and timers the daemon and the watcher's aggregator run on: the real ones in production, a fake one
+// in tests (so a test of an hour's backoff takes milliseconds). A base module: any layer may import it.
 // Must not: hold state of its own beyond the real clock, or be read as a global by the modules that take one.
 
 /** A handle returned by setTimeout/setInterval, given back to clearTimeout/clearInterval. */
