@@ -106,3 +106,23 @@ export function candidatePartSizes(size: number, parts: number, max = 6, ours: n
   for (let m = lo; m <= hi && out.length < max; m++) add(m * MiB);
   return out.slice(0, max);
 }
+
+/**
+ * Compare two keys in UTF-8 byte order: the order of ListObjectsV2, of SQLite's BINARY collation and of the
+ * streamed reconcile's merge. JS's `<` compares UTF-16 code units, which differs only where a surrogate (a
+ * character above U+FFFF) meets a character in U+E000..U+FFFF: there the surrogates are moved above them.
+ */
+export function compareKeys(a: string, b: string): number {
+  const n = a.length < b.length ? a.length : b.length;
+  for (let i = 0; i < n; i++) {
+    let x = a.charCodeAt(i);
+    let y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x >= 0xd800 && y >= 0xd800) {
+      x = x >= 0xe000 ? x - 0x800 : x + 0x2000;
+      y = y >= 0xe000 ? y - 0x800 : y + 0x2000;
+    }
+    return x - y;
+  }
+  return a.length - b.length;
+}

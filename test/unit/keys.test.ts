@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   DEFAULT_PART, GiB, MAX_KEY_BYTES, MAX_PART, MAX_PARTS, MIN_PART, MiB, candidatePartSizes, choosePartSize, etagParts,
-  keyProblem, normalizeEtag, partCount, toKey,
+  compareKeys, keyProblem, normalizeEtag, partCount, toKey,
 } from '../../src/keys.js';
 
 test('constants are R2/S3 limits', () => {
@@ -192,4 +192,22 @@ test('candidatePartSizes: nothing fits an impossible part count', () => {
   assert.deepEqual(candidatePartSizes(MAX_PARTS * MAX_PART + 1, MAX_PARTS), [], 'larger than any upload');
   assert.deepEqual(candidatePartSizes(1 * GiB, 100), [], 'would need parts of 10.24 to 10.34 MiB: no whole MiB');
   assert.deepEqual(candidatePartSizes(1 * GiB, 1), [1 * GiB], 'one part of a 1 GiB file: only 1 GiB parts or more');
+});
+
+test('compareKeys is UTF-8 byte order (ListObjectsV2, SQLite), not UTF-16 order', () => {
+  const byBytes = (a: string, b: string) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+  const alphabet = ['a', 'b', '/', '.', '-', '0', '\u00e9', '\u0301', '\u4e2d', '\ud7ff', '\ue000', '\uffee', '\u{1f600}', '\u{10000}', '\u{10ffff}'];
+  let seed = 7;
+  const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+  const word = () => Array.from({ length: 1 + rnd(5) }, () => alphabet[rnd(alphabet.length)]).join('');
+  for (let i = 0; i < 5000; i++) {
+    const a = word();
+    const b = rnd(4) === 0 ? a + word() : word();
+    assert.equal(Math.sign(compareKeys(a, b)), Math.sign(byBytes(a, b)), `${JSON.stringify(a)} vs ${JSON.stringify(b)}`);
+  }
+  // the case UTF-16 order gets wrong: U+FFEE is 3 bytes (EF BF AE), U+1F600 is 4 (F0 9F 98 80)
+  assert.ok('\u{1f600}' < '\uffee', 'JS compares code units');
+  assert.ok(compareKeys('\uffee', '\u{1f600}') < 0);
+  assert.equal(compareKeys('a/b', 'a/b'), 0);
+  assert.ok(compareKeys('a.txt', 'a/') < 0 && compareKeys('a/', 'a0') < 0, 'a directory sorts as name/');
 });
