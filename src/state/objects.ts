@@ -1,5 +1,6 @@
 // The `objects` table: one row per mirrored object, saying "this key holds an object with this ETag, made from a
-// file with this size/mtime/inode". Read whole, by scope or by device; written one row at a time.
+// file with this size/mtime/inode". Read whole, by scope, by device, or in key order page by page (the streamed
+// reconcile: each page one short read, so the caller may write between pages); written one row at a time.
 // Must not: write a row on its own account (callers do, only after the server confirmed the object); return rows
 // of a folder whose bucket or prefix changed (they describe other keys); import from commands/ or above state/.
 
@@ -58,6 +59,50 @@ export class ObjectTable {
     return out;
   }
 
+  /**
+   * A folder's rows in key order (UTF-8 bytes, SQLite's BINARY collation, compareKeys), in pages of `page`, never
+   * all at once. Stale folders read as empty. Each page is one read that ends before it is yielded (keyset
+   * pagination: key > last ORDER BY key LIMIT page), so the caller may write between pages (better-sqlite3
+   * forbids writes while a statement iterates), and a key that exists throughout is seen exactly once whatever
+   * is written or deleted meanwhile; a key inserted after the last one yielded is seen too.
+   */
+  rowsInKeyOrder(folder: string, page = 1000): Generator<ObjectRow[]> {
+    positive('page', page); // at the call, not at the first next()
+    return this.pages(folder, page);
+  }
+
+  private *pages(folder: string, page: number): Generator<ObjectRow[]> {
+    let after = '';
+    for (;;) {
+      // Checked each page: a folder can turn stale (moved while read-only) between pages.
+      if (this.stale.has(folder)) return;
+      const raw = this.sdb.guard(() => this.sdb.stmts.rowsPage.all({ folder, after, n: page }));
+      if (raw.length === 0) return;
+      after = raw[raw.length - 1]!.key;
+      yield raw.map(toRow);
+    }
+  }
+
+  /**
+   * Every `every`-th key of the folder in key order (the split points of a parallel listing: ranges of `every`
+   * keys), leaving out the last key (a range after it would be empty); [] for `every` rows or fewer and for a
+   * stale folder. Steps through the folder's index once (no sort), holding only the keys it returns.
+   */
+  splitKeys(folder: string, every = 1000): string[] {
+    positive('every', every);
+    const out: string[] = [];
+    if (this.stale.has(folder)) return out;
+    this.sdb.guard(() => {
+      for (let after = ''; ;) {
+        const hop = this.sdb.stmts.splitHop.all({ folder, after, skip: every - 1 });
+        if (hop.length < 2) return;
+        after = hop[0]!.key;
+        out.push(after);
+      }
+    });
+    return out;
+  }
+
   /** Show `visit` the rows recorded on device `dev` (in no particular order) until it returns false. */
   forEachOnDevice(folder: string, dev: string, visit: (row: ObjectRow) => boolean): void {
     if (this.stale.has(folder)) return;
@@ -84,4 +129,9 @@ export class ObjectTable {
   delete(folder: string, key: string): void {
     this.sdb.guard(() => this.sdb.stmts.del.run(folder, key));
   }
+}
+
+/** Page sizes are whole numbers from 1. */
+function positive(name: string, n: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`${name} must be a whole number from 1, got ${n}`);
 }

@@ -40,6 +40,11 @@ export function prepareStatements(db: Database) {
     row: db.prepare<[string, string], RawRow>('SELECT key, rel, size, mtime_ns, ino, etag, md5, part_size, synced_at, dev FROM objects WHERE folder = ? AND key = ?'),
     // `key >= @p` lets the primary key index find the start; substr() (characters, like length()) ends it.
     rowsUnder: db.prepare<[{ folder: string; p: string }], RawRow>('SELECT key, rel, size, mtime_ns, ino, etag, md5, part_size, synced_at, dev FROM objects WHERE folder = @folder AND key >= @p AND substr(key, 1, length(@p)) = @p'),
+    // Keyset pages and split-point hops: `key > @after` lets the primary key (folder, key) find the start and give
+    // the order (an index range scan, no sort); '' comes before every key (an object key is at least one byte).
+    rowsPage: db.prepare<[{ folder: string; after: string; n: number }], RawRow>('SELECT key, rel, size, mtime_ns, ino, etag, md5, part_size, synced_at, dev FROM objects WHERE folder = @folder AND key > @after ORDER BY key LIMIT @n'),
+    // The key `@skip` rows after `@after`, and the one after it (present unless that key is the folder's last).
+    splitHop: db.prepare<[{ folder: string; after: string; skip: number }], { key: string }>('SELECT key FROM objects WHERE folder = @folder AND key > @after ORDER BY key LIMIT 2 OFFSET @skip'),
     onDevice: db.prepare<[string, string], RawRow>('SELECT key, rel, size, mtime_ns, ino, etag, md5, part_size, synced_at, dev FROM objects WHERE folder = ? AND dev = ?'),
     count: db.prepare<[string], { n: number; bytes: number | null }>('SELECT count(*) AS n, sum(size) AS bytes FROM objects WHERE folder = ?'),
     put: db.prepare(`INSERT INTO objects (folder, key, rel, size, mtime_ns, ino, etag, md5, part_size, synced_at, dev)

@@ -83,6 +83,10 @@ export class Store {
   rows(folder: string): Map<string, ObjectRow> { return this.objects.rows(folder); }
   /** The rows of these keys and of every key under these key prefixes (a scoped reconcile). */
   rowsIn(folder: string, keys: readonly string[], prefixes: readonly string[]): Map<string, ObjectRow> { return this.objects.rowsIn(folder, keys, prefixes); }
+  /** A folder's rows in key order, in pages of `page` (keyset pagination: key > last ORDER BY key LIMIT page), never all at once. Stale folders read as empty. */
+  rowsInKeyOrder(folder: string, page?: number): Generator<ObjectRow[]> { return this.objects.rowsInKeyOrder(folder, page); }
+  /** Every `every`-th key of the folder in key order (the split points of a parallel listing); [] for fewer rows. */
+  splitKeys(folder: string, every?: number): string[] { return this.objects.splitKeys(folder, every); }
   /** Show `visit` the rows recorded on device `dev` (in no particular order) until it returns false. */
   forEachOnDevice(folder: string, dev: string, visit: (row: ObjectRow) => boolean): void { this.objects.forEachOnDevice(folder, dev, visit); }
   /** Number of rows and bytes recorded for a folder. */

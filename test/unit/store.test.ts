@@ -12,6 +12,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Database } from '../../src/state/sqlite.js';
 import { ExitCode, FatalError } from '../../src/errors.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../../src/state/schema.js';
+import { compareKeys } from '../../src/keys.js';
 import { Store, type ObjectRow } from '../../src/state/store.js';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -114,6 +115,126 @@ test('rowsIn: exact keys and everything under key prefixes, nothing else', () =>
   assert.deepEqual([...s.rowsIn('f', [], ['p/dir/']).keys()].sort(), ['p/dir/sub/y', 'p/dir/x']);
   assert.deepEqual([...s.rowsIn('f', ['p/dir', 'p/none'], ['p/dir/', 'p/é/']).keys()].sort(), ['p/dir', 'p/dir/sub/y', 'p/dir/x', 'p/é/z']);
   assert.equal(s.rowsIn('f', [], ['p/nothing/']).size, 0);
+});
+
+// Keys whose UTF-16 order (JS `<`, Array.sort) differs from their UTF-8 byte order: an astral character (a
+// surrogate pair, 0xD8xx..) against U+E000..U+FFFF (U+FFEE, U+E000), plus ASCII, NFC Latin, CJK, a space, '~'.
+const AWKWARD = ['p/a', 'p/A', 'p/a b', 'p/a/b', 'p/a~', 'p/caf\u00e9', 'p/\u4e2d\u6587', 'p/\u{1f600}', 'p/\u{10000}x',
+  'p/\uffee', 'p/\ue000', 'p/\uffee\u{1f600}', 'p/\u{1f600}\uffee', 'p/z', 'p/\u007e', 'p/-', 'p/0'];
+
+/** `count` keys with awkward characters mixed in, unsorted. */
+function awkwardKeys(count: number): string[] {
+  const out: string[] = [];
+  for (let i = 0; out.length < count; i++) out.push(`${AWKWARD[i % AWKWARD.length]}/${(i * 7919) % 100_003}`);
+  return out;
+}
+
+const pagesOf = (s: Store, folder: string, page?: number) => [...s.rowsInKeyOrder(folder, page)];
+
+test('rowsInKeyOrder: every row once, in compareKeys (UTF-8 byte) order, in pages of the size asked', () => {
+  const s = openStore(join(tempDir(), 'state.db'));
+  s.folder('f', 'b', 'p/');
+  s.folder('g', 'b', 'p/');
+  const keys = awkwardKeys(2_345);
+  s.batch(() => { for (const k of keys) s.put('f', row(k, { size: k.length })); });
+  s.put('g', row('p/other-folder'));
+  const sorted = [...keys].sort(compareKeys);
+  assert.notDeepEqual(sorted, [...keys].sort(), 'the keys are ones where UTF-16 order and byte order differ');
+  assert.ok(sorted.indexOf('p/\uffee/0') < sorted.findIndex((k) => k.startsWith('p/\u{1f600}')), 'U+FFEE before an emoji');
+
+  for (const page of [1000, 7, 2_345, 5_000]) {
+    const pages = pagesOf(s, 'f', page);
+    assert.deepEqual(pages.map((p) => p.length), [...Array(Math.floor(2_345 / page)).fill(page), ...(2_345 % page ? [2_345 % page] : [])],
+      `pages of ${page}`);
+    assert.deepEqual(pages.flat().map((r) => r.key), sorted, `pages of ${page}: compareKeys order`);
+  }
+  const first = pagesOf(s, 'f')[0]![0]!;
+  assert.deepEqual(first, row(first.key, { size: first.key.length }), 'whole rows');
+  assert.equal(pagesOf(s, 'f').length, 3, 'default page: 1000');
+  assert.deepEqual(pagesOf(s, 'nothing'), [], 'an unknown folder has no pages');
+  assert.throws(() => s.rowsInKeyOrder('f', 0), RangeError);
+  assert.throws(() => s.rowsInKeyOrder('f', 1.5), RangeError);
+});
+
+test('rowsInKeyOrder: writes between pages are allowed, and no key that exists throughout is skipped or repeated', () => {
+  const s = openStore(join(tempDir(), 'state.db'));
+  s.folder('f', 'b', 'p/');
+  const keys = awkwardKeys(1_000).sort(compareKeys);
+  s.batch(() => { for (const k of keys) s.put('f', row(k)); });
+  const deleted = new Set<string>();
+  const inserted: string[] = [];
+  const seen: string[] = [];
+  let n = 0;
+  for (const page of s.rowsInKeyOrder('f', 100)) {
+    seen.push(...page.map((r) => r.key));
+    const last = page.at(-1)!.key;
+    // The caller writes between pages (the merge commits rows as it goes): delete keys on both sides of the
+    // page boundary, insert keys before it (not seen: already passed) and after it (seen), rewrite a row.
+    s.batch(() => {
+      for (const k of [keys[n * 100 + 50]!, keys[n * 100 + 150]]) {
+        if (k !== undefined) {
+          s.delete('f', k);
+          deleted.add(k);
+        }
+      }
+      if (n < 3) { // a few only: a key inserted ahead on every page would make the pages endless
+        s.put('f', row(`${last}+after`));
+        inserted.push(`${last}+after`);
+      }
+      s.put('f', row(`${page[0]!.key}+before`));
+      s.put('f', row(last, { size: 99 }));
+    });
+    n++;
+  }
+  const throughout = keys.filter((k) => !deleted.has(k));
+  assert.deepEqual(seen.filter((k) => keys.includes(k)), keys.filter((k) => seen.includes(k)), 'order kept');
+  assert.equal(new Set(seen).size, seen.length, 'no key repeated');
+  for (const k of throughout) assert.ok(seen.includes(k), `seen: ${k}`);
+  for (const k of seen) assert.ok(!k.endsWith('+before'), `a key inserted behind the reader is not seen: ${k}`);
+  assert.deepEqual(inserted.filter((k) => !seen.includes(k)), [], 'keys inserted ahead of the reader are seen');
+  assert.ok(n >= 10, `${n} pages`);
+  assert.ok(!seen.includes(keys[150]!), 'a key deleted before its page was read is not seen');
+});
+
+test('splitKeys: every 1000th key in key order, never the last; none for 1000 rows or fewer', () => {
+  const s = openStore(join(tempDir(), 'state.db'));
+  s.folder('f', 'b', 'p/');
+  s.folder('g', 'b', 'p/');
+  const keys = awkwardKeys(3_000);
+  s.batch(() => { for (const k of keys.slice(0, 1000)) s.put('f', row(k)); });
+  s.batch(() => { for (const k of keys) s.put('g', row(k)); });
+  assert.deepEqual(s.splitKeys('f'), [], '1000 rows: one range');
+  s.put('f', row(keys[1000]!));
+  const f = [...keys.slice(0, 1001)].sort(compareKeys);
+  assert.deepEqual(s.splitKeys('f'), [f[999]], '1001 rows: two ranges, split at the 1000th key');
+  const g = [...keys].sort(compareKeys);
+  assert.deepEqual(s.splitKeys('g'), [g[999], g[1999]], '3000 rows: the last key is no split point');
+  s.put('g', row('p/\u{10ffff}')); // sorts after every other key
+  assert.deepEqual(s.splitKeys('g'), [g[999], g[1999], g[2999]]);
+  assert.deepEqual(s.splitKeys('g', 700), [g[699], g[1399], g[2099], g[2799]], 'every 700th');
+  assert.deepEqual(s.splitKeys('nothing'), []);
+  assert.throws(() => s.splitKeys('g', 0), RangeError);
+});
+
+test('rowsInKeyOrder and splitKeys: a stale folder (moved in a read-only store) reads as empty', () => {
+  const file = join(tempDir(), 'state.db');
+  const w = openStore(file);
+  w.folder('f', 'b', 'p/');
+  w.batch(() => { for (const k of awkwardKeys(1_500)) w.put('f', row(k)); });
+  const r = openStore(file, { readonly: true });
+  assert.equal(pagesOf(r, 'f').flat().length, 1_500);
+  assert.equal(r.splitKeys('f').length, 1);
+  r.folder('f', 'b', 'other/');
+  assert.deepEqual(pagesOf(r, 'f'), []);
+  assert.deepEqual(r.splitKeys('f'), []);
+  // Turning stale between pages ends the pages.
+  const r2 = openStore(file, { readonly: true });
+  const it = r2.rowsInKeyOrder('f', 500);
+  assert.equal(it.next().value?.length, 500);
+  r2.folder('f', 'b', 'other/');
+  assert.equal(it.next().done, true);
+  r.close();
+  r2.close();
 });
 
 test('failures: a full record replaces the list, a scoped one only its paths; ops add up per folder', () => {
