@@ -9,8 +9,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { toKey } from '../keys.js';
 import { excludedPath, makeMatcher } from './exclude.js';
-import type { FileVersion, LocalFile, ScanOptions, ScanResult, ScanProblem } from './found.js';
-import { batchesOf, statOf, twinReason, Walker, walkInKeyOrder, type WalkItem, type WalkTotals } from './walk.js';
+import type { FileVersion, LocalFile, ScanOptions, ScanResult } from './found.js';
+import { batchesOf, statOf, twinReason, UNKNOWN, Walker, walkInKeyOrder, type WalkItem, type WalkTotals } from './walk.js';
 
 export { excludedPath, fileMatcher, makeMatcher, RESTORE_TEMP_PATTERN } from './exclude.js';
 export { deviceName, versionOf } from './found.js';
@@ -142,7 +142,7 @@ class ScopedWalk extends Walker {
   private scopedFile(rel: string, abs: string, st: fs.BigIntStats, target: fs.BigIntStats | Error): void {
     const out = this.fileOutcome(rel, abs, st, target);
     if (out === undefined) return;
-    if (typeof out === 'symbol') this.unknownKey(toKey(this.opts.prefix, rel));
+    if (out === UNKNOWN) this.unknownKey(toKey(this.opts.prefix, rel));
     else this.found(out);
   }
 
