@@ -1,107 +1,74 @@
-// Walk a folder (or stat a few paths) into LocalFile records: size, mtime, inode, key. Problems (unreadable,
-// invalid names) are returned, not thrown. scanFolder's parts: where the walk starts (Walk.enterRoot, the `only`
-// scope in enterScope), walking directories (run, readDirectory), classifying an entry (classifyEntry,
-// statEntry), collecting results (Findings). Also the small stat helpers the sync path shares with it.
+// Walk a folder (or stat a few paths) into a ScanResult: LocalFiles by key, problems (unreadable, invalid names),
+// and what must not be deleted. The whole folder is a collector over the ordered walk (walk.ts); the daemon's
+// scope (`only`) enters through ScopedWalk and shares the walk's rules for each entry. Also the small stat helpers
+// the sync path shares with it. Re-exports the records (found.ts) and the matchers (exclude.ts).
 // Must not: read file content; write to the folder; add a syscall or an allocation per file to the walk;
 // import from state/, remote/ or any layer above local/.
 
 import fs from 'node:fs';
 import path from 'node:path';
-import ignore, { type Ignore } from 'ignore';
-import { keyProblem, toKey } from '../keys.js';
+import { toKey } from '../keys.js';
+import { excludedPath, makeMatcher } from './exclude.js';
+import type { FileVersion, LocalFile, ScanOptions, ScanResult } from './found.js';
+import { batchesOf, statOf, twinReason, UNKNOWN, Walker, walkInKeyOrder, type WalkItem, type WalkTotals } from './walk.js';
 
-/** What identifies one version of a file's content without reading it. */
-export interface FileVersion {
-  readonly size: number;
-  readonly mtimeNs: string;
-  readonly ctimeNs: string;
-  readonly ino: string;
-  /** st_dev (decimal): the file system the file is on. Not part of the version (sameVersion ignores it). */
-  readonly dev?: string | undefined;
+export { excludedPath, fileMatcher, makeMatcher, RESTORE_TEMP_PATTERN } from './exclude.js';
+export { deviceName, versionOf } from './found.js';
+export type { FileVersion, LocalFile, ScanOptions, ScanProblem, ScanResult } from './found.js';
+
+/** Walk the whole folder, or only the paths of `opts.only`. The caller has checked that the root exists and is a directory. */
+export async function scanFolder(opts: ScanOptions): Promise<ScanResult> {
+  if (opts.only) return scanScope(opts, opts.only);
+  const walk = walkInKeyOrder(opts);
+  const result = resultOf(walk.totals);
+  // keys arrive in order, each once: no twin can reach the Map
+  for await (const batch of walk.batches) for (const item of batch) collect(result, item);
+  return counted(result, walk.totals);
 }
 
-/** One regular file on disk, as the scan saw it. */
-export interface LocalFile extends FileVersion {
-  /** Path relative to the folder root, '/' separated, as on disk (not normalised). */
-  readonly rel: string;
-  readonly key: string;
-  readonly mtimeMs: number;
-}
-
-/** The version fields of a stat result. */
-export function versionOf(st: fs.BigIntStats): FileVersion {
-  return { size: Number(st.size), mtimeNs: st.mtimeNs.toString(), ctimeNs: st.ctimeNs.toString(), ino: st.ino.toString(), dev: st.dev.toString() };
-}
-
-/** A path the scan could not turn into a key; `failed` ones make the run exit 1, `skipped` ones are notices. */
-export interface ScanProblem {
-  readonly rel: string;
-  readonly reason: string;
-  readonly kind: 'failed' | 'skipped';
-}
-
-/** What a scan found. Keys under `unknownPrefixes` and in `unknownKeys` must not be deleted: we could not see them. */
-export interface ScanResult {
-  readonly files: Map<string, LocalFile>;
-  readonly problems: ScanProblem[];
-  readonly unknownPrefixes: string[];
-  readonly unknownKeys: Set<string>;
-  dirs: number;
-  /** Regular files seen, mirrorable or not: the only evidence that a root is populated (not links, not FIFOs). */
-  regularFiles: number;
-}
-
-/** Scan options. */
-export interface ScanOptions {
-  readonly root: string;
-  readonly prefix: string;
-  readonly exclude: readonly string[];
-  readonly followSymlinks: boolean;
-  /**
-   * Files never mirrored (the state DB when it lives inside the folder), as absolute paths; matched wherever the
-   * walk reaches them, through symbolic links and bind mounts too (see fileMatcher).
-   */
-  readonly alwaysExclude?: readonly string[];
-  readonly signal?: AbortSignal | undefined;
-  /**
-   * Only these paths (relative to the root, '/'-separated): files are statted, directories walked, missing
-   * paths are simply absent from the result. The daemon's scope: the paths its watcher named.
-   */
-  readonly only?: readonly string[] | undefined;
-  /** Do not enter directories (or take files) on another file system than the root's; nothing under them is deleted. */
-  readonly oneFileSystem?: boolean | undefined;
-}
-
-/**
- * A test for "is `name` in directory `dir` one of these files": by name first (no syscall for other names), then
- * by the directory's device and inode, so a path through a symbolic link or a bind mount to the same directory
- * matches too; the paths as written always match. The directories are statted once, here; a file's own inode
- * would not do (SQLite's -wal and -shm files come and go).
- */
-export function fileMatcher(files: readonly string[]): (dir: string, name: string) => boolean {
-  const literal = new Set(files.map((f) => path.resolve(f)));
-  const byName = new Map<string, Set<string>>(); // name -> "dev:ino" of the directories that hold it
-  for (const f of literal) {
-    const ids = byName.get(path.basename(f)) ?? new Set<string>();
-    byName.set(path.basename(f), ids);
-    try {
-      const st = fs.statSync(path.dirname(f), { bigint: true });
-      ids.add(`${st.dev}:${st.ino}`);
-    } catch {
-      // not there (yet): only the path as written matches
+/** The daemon's scope: the named files statted, the named directories walked; twins outside the scope checked. */
+async function scanScope(opts: ScanOptions, only: readonly string[]): Promise<ScanResult> {
+  const walker = new ScopedWalk(opts);
+  walker.enterScope(only);
+  const result = resultOf(walker.totals);
+  // Scoped paths are walked one after the other, so two of them can spell one key (both NFC and NFD named).
+  const twins = new Map<string, string>(); // key -> first rel, only for keys that collided
+  for await (const batch of batchesOf(walker, opts.signal)) {
+    for (const item of batch) {
+      if (item.kind !== 'file' || !twinInScope(result, item.file, twins)) collect(result, item);
     }
   }
-  return (dir, name) => {
-    const ids = byName.get(name);
-    if (!ids) return false;
-    if (literal.has(path.join(dir, name))) return true;
-    try {
-      const st = fs.statSync(dir, { bigint: true });
-      return ids.has(`${st.dev}:${st.ino}`);
-    } catch {
-      return false;
-    }
-  };
+  findTwinsOutsideScope(opts.root, result);
+  return counted(result, walker.totals);
+}
+
+function resultOf(totals: WalkTotals): ScanResult {
+  return { files: new Map(), problems: totals.problems, unknownPrefixes: [], unknownKeys: new Set(), dirs: 0, regularFiles: 0 };
+}
+
+function counted(result: ScanResult, totals: WalkTotals): ScanResult {
+  result.dirs = totals.dirs;
+  result.regularFiles = totals.regularFiles;
+  return result;
+}
+
+function collect(result: ScanResult, item: WalkItem): void {
+  if (item.kind === 'file') result.files.set(item.file.key, item.file);
+  else if (item.kind === 'unknown-key') result.unknownKeys.add(item.key);
+  else result.unknownPrefixes.push(item.prefix);
+}
+
+/** True (and reported) when another scoped name already had this file's key: R2 would store one object for both. */
+function twinInScope(result: ScanResult, file: LocalFile, twins: Map<string, string>): boolean {
+  const first = result.files.get(file.key)?.rel ?? twins.get(file.key);
+  if (first === undefined) return false;
+  if (result.files.delete(file.key)) {
+    twins.set(file.key, first);
+    result.problems.push({ rel: first, reason: twinReason(file.rel, file.key), kind: 'failed' });
+  }
+  result.problems.push({ rel: file.rel, reason: twinReason(first, file.key), kind: 'failed' });
+  result.unknownKeys.add(file.key);
+  return true;
 }
 
 /** The scope without paths that lie under another path of it (a new directory and its files): each is walked once. */
@@ -129,162 +96,54 @@ function throughSymlink(root: string, rel: string): boolean {
   return false;
 }
 
-/** True when `rel` or one of its parent directories is excluded (what the walk would not see). */
-export function excludedPath(ig: Ignore, rel: string): boolean {
-  const parts = rel.split('/');
-  for (let i = 1; i < parts.length; i++) if (ig.ignores(parts.slice(0, i).join('/') + '/')) return true;
-  return ig.ignores(rel);
-}
-
-/** Temporary files of `r2mirror restore` (`.name.r2mirror-tmp-<hex>`): never mirrored, wherever they appear. */
-export const RESTORE_TEMP_PATTERN = '*.r2mirror-tmp-*';
-
-/** Build the gitignore-style matcher for a folder (its patterns plus restore's temporary files). */
-export function makeMatcher(patterns: readonly string[]): Ignore {
-  return ignore({ allowRelativePaths: true }).add([RESTORE_TEMP_PATTERN, ...patterns]);
-}
-
-/** Walk the whole folder, or only the paths of `opts.only`. The caller has checked that the root exists and is a directory. */
-export async function scanFolder(opts: ScanOptions): Promise<ScanResult> {
-  const walk = new Walk(opts);
-  if (opts.only) walk.enterScope(opts.only);
-  else walk.enterRoot();
-  await walk.run(opts.signal);
-  if (opts.only) findTwinsOutsideScope(opts.root, walk.found.result);
-  return walk.found.result;
-}
-
 /**
- * Collects what a scan finds: the files by key (two names for one key: neither), the problems, and what must not
- * be deleted because we could not see it (unknown keys and prefixes).
+ * The walk entered at the scope's paths instead of the root: each path statted and judged by the walk's rules
+ * (a directory is then walked like any other), missing paths left out. The items come in key order per path.
  */
-class Findings {
-  readonly result: ScanResult = { files: new Map(), problems: [], unknownPrefixes: [], unknownKeys: new Set(), dirs: 0, regularFiles: 0 };
-  private readonly twins = new Map<string, string>(); // key -> first rel, for NFC collisions
-
-  /** `rootDev`: the root's device; with `oneFileSystem`, anything on another one is held, not mirrored. */
-  constructor(private readonly prefix: string, private readonly rootDev: bigint, private readonly oneFileSystem: boolean) {}
-
-  problem(rel: string, reason: string, kind: ScanProblem['kind']): void {
-    this.result.problems.push({ rel, reason, kind });
-  }
-
-  /** `rel` exists but could not be looked at: an object at its key must not look deleted. */
-  unknownKey(rel: string): void {
-    this.result.unknownKeys.add(toKey(this.prefix, rel));
-  }
-
-  /** `rel` (a directory, '' for the root, or a scoped path that could not be statted) could not be read: nothing under it may look deleted. */
-  unreadable(rel: string, reason: string): void {
-    this.result.problems.push({ rel: rel || '.', reason, kind: 'failed' });
-    this.result.unknownPrefixes.push(rel ? toKey(this.prefix, rel + '/') : this.prefix);
-  }
-
-  /** oneFileSystem: another file system is mounted at `rel`; it is not ours to mirror, and nothing under it is deleted. */
-  foreign(rel: string, st: fs.BigIntStats, dir: boolean): boolean {
-    if (!this.oneFileSystem || st.dev === this.rootDev) return false;
-    this.result.problems.push({ rel, reason: `on another file system (device ${deviceName(st.dev)}, the folder is on ${deviceName(this.rootDev)}): not mirrored (oneFileSystem)`, kind: 'skipped' });
-    if (dir) this.result.unknownPrefixes.push(toKey(this.prefix, rel + '/'));
-    else this.result.unknownKeys.add(toKey(this.prefix, rel));
-    return true;
-  }
-
-  /** foreign() for a directory on the way to a scoped path, reported once however many paths lie under it. */
-  foreignOnce(dir: string, st: fs.BigIntStats): void {
-    if (!this.result.unknownPrefixes.includes(toKey(this.prefix, dir + '/'))) this.foreign(dir, st, true);
-  }
-
-  /** A regular file: mirrored under its key, unless the key is invalid or another name already has it. */
-  file(rel: string, st: fs.BigIntStats): void {
-    if (this.foreign(rel, st, false)) return;
-    const result = this.result;
-    result.regularFiles++;
-    const key = toKey(this.prefix, rel);
-    const problem = keyProblem(key);
-    if (problem) {
-      result.problems.push({ rel, reason: `cannot be mirrored: ${problem}`, kind: 'failed' });
-      result.unknownKeys.add(key); // the file exists: an object at this key (another tool's) must not look deleted
-      return;
-    }
-    const first = this.twins.get(key);
-    if (first !== undefined) {
-      // Two local names that normalise to one key: R2 would store one object for both. Mirror neither.
-      if (result.files.delete(key)) {
-        result.problems.push({ rel: first, reason: twinReason(rel, key), kind: 'failed' });
-      }
-      result.problems.push({ rel, reason: twinReason(first, key), kind: 'failed' });
-      result.unknownKeys.add(key);
-      return;
-    }
-    this.twins.set(key, rel);
-    result.files.set(key, { rel, key, mtimeMs: Number(st.mtimeMs), ...versionOf(st) });
-  }
-}
-
-const NOT_FOLLOWED = 'symbolic link not followed (set followSymlinks: true to follow)';
-const NOT_REGULAR = 'not a regular file (socket, FIFO or device)';
-
-/**
- * One scan: a depth-first walk with an explicit stack (no recursion limit on deep trees) that classifies each
- * entry and hands what it finds to {@link Findings}. Synchronous readdir/lstat: with the metadata in the page
- * cache a syscall costs microseconds, while a thread-pool round trip per call costs ~0.1 ms (5,000 files: ~30 ms
- * instead of ~450 ms). run() yields to the event loop every few ms so timers, signals and the concurrent bucket
- * listing keep running.
- */
-class Walk {
-  readonly found: Findings;
-  private readonly ig: Ignore;
-  private readonly always: (dir: string, name: string) => boolean;
-  private readonly rootStat: fs.BigIntStats;
-  /** Directories still to read, relative to the root ('' = the root). */
-  private readonly stack: string[] = [];
-  private readonly seenDirs = new Set<string>(); // dev:ino of directories entered (symlink loop detection)
-  /** oneFileSystem, scoped: the lstat of each directory on the way to a scoped path (undefined: not a directory). */
+class ScopedWalk extends Walker {
+  /** oneFileSystem: the lstat of each directory on the way to a scoped path (undefined: not a directory). */
   private readonly dirDev = new Map<string, fs.BigIntStats | undefined>();
+  /** oneFileSystem: directories on the way that are another file system's, reported once. */
+  private readonly held = new Set<string>();
 
-  constructor(private readonly opts: ScanOptions) {
-    this.ig = makeMatcher(opts.exclude);
-    this.always = fileMatcher(opts.alwaysExclude ?? []);
-    this.rootStat = fs.statSync(opts.root, { bigint: true });
-    this.seenDirs.add(`${this.rootStat.dev}:${this.rootStat.ino}`);
-    this.found = new Findings(opts.prefix, this.rootStat.dev, !!opts.oneFileSystem);
-  }
-
-  // --- where the walk starts: the root, or the scope ---------------------------------------------------------
-
-  enterRoot(): void {
-    this.stack.push('');
-  }
-
-  /** The daemon's scope: files are statted now, directories queued for the walk, missing paths left out. */
   enterScope(only: readonly string[]): void {
-    for (const rel of outermost(only)) if (rel !== '' && !excludedPath(this.ig, rel)) this.enterPath(rel);
+    const ig = makeMatcher(this.opts.exclude);
+    for (const rel of outermost(only)) if (rel !== '' && !excludedPath(ig, rel)) this.enterPath(rel);
   }
 
   private enterPath(rel: string): void {
-    const { opts, found } = this;
+    const { opts } = this;
     const abs = path.join(opts.root, rel);
     if (this.always(path.dirname(abs), path.basename(abs))) return;
     // Without followSymlinks, a path through a linked directory is not ours (the walk would not enter it).
     if (!opts.followSymlinks && throughSymlink(opts.root, rel)) return;
     if (opts.oneFileSystem && this.underForeignMount(rel)) return;
-    let st: fs.BigIntStats;
-    try {
-      st = fs.lstatSync(abs, { bigint: true });
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
+    const st = statOf(abs, false);
+    if (st instanceof Error) {
+      const code = (st as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') return; // gone: its rows are removals
-      found.unreadable(rel, `cannot stat: ${(err as Error).message}`);
-      found.unknownKey(rel);
+      this.problem(rel, `cannot stat: ${st.message}`, 'failed');
+      this.unknownPrefix(toKey(opts.prefix, rel + '/'));
+      this.unknownKey(toKey(opts.prefix, rel));
       return;
     }
-    if (st.isDirectory()) {
-      if (!this.ig.ignores(rel + '/') && !found.foreign(rel, st, true)) this.stack.push(rel);
-    } else if (st.isFile()) this.statEntry(rel, abs, false);
-    else if (st.isSymbolicLink()) {
-      if (!opts.followSymlinks) found.problem(rel, NOT_FOLLOWED, 'skipped');
-      else this.statEntry(rel, abs, true);
-    } else found.problem(rel, NOT_REGULAR, 'skipped');
+    const target = st.isSymbolicLink() && opts.followSymlinks ? statOf(abs, true) : st;
+    const dir = st.isDirectory() ? undefined : !(target instanceof Error) && target.isDirectory() ? target : false;
+    if (dir === false) this.scopedFile(rel, abs, st, target);
+    else if (!this.ignores(rel + '/')) this.scopedDir(rel, abs, dir);
+  }
+
+  private scopedDir(rel: string, abs: string, target: fs.BigIntStats | undefined): void {
+    const out = this.dirOutcome(rel, abs, target);
+    if (out === 'enter') this.enterDir(rel, target);
+    else if (out) this.unknownPrefix(toKey(this.opts.prefix, rel + '/'));
+  }
+
+  private scopedFile(rel: string, abs: string, st: fs.BigIntStats, target: fs.BigIntStats | Error): void {
+    const out = this.fileOutcome(rel, abs, st, target);
+    if (out === undefined) return;
+    if (out === UNKNOWN) this.unknownKey(toKey(this.opts.prefix, rel));
+    else this.found(out);
   }
 
   /** oneFileSystem, scoped: a directory on the way to `rel` is another file system's (held, as the walk would). */
@@ -293,122 +152,18 @@ class Walk {
     for (let i = 1; i <= parts.length; i++) {
       const dir = parts.slice(0, i).join('/');
       if (!this.dirDev.has(dir)) {
-        let st: fs.BigIntStats | undefined;
-        try {
-          st = fs.lstatSync(path.join(this.opts.root, dir), { bigint: true });
-        } catch {
-          st = undefined;
-        }
-        this.dirDev.set(dir, st?.isDirectory() ? st : undefined);
+        const st = statOf(path.join(this.opts.root, dir), false);
+        this.dirDev.set(dir, !(st instanceof Error) && st.isDirectory() ? st : undefined);
       }
       const st = this.dirDev.get(dir);
       if (!st) return false; // not (or no longer) a directory: the path's own stat decides
       if (st.dev !== this.rootStat.dev) {
-        this.found.foreignOnce(dir, st);
+        if (!this.held.has(dir) && this.foreign(dir, st)) this.unknownPrefix(toKey(this.opts.prefix, dir + '/'));
+        this.held.add(dir);
         return true;
       }
     }
     return false;
-  }
-
-  // --- the walk ------------------------------------------------------------------------------------------------
-
-  /** Read every queued directory, and the directories found in them, until none is left. */
-  async run(signal: AbortSignal | undefined): Promise<void> {
-    let slice = performance.now();
-    while (this.stack.length > 0) {
-      if (performance.now() - slice > 8) {
-        await new Promise((r) => setImmediate(r));
-        signal?.throwIfAborted();
-        slice = performance.now();
-      }
-      this.readDirectory(this.stack.pop()!);
-    }
-  }
-
-  /** Read one directory and classify each of its entries. */
-  private readDirectory(relDir: string): void {
-    const absDir = relDir ? path.join(this.opts.root, relDir) : this.opts.root;
-    let entries: fs.Dirent[];
-    try {
-      entries = fs.readdirSync(absDir, { withFileTypes: true });
-    } catch (err) {
-      this.found.unreadable(relDir, `cannot read directory: ${(err as Error).message}`);
-      return;
-    }
-    this.found.result.dirs++;
-    const invalid = entries.some((e) => e.name.includes('\uFFFD')) ? reportInvalidNames(absDir, relDir, this.found.result) : undefined;
-    for (const e of entries) {
-      if (invalid?.has(e.name)) continue; // reported by reportInvalidNames
-      this.classifyEntry(e, relDir, absDir);
-    }
-  }
-
-  /** One directory entry, by the type readdir gave it: queue a directory, stat a file, follow (or not) a link. */
-  private classifyEntry(e: fs.Dirent, relDir: string, absDir: string): void {
-    const { ig, found } = this;
-    const rel = relDir ? `${relDir}/${e.name}` : e.name;
-    const abs = path.join(absDir, e.name);
-    if (this.always(absDir, e.name)) return;
-    if (e.isDirectory()) {
-      if (!ig.ignores(rel + '/') && !(this.opts.oneFileSystem && this.foreignDir(rel, abs))) this.stack.push(rel);
-    } else if (e.isFile()) {
-      if (!ig.ignores(rel)) this.statEntry(rel, abs, false);
-    } else if (e.isSymbolicLink()) {
-      if (ig.ignores(rel) || ig.ignores(rel + '/')) return;
-      if (!this.opts.followSymlinks) found.problem(rel, NOT_FOLLOWED, 'skipped');
-      else this.statEntry(rel, abs, true);
-    } else if (!ig.ignores(rel)) {
-      found.problem(rel, NOT_REGULAR, 'skipped');
-    }
-  }
-
-  /** oneFileSystem, walking: one lstat per directory (the walk itself reads no directory's stat). */
-  private foreignDir(rel: string, abs: string): boolean {
-    try {
-      return this.found.foreign(rel, fs.lstatSync(abs, { bigint: true }), true);
-    } catch {
-      return false; // gone or unreadable: the walk finds out when it gets there
-    }
-  }
-
-  /** Stat a file (lstat), or the target of a link to follow (stat): a file is found, a linked directory queued. */
-  private statEntry(rel: string, abs: string, link: boolean): void {
-    let st: fs.BigIntStats;
-    try {
-      st = link ? fs.statSync(abs, { bigint: true }) : fs.lstatSync(abs, { bigint: true });
-    } catch (err) {
-      this.statFailed(rel, err, link);
-      return;
-    }
-    if (st.isFile()) this.found.file(rel, st);
-    else if (st.isDirectory() && link) this.followDirectory(rel, abs, st);
-    else if (link) this.found.problem(rel, 'symbolic link to something that is not a regular file', 'skipped');
-  }
-
-  private statFailed(rel: string, err: unknown, link: boolean): void {
-    const code = (err as NodeJS.ErrnoException).code;
-    // ENOTDIR: a directory on the way became a file; for the walk that is the same as gone.
-    const gone = code === 'ENOENT' || code === 'ENOTDIR';
-    if (gone && !link) return; // deleted between readdir and stat: it is gone
-    if (gone) this.found.problem(rel, 'dangling symbolic link', 'skipped');
-    else if (code === 'ELOOP') this.found.problem(rel, 'symbolic link loop', 'failed');
-    else {
-      this.found.problem(rel, `cannot stat: ${(err as Error).message}`, 'failed');
-      this.found.unknownKey(rel);
-    }
-  }
-
-  /** A link to a directory, followed: queued once (a loop, or a second link to a directory entered, is not). */
-  private followDirectory(rel: string, abs: string, st: fs.BigIntStats): void {
-    const id = `${st.dev}:${st.ino}`;
-    if (this.found.foreign(rel, st, true)) return;
-    if (this.seenDirs.has(id) || linksToAncestor(abs)) {
-      this.found.problem(rel, 'symbolic link loop (or a second link to a directory already mirrored): not followed', 'failed');
-    } else if (!this.ig.ignores(rel + '/')) {
-      this.seenDirs.add(id);
-      this.stack.push(rel);
-    }
   }
 }
 
@@ -450,41 +205,6 @@ function findTwinsOutsideScope(root: string, result: ScanResult): void {
   }
 }
 
-/** True when a directory link points at a directory that contains the link (`self -> .`, `up -> ..`): a loop. */
-function linksToAncestor(link: string): boolean {
-  try {
-    const rel = path.relative(fs.realpathSync(link), fs.realpathSync(path.dirname(link)));
-    return rel === '' || (rel.split(path.sep)[0] !== '..' && !path.isAbsolute(rel));
-  } catch {
-    return false; // vanished or unreadable: the walk reports it when it gets there
-  }
-}
-
-function twinReason(other: string, key: string): string {
-  const form = (s: string) => (s === s.normalize('NFC') ? 'NFC' : s === s.normalize('NFD') ? 'NFD' : 'mixed');
-  return `its name and "${other}" (${form(other)}) differ only in Unicode normalisation and would be the same key "${key}"; rename one of them`;
-}
-
-/** Names that are not valid UTF-8 cannot be keys (and cannot even be opened through a JS string). */
-function reportInvalidNames(absDir: string, relDir: string, result: ScanResult): Set<string> {
-  const invalid = new Set<string>();
-  let raw: Buffer[] = [];
-  try {
-    raw = fs.readdirSync(absDir, { encoding: 'buffer' });
-  } catch {
-    // the directory vanished: its entries were already read
-  }
-  for (const name of raw) {
-    const asText = name.toString('utf8');
-    if (Buffer.from(asText, 'utf8').equals(name)) continue; // valid UTF-8 (maybe a real U+FFFD)
-    invalid.add(asText);
-    const shown = [...name].map((b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
-    const rel = relDir ? `${relDir}/${shown}` : shown;
-    result.problems.push({ rel, reason: 'its name is not valid UTF-8, so it cannot be an object key; rename it', kind: 'failed' });
-  }
-  return invalid;
-}
-
 /**
  * Stat one file the way the scan does (lstat, or stat when following links); undefined when it is gone.
  * Synchronous inside, for the same reason as the walk: a cached stat is cheaper than a thread-pool round trip.
@@ -503,14 +223,6 @@ export async function statFile(abs: string, followSymlinks: boolean): Promise<fs
 /** True when two versions describe the same file content version (size, mtime, ctime, inode). */
 export function sameVersion(a: FileVersion, b: FileVersion): boolean {
   return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.ino === b.ino;
-}
-
-/** A device number as `major:minor` (what `mountpoint -d` and /proc/self/mountinfo show). */
-export function deviceName(dev: bigint | string): string {
-  const d = BigInt(dev);
-  const major = ((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn);
-  const minor = (d & 0xffn) | ((d >> 12n) & ~0xffn);
-  return `${major}:${minor}`;
 }
 
 /**

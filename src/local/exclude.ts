@@ -1,0 +1,54 @@
+// What a scan never mirrors: the gitignore-style matcher of a folder's exclude patterns (plus restore's temporary
+// files), excludedPath (a path the walk would not see), and fileMatcher (the state DB's files, wherever reached).
+// Must not: read a directory or a file's content; import from state/, remote/ or any layer above local/.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import ignore, { type Ignore } from 'ignore';
+
+/** Temporary files of `r2mirror restore` (`.name.r2mirror-tmp-<hex>`): never mirrored, wherever they appear. */
+export const RESTORE_TEMP_PATTERN = '*.r2mirror-tmp-*';
+
+/** Build the gitignore-style matcher for a folder (its patterns plus restore's temporary files). */
+export function makeMatcher(patterns: readonly string[]): Ignore {
+  return ignore({ allowRelativePaths: true }).add([RESTORE_TEMP_PATTERN, ...patterns]);
+}
+
+/** True when `rel` or one of its parent directories is excluded (what the walk would not see). */
+export function excludedPath(ig: Ignore, rel: string): boolean {
+  const parts = rel.split('/');
+  for (let i = 1; i < parts.length; i++) if (ig.ignores(parts.slice(0, i).join('/') + '/')) return true;
+  return ig.ignores(rel);
+}
+
+/**
+ * A test for "is `name` in directory `dir` one of these files": by name first (no syscall for other names), then
+ * by the directory's device and inode, so a path through a symbolic link or a bind mount to the same directory
+ * matches too; the paths as written always match. The directories are statted once, here; a file's own inode
+ * would not do (SQLite's -wal and -shm files come and go).
+ */
+export function fileMatcher(files: readonly string[]): (dir: string, name: string) => boolean {
+  const literal = new Set(files.map((f) => path.resolve(f)));
+  const byName = new Map<string, Set<string>>(); // name -> "dev:ino" of the directories that hold it
+  for (const f of literal) {
+    const ids = byName.get(path.basename(f)) ?? new Set<string>();
+    byName.set(path.basename(f), ids);
+    try {
+      const st = fs.statSync(path.dirname(f), { bigint: true });
+      ids.add(`${st.dev}:${st.ino}`);
+    } catch {
+      // not there (yet): only the path as written matches
+    }
+  }
+  return (dir, name) => {
+    const ids = byName.get(name);
+    if (!ids) return false;
+    if (literal.has(path.join(dir, name))) return true;
+    try {
+      const st = fs.statSync(dir, { bigint: true });
+      return ids.has(`${st.dev}:${st.ino}`);
+    } catch {
+      return false;
+    }
+  };
+}
