@@ -9,9 +9,8 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Ignore } from 'ignore';
 import { compareKeys, keyProblem, toKey } from '../keys.js';
-import { fileMatcher, makeMatcher } from './exclude.js';
+import { fileMatcher, makeMatcher, type Matcher } from './exclude.js';
 import { deviceName, type LocalFile, type ScanOptions, type ScanProblem } from './found.js';
 
 export type WalkItem =
@@ -38,8 +37,6 @@ export function walkInKeyOrder(opts: Omit<ScanOptions, 'only'>): { readonly batc
 /** Items per batch, and how long the walk runs before it lets the event loop in (timers, signals, the listing). */
 const BATCH = 1000;
 const SLICE_MS = 8;
-/** Tests before the exclude matcher starts afresh: `ignore` memoises every path it is asked about (one per file). */
-const MATCHER_TESTS = 10_000;
 
 /**
  * The walker's items in batches of up to ~BATCH, until the walk is done. Synchronous readdir/lstat inside: with
@@ -97,8 +94,7 @@ export class EntryRules {
   readonly totals: WalkTotals = { dirs: 0, regularFiles: 0, problems: [] };
   protected readonly always: (dir: string, name: string) => boolean;
   protected readonly rootStat: fs.BigIntStats;
-  private ig: Ignore;
-  private tests = 0;
+  private readonly ig: Matcher;
   private batch: WalkItem[] = [];
   /** dev:ino of the root and of the directories entered through links (loops, second links). */
   private readonly seenDirs = new Set<string>();
@@ -195,10 +191,6 @@ export class EntryRules {
   }
 
   protected ignores(rel: string): boolean {
-    if (++this.tests > MATCHER_TESTS) {
-      this.ig = makeMatcher(this.opts.exclude);
-      this.tests = 0;
-    }
     return this.ig.ignores(rel);
   }
 
