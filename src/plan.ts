@@ -119,9 +119,9 @@ function renameSources(input: PlanInput, seen: Visibility): RenameSources {
     return p?.rows[p.next];
   };
   for (const [key, row] of stored) {
-    if (local.has(key) || seen.isUnknown(key) || seen.spared(row.rel)) continue; // a spared row would not be removed: no rename
-    if (remote && remote.get(key)?.etag !== row.etag) continue; // can only copy what is really there
-    if (row.size > MAX_COPY || row.size === 0) continue;
+    if (local.has(key) || seen.isUnknown(key)) continue;
+    // a spared row would not be removed, and only what is really there can be copied: no rename
+    if (!removalOf(key, row, remote?.get(key), !!remote, seen.spared, input.prefix)?.source) continue;
     pool(`i${row.size}:${row.ino}`, row);
     pool(`n${row.size}:${baseName(row.rel)}`, row);
     pool(`s${row.size}`, row);
@@ -136,53 +136,83 @@ function renameSources(input: PlanInput, seen: Visibility): RenameSources {
   };
 }
 
-/** The action for one local file, or undefined when it needs none (unchanged). */
-function planFile(key: string, file: LocalFile, input: PlanInput, sources: RenameSources): Action | undefined {
-  const row = input.stored.get(key);
-  const { remote } = input;
-  const obj = remote?.get(key);
+/** planFile's verdict for a file with neither a row nor an object: a new file, or the new name of a rename. */
+export const NEW = 'new';
+
+/**
+ * The action one local file needs from its own row and object alone: undefined (unchanged), an action, or NEW
+ * (no row, no object: an upload, unless it is a rename, which only the whole set of removed rows can tell).
+ * `listed`: the bucket was listed (an absent `obj` means there is no object).
+ */
+export function planKnown(key: string, file: LocalFile, row: ObjectRow | undefined, obj: RemoteObject | undefined, listed: boolean): Action | typeof NEW | undefined {
   if (isFresh(file, row)) {
-    if (!remote || obj?.etag === row!.etag) return undefined;
+    if (!listed || obj?.etag === row!.etag) return undefined;
     return { type: 'upload', key, file, reason: obj ? 'remote-differs' : 'missing-remote' };
   }
   // The file is new or changed since we recorded it. Prefer proving it is already there over uploading.
   if (obj && obj.size === file.size) {
     return { type: 'check', key, file, against: { etag: obj.etag, size: obj.size, partSize: row?.etag === obj.etag ? row.partSize : undefined }, reason: row ? 'touched' : 'adopt' };
   }
-  if (!remote && row && row.size === file.size) {
+  if (!listed && row && row.size === file.size) {
     return { type: 'check', key, file, against: { etag: row.etag, size: row.size, partSize: row.partSize }, reason: 'touched' };
   }
-  if (!row && !obj) {
-    const twin = sources.claim(key, file);
-    if (twin) return { type: 'copy', key, file, from: twin.key, against: { etag: twin.etag, size: twin.size, partSize: twin.partSize } };
+  if (!row && !obj) return NEW;
+  return { type: 'upload', key, file, reason: 'changed' };
+}
+
+/** The upload of a NEW file, or its copy from the rename source it claimed. */
+export function newFileAction(key: string, file: LocalFile, twin: ObjectRow | undefined): Action {
+  if (twin) return { type: 'copy', key, file, from: twin.key, against: { etag: twin.etag, size: twin.size, partSize: twin.partSize } };
+  return { type: 'upload', key, file, reason: 'new' };
+}
+
+/** The action for one local file, or undefined when it needs none (unchanged). */
+function planFile(key: string, file: LocalFile, input: PlanInput, sources: RenameSources): Action | undefined {
+  const a = planKnown(key, file, input.stored.get(key), input.remote?.get(key), !!input.remote);
+  return a === NEW ? newFileAction(key, file, sources.claim(key, file)) : a;
+}
+
+/**
+ * What happens to a key with no local file, from its row and object alone: 'forget' the row (its object is gone),
+ * 'remove' the object (delete or trash as `deletes` says; a row without one in `keep` mode is forgotten), or
+ * undefined (nothing: the key is unknown, its path excluded and spared, or there is neither row nor object).
+ * `source`: the row may be the old name of a rename (its object is really there, and can be copied).
+ */
+export function removalOf(key: string, row: ObjectRow | undefined, obj: RemoteObject | undefined, listed: boolean, spared: (rel: string) => boolean, prefix: string): { readonly kind: 'forget' | 'remove'; readonly source: boolean } | undefined {
+  if (row) {
+    if (listed && !obj) return { kind: 'forget', source: false };
+    // Kept, not forgotten: the object is still there, and the row still describes it (status, un-excluding).
+    if (spared(row.rel)) return undefined;
+    const source = (!listed || obj?.etag === row.etag) && row.size <= MAX_COPY && row.size > 0;
+    return { kind: 'remove', source };
   }
-  return { type: 'upload', key, file, reason: row || obj ? 'changed' : 'new' };
+  if (!obj || spared(key.slice(prefix.length))) return undefined;
+  return { kind: 'remove', source: false };
+}
+
+/** The action that removes `key` (a rename's old name when `renamedTo` is set); undefined when `deletes` keeps objects. */
+export function removalAction(key: string, renamedTo: string | undefined, input: Pick<PlanInput, 'deletes' | 'trashPrefix' | 'prefix'>): Action | undefined {
+  const rename = renamedTo === undefined ? {} : { renamedTo };
+  if (input.deletes === 'mirror') return { type: 'delete', key, ...rename };
+  if (input.deletes === 'trash') return { type: 'trash', key, to: input.trashPrefix + key.slice(input.prefix.length), ...rename };
+  return undefined;
 }
 
 /** Removals and forgets for rows and objects whose file is gone; appended to `actions`. */
 function planRemovals(input: PlanInput, seen: Visibility, claimed: ReadonlyMap<string, string>, actions: Action[]): void {
   const { local, stored, remote } = input;
-  const removal = (key: string): Action | undefined => {
-    const renamedTo = claimed.get(key);
-    const rename = renamedTo === undefined ? {} : { renamedTo };
-    if (input.deletes === 'mirror') return { type: 'delete', key, ...rename };
-    if (input.deletes === 'trash') return { type: 'trash', key, to: input.trashPrefix + key.slice(input.prefix.length), ...rename };
-    return undefined;
-  };
+  const listed = !!remote;
   for (const [key, row] of stored) {
     if (local.has(key) || seen.isUnknown(key)) continue;
-    if (remote && !remote.has(key)) {
-      actions.push({ type: 'forget', key });
-      continue;
-    }
-    // Kept, not forgotten: the object is still there, and the row still describes it (status, un-excluding).
-    if (seen.spared(row.rel)) continue;
-    actions.push(removal(key) ?? { type: 'forget', key });
+    const r = removalOf(key, row, remote?.get(key), listed, seen.spared, input.prefix);
+    if (!r) continue;
+    actions.push((r.kind === 'remove' ? removalAction(key, claimed.get(key), input) : undefined) ?? { type: 'forget', key });
   }
   if (!remote) return;
-  for (const [key] of remote) {
-    if (local.has(key) || stored.has(key) || seen.isUnknown(key) || seen.spared(key.slice(input.prefix.length))) continue;
-    const a = removal(key);
+  for (const [key, obj] of remote) {
+    if (local.has(key) || stored.has(key) || seen.isUnknown(key)) continue;
+    const r = removalOf(key, undefined, obj, listed, seen.spared, input.prefix);
+    const a = r && removalAction(key, undefined, input);
     if (a) actions.push(a);
   }
 }

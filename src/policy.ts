@@ -75,7 +75,11 @@ export type DeleteVerdict =
  * one, so a wrong disk of same-size files is still counted in full. `total`: the objects the folder holds.
  */
 export function checkDeletes(actions: readonly Action[], total: number, max: MaxDelete, place: FolderPlace): DeleteVerdict {
-  const removals = actions.filter(isDelete).length;
+  return checkDeleteCount(actions.filter(isDelete).length, total, max, place);
+}
+
+/** checkDeletes for a plan that is not in memory (a streamed reconcile counts its deletes in its spool). */
+export function checkDeleteCount(removals: number, total: number, max: MaxDelete, place: FolderPlace): DeleteVerdict {
   const limit = deleteLimit(max, total);
   if (removals <= limit) return { refused: false };
   const shown = max.kind === 'count' ? String(max.count) : `${max.percent}%`;

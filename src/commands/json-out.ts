@@ -17,20 +17,17 @@ function flat(value: unknown): boolean {
 
 /** The pieces of JSON.stringify(value) for plain data (objects, arrays, strings, numbers, booleans, null). */
 export function* jsonPieces(value: unknown): Generator<string> {
+  if (value !== null && typeof value === 'object' && !Array.isArray(value) && typeof (value as { toArray?: unknown }).toArray === 'function' && Symbol.iterator in value) {
+    // a list spilled to disk (state/spool.ts's SpillList), which JSON.stringify shows through its toJSON()
+    yield* arrayPieces(value as Iterable<unknown>);
+    return;
+  }
   if (flat(value) || typeof (value as { toJSON?: unknown }).toJSON === 'function') {
     yield JSON.stringify(value);
     return;
   }
   if (Array.isArray(value)) {
-    yield '[';
-    for (let i = 0; i < value.length; i++) {
-      if (i > 0) yield ',';
-      // in an array, what JSON.stringify cannot show (undefined, a function) is null
-      const v: unknown = value[i];
-      if (v === undefined || typeof v === 'function' || typeof v === 'symbol') yield 'null';
-      else yield* jsonPieces(v);
-    }
-    yield ']';
+    yield* arrayPieces(value);
     return;
   }
   yield '{';
@@ -56,4 +53,18 @@ export function writeJson(out: Output, value: unknown, secrets: readonly string[
     }
   }
   out.write(scrub(batch + '\n', secrets));
+}
+
+/** The pieces of an array (or any iterable shown as one), element by element. */
+function* arrayPieces(items: Iterable<unknown>): Generator<string> {
+  yield '[';
+  let first = true;
+  for (const v of items) {
+    if (!first) yield ',';
+    first = false;
+    // in an array, what JSON.stringify cannot show (undefined, a function) is null
+    if (v === undefined || typeof v === 'function' || typeof v === 'symbol') yield 'null';
+    else yield* jsonPieces(v);
+  }
+  yield ']';
 }

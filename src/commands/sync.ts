@@ -124,7 +124,7 @@ export function formatReport(r: SyncReport, now = Date.now()): string {
   for (const f of r.folders) {
     if (r.dryRun && f.planned) {
       lines.push(`  ${f.name} (${f.path}): would do ${f.planned.length} action(s), ${num(f.unchanged)} unchanged`);
-      for (const p of f.planned.slice(0, 1000)) {
+      for (const p of f.planned.head(1000)) {
         const extra = (p.from ? ` (renamed from ${p.from})` : p.to ? ` -> ${p.to}` : p.reason ? ` (${p.reason}${p.size !== undefined ? `, ${formatBytes(p.size)}` : ''})` : '') +
           (p.renamedTo ? ` (renamed to ${p.renamedTo})` : '');
         lines.push(`    ${p.action.padEnd(6)} ${p.key}${extra}`);

@@ -9,6 +9,7 @@ import type { FolderConfig } from '../config.js';
 import { deviceChanges, deviceName, type DeviceChange, type ScanResult } from '../local/scan.js';
 import type { Logger } from '../log.js';
 import { missingRecorded } from '../policy.js';
+import type { Spool } from '../state/spool.js';
 import type { ObjectRow, Store } from '../state/store.js';
 import type { FolderReport } from './types.js';
 import { addError } from './report.js';
@@ -23,20 +24,31 @@ export function deviceMoves(config: Where, store: Store, scan: ScanResult, store
   const missing = missingRecorded(scan, stored);
   if (missing.length === 0) return [];
   const missingKeys = new Set(missing.map((r) => r.key));
+  return notRenumbered(config, store, deviceChanges(config.path, missing, config.followSymlinks), (k) => missingKeys.has(k));
+}
+
+/** deviceMoves for a streamed reconcile: the missing rows are those the spool holds. */
+export function streamedDeviceMoves(config: Where, store: Store, spool: Spool): DeviceChange[] {
+  const changes = deviceChanges(config.path, spool.recordedOnDevice(), config.followSymlinks);
+  return changes.length ? notRenumbered(config, store, changes, (k) => spool.isGone(k)) : [];
+}
+
+/** The changes whose device was not just renumbered (see isRenumbered). */
+function notRenumbered(config: Where, store: Store, changes: DeviceChange[], isMissing: (key: string) => boolean): DeviceChange[] {
   const renumbered = new Map<string, boolean>();
-  return deviceChanges(config.path, missing, config.followSymlinks).filter((c) => {
+  return changes.filter((c) => {
     const id = `${c.was}>${c.now}`;
-    if (!renumbered.has(id)) renumbered.set(id, isRenumbered(config, store, c.was, c.now, missingKeys));
+    if (!renumbered.has(id)) renumbered.set(id, isRenumbered(config, store, c.was, c.now, isMissing));
     return !renumbered.get(id);
   });
 }
 
 /** True when files recorded on device `was` are still here, same inode, on device `now` (checks at most 32). */
-function isRenumbered(config: Where, store: Store, was: string, now: string, missingKeys: ReadonlySet<string>): boolean {
+function isRenumbered(config: Where, store: Store, was: string, now: string, isMissing: (key: string) => boolean): boolean {
   let checked = 0;
   let found = false;
   store.forEachOnDevice(config.name, was, (row) => {
-    if (missingKeys.has(row.key)) return true;
+    if (isMissing(row.key)) return true;
     try {
       const abs = path.join(config.path, row.rel);
       const st = config.followSymlinks ? statSync(abs, { bigint: true }) : lstatSync(abs, { bigint: true });

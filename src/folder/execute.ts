@@ -3,18 +3,17 @@
 // removals (trash copies, then deletes 1,000 a request), each row dropped only after the server confirmed.
 // Must not: plan, or write a row for anything the server did not confirm.
 
-import { setMaxListeners } from 'node:events';
 import { classify, describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Action } from '../plan.js';
 import { isRemoval, settleRenames } from '../policy.js';
 import { withRetry, type RetryOptions } from '../retry.js';
-import { transferFile, type Outcome, type TransferContext } from '../transfer.js';
+import type { Outcome, TransferContext } from '../transfer.js';
+import type { Spool } from '../state/spool.js';
+import type { StreamSink } from './stream.js';
+import { TransferRun } from './transfers.js';
 import type { FolderDeps, FolderReport, ReconcileOptions } from './types.js';
 
-const COMMIT_EVERY = 200;
-
-type FileAction = Extract<Action, { type: 'upload' | 'check' | 'copy' }>;
 type RunOptions = Pick<ReconcileOptions, 'signal' | 'drain' | 'progress'>;
 
 /** Runs the actions of one reconcile of one folder. */
@@ -23,53 +22,21 @@ export class ActionRunner {
 
   /** Transfers first, then (unless draining) the removals the guard lets through. Throws the first fatal error. */
   async run(planned: Action[], opts: RunOptions, report: FolderReport, guard: (settled: Action[]) => Action[]): Promise<void> {
-    const copies = await this.transfers(planned, opts, report);
+    const copies = new Map<string, string>();
+    const run = this.transfers(opts, report, (a, kind) => copies.set(a.key, kind));
+    for (const a of planned) if (a.type === 'upload' || a.type === 'check' || a.type === 'copy') await run.add(a);
+    await run.finish();
     if (opts.drain?.aborted) return; // removals wait for the next run: a rename must not lose its source first
     // Removals after every upload and copy, so a rename never leaves a moment with neither key.
     await this.removals(guard(settleRenames(planned, copies)), opts.signal, report);
   }
 
-  /** Run the file actions; returns the outcome kind of each rename's copy, by the key it copies to. */
-  private async transfers(planned: Action[], opts: RunOptions, report: FolderReport): Promise<Map<string, string>> {
-    const { queue, transfers } = this.deps;
-    const files = planned.filter((a): a is FileAction => a.type === 'upload' || a.type === 'check' || a.type === 'copy');
-    opts.progress.filesTotal += files.length;
-    opts.progress.bytesTotal += files.reduce((n, a) => n + a.file.size, 0);
-    const rows = new RowBatch(this.deps);
-    // A fatal error (access denied, endpoint gone) stops this folder's queued and running transfers at once,
-    // instead of letting each of them meet the same error.
-    const stop = new AbortController();
-    const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
-    // p-queue adds one abort listener per queued task; the queue is bounded (backpressure), not leaking.
-    setMaxListeners(transfers * 4 + 16, signal);
-    const ctx = this.transferContext(signal, opts);
-    const running: Promise<void>[] = [];
-    const copies = new Map<string, string>();
-    let fatal: unknown;
-    for (const a of files) {
-      if (fatal || opts.drain?.aborted) break;
-      // Backpressure: never more than a few queued tasks per transfer slot.
-      await queue.onSizeLessThan(transfers * 2);
-      if (fatal) break;
-      opts.signal?.throwIfAborted();
-      running.push(queue.add(async () => {
-        if (opts.drain?.aborted) return; // stopping: queued, not started
-        const started = Date.now();
-        const o = await transferFile(a, ctx);
-        opts.progress.filesDone++;
-        this.record(o, a, report, Date.now() - started);
-        if (a.type === 'copy') copies.set(a.key, o.kind);
-        rows.add(o);
-      }, { signal }).catch((err: unknown) => {
-        if (fatal) return;
-        fatal = err;
-        stop.abort(err);
-      }));
-    }
-    await Promise.all(running);
-    rows.flush();
-    if (fatal) throw fatal;
-    return copies;
+  /** A run of file actions fed one at a time (see TransferRun); `onCopy` hears each rename's copy outcome. */
+  transfers(opts: RunOptions, report: FolderReport, onCopy: (a: Extract<Action, { type: 'copy' }>, kind: string) => void): TransferRun {
+    return new TransferRun(this.deps, opts, this.transferContext.bind(this), (o, a, ms) => {
+      this.record(o, a, report, ms);
+      if (a.type === 'copy') onCopy(a, o.kind);
+    });
   }
 
   private transferContext(signal: AbortSignal, opts: RunOptions): TransferContext {
@@ -82,7 +49,7 @@ export class ActionRunner {
   }
 
   /** Forget, trash and delete; a rename's old name is removed without counting as a delete. */
-  private async removals(actions: Action[], signal: AbortSignal | undefined, report: FolderReport): Promise<void> {
+  async removals(actions: Action[], signal: AbortSignal | undefined, report: FolderReport): Promise<void> {
     const { store, config } = this.deps;
     const renames = new Set(actions.filter((a) => isRemoval(a) && a.renamedTo !== undefined).map((a) => a.key));
     const forgets = actions.filter((a) => a.type === 'forget');
@@ -173,22 +140,26 @@ export class ActionRunner {
   }
 }
 
-/** Rows of confirmed outcomes, written in one transaction every {@link COMMIT_EVERY} outcomes and at the end. */
-class RowBatch {
-  private readonly pending: Outcome[] = [];
-  constructor(private readonly deps: Pick<FolderDeps, 'store' | 'config'>) {}
-
-  add(o: Outcome): void {
-    this.pending.push(o);
-    if (this.pending.length >= COMMIT_EVERY) this.flush();
+/** A streamed reconcile's actions, run for real: transfers on the queue, removals a page at a time. */
+export class RunSink implements StreamSink {
+  private readonly run: TransferRun;
+  constructor(private readonly runner: ActionRunner, spool: Spool, private readonly opts: RunOptions, private readonly report: FolderReport) {
+    this.run = runner.transfers(opts, report, (a, kind) => spool.settle(a.from, kind));
   }
 
-  flush(): void {
-    if (this.pending.length === 0) return;
-    const { store, config } = this.deps;
-    const batch = this.pending.splice(0);
-    store.batch(() => {
-      for (const o of batch) if (o.kind === 'uploaded' || o.kind === 'adopted' || o.kind === 'copied') store.put(config.name, o.row);
-    });
+  file(a: Parameters<StreamSink['file']>[0]): Promise<void> {
+    return this.run.add(a);
+  }
+
+  settle(): Promise<void> {
+    return this.run.finish();
+  }
+
+  removals(actions: Action[]): Promise<void> {
+    return this.runner.removals(actions, this.opts.signal, this.report);
+  }
+
+  get stopped(): boolean {
+    return this.run.stopped;
   }
 }

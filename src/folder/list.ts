@@ -13,7 +13,6 @@ import { compareKeys } from '../keys.js';
 import type { Bucket, RemoteObject } from '../remote/bucket.js';
 import { withRetry, type RetryOptions } from '../retry.js';
 
-const LIST_PAGE = 1000;
 /** Ranges open at once (each with at most one LIST request in flight). */
 const LIST_PARALLEL = 8;
 /** Pages a range may hold ahead of the consumer, the one being fetched included. */
@@ -35,19 +34,6 @@ export function listInOrder(bucket: Bucket, config: Pick<FolderConfig, 'prefix' 
   const bounds = [undefined, ...splitKeys];
   const ranges = () => bounds.map((startAfter, i): Range => ({ startAfter, endAt: bounds[i + 1], pages: [], done: false }));
   return { [Symbol.asyncIterator]: () => pagesInOrder(bucket, config, ranges(), retry) };
-}
-
-/**
- * List the prefix into a Map (key -> object): a collector over {@link listInOrder}, split by the keys we stored
- * (sorted, every 1000th). Still used by the in-memory reconcile until the merge lands.
- */
-export async function listRemote(bucket: Bucket, config: Pick<FolderConfig, 'prefix' | 'trashPrefix'>, storedKeys: string[], retry: Omit<RetryOptions, 'what'>): Promise<Map<string, RemoteObject>> {
-  const sorted = [...storedKeys].sort(compareKeys);
-  const split: string[] = [];
-  for (let i = LIST_PAGE - 1; i < sorted.length - 1; i += LIST_PAGE) split.push(sorted[i]!);
-  const out = new Map<string, RemoteObject>();
-  for await (const page of listInOrder(bucket, config, split, retry)) for (const o of page) out.set(o.key, o);
-  return out;
 }
 
 /** One range (startAfter, endAt] of the key space and the pages listed from it, not yet consumed. */

@@ -6,6 +6,7 @@ import type PQueue from 'p-queue';
 import type { FolderConfig, MaxDelete } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Bucket } from '../remote/bucket.js';
+import type { SpillList } from '../state/spool.js';
 import type { Store } from '../state/store.js';
 import type { ByteBudget } from '../transfer.js';
 
@@ -56,8 +57,8 @@ export interface FolderReport {
    * or the state DB trusted, and when the prefix was last listed to the end (ms since the epoch).
    */
   listing?: { readonly listed: boolean; readonly why?: string; readonly lastListedAt?: number | undefined };
-  /** Dry runs only: the plan and what it would cost. */
-  planned?: PlannedAction[];
+  /** Dry runs only: the plan (in memory up to 1,000 actions, the rest spilled to a temporary file) and what it would cost. */
+  planned?: SpillList<PlannedAction>;
   estimate?: { classA: number; classB: number; free: number };
 }
 

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { listInOrder, listRemote } from '../../src/folder/list.js';
+import { listInOrder } from '../../src/folder/list.js';
 import { compareKeys } from '../../src/keys.js';
 import { Bucket, createClient } from '../../src/remote/bucket.js';
 import type { RemoteObject } from '../../src/remote/bucket.js';
@@ -117,12 +117,6 @@ describe('listInOrder against RGW', () => {
     assert.equal(inFlight.max, 3, 'the three ranges were listed at the same time');
     assert.equal(inFlight.now, 0);
 
-    // listRemote, the collector the in-memory reconcile still uses, makes the same requests.
-    f.proxy.resetCounts();
-    const map = await listRemote(bucket, config, [...expected].reverse(), retry);
-    assert.deepEqual([...map.keys()], expected);
-    assert.deepEqual(map.get(expected[0]!), { key: expected[0], size: Buffer.byteLength(expected[0]!), etag: map.get(expected[0]!)!.etag });
-    assert.equal(lists(), Math.ceil(N / 1000));
   });
 
   test('a slow consumer: at most 8 ranges are listed ahead of it, whatever the number of ranges', async () => {

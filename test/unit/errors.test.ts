@@ -12,6 +12,8 @@ import {
 import { formatReport } from '../../src/commands/sync.js';
 import { bucketFailure, formatChecks } from '../../src/commands/doctor.js';
 import type { SyncReport } from '../../src/engine.js';
+import type { PlannedAction } from '../../src/folder/types.js';
+import { SpillList } from '../../src/state/spool.js';
 import { createLogger, prettyLine, serializeError } from '../../src/log.js';
 import { backoff } from '../../src/retry.js';
 import { ByteBudget } from '../../src/transfer.js';
@@ -312,7 +314,10 @@ test('formatReport: file names with escape sequences and line breaks are escaped
   assert.doesNotMatch(text.replace(/\n/g, ''), UNSAFE);
   assert.match(text, /failed: evil\\u001b\[2J\\rname\\n\.txt: /);
   assert.equal(text.split('\n').length, 7, 'a line break in a name does not make a line');
-  const dry = formatReport({ ...report, dryRun: true, folders: [{ ...report.folders[0]!, planned: [{ action: 'upload', key: `p/${evil}`, reason: 'new', size: 1 }, { action: 'copy', key: 'p/x', from: `p/${evil}` }] }] } as SyncReport);
+  const planned = new SpillList<PlannedAction>();
+  planned.push({ action: 'upload', key: `p/${evil}`, reason: 'new', size: 1 });
+  planned.push({ action: 'copy', key: 'p/x', from: `p/${evil}` });
+  const dry = formatReport({ ...report, dryRun: true, folders: [{ ...report.folders[0]!, planned }] } as SyncReport);
   assert.doesNotMatch(dry.replace(/\n/g, ''), UNSAFE);
   const checks = formatChecks([{ name: 'folder data', status: 'fail', detail: `cannot read ${evil}`, fix: `rm ${evil}` }]);
   assert.doesNotMatch(checks.replace(/\n/g, ''), UNSAFE);

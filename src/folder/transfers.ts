@@ -1,0 +1,97 @@
+// One folder's file transfers, fed one action at a time onto the shared queue with backpressure (a streamed
+// reconcile feeds them while it still walks), their rows committed in batches after success. Holds a count of
+// transfers in flight, never a list of them.
+// Must not: plan, or write a row for anything the server did not confirm.
+
+import { setMaxListeners } from 'node:events';
+import type { Action } from '../plan.js';
+import { transferFile, type Outcome, type TransferContext } from '../transfer.js';
+import type { FolderDeps, ReconcileOptions } from './types.js';
+
+const COMMIT_EVERY = 200;
+
+type FileAction = Extract<Action, { type: 'upload' | 'check' | 'copy' }>;
+type RunOptions = Pick<ReconcileOptions, 'signal' | 'drain' | 'progress'>;
+
+/** File actions on the shared queue. add() each, then finish(); a fatal error stops the rest at once. */
+export class TransferRun {
+  private readonly rows: RowBatch;
+  private readonly stop = new AbortController();
+  private readonly signal: AbortSignal;
+  private readonly ctx: TransferContext;
+  private fatal: unknown;
+  private inFlight = 0;
+  private idle: (() => void) | undefined;
+
+  constructor(private readonly deps: FolderDeps, private readonly opts: RunOptions,
+    context: (signal: AbortSignal, opts: RunOptions) => TransferContext,
+    private readonly done: (o: Outcome, a: FileAction, ms: number) => void) {
+    this.rows = new RowBatch(deps);
+    // A fatal error (access denied, endpoint gone) stops this folder's queued and running transfers at once,
+    // instead of letting each of them meet the same error.
+    this.signal = opts.signal ? AbortSignal.any([opts.signal, this.stop.signal]) : this.stop.signal;
+    // p-queue adds one abort listener per queued task; the queue is bounded (backpressure), not leaking.
+    setMaxListeners(deps.transfers * 4 + 16, this.signal);
+    this.ctx = context(this.signal, opts);
+  }
+
+  /** A graceful stop began, or a fatal error ended the run: nothing more is queued. */
+  get stopped(): boolean {
+    return this.fatal !== undefined || !!this.opts.drain?.aborted;
+  }
+
+  /** Queue one action once the queue has room. Throws the fatal error (after the running ones settled). */
+  async add(a: FileAction): Promise<void> {
+    const { queue, transfers } = this.deps;
+    if (this.fatal === undefined && !this.opts.drain?.aborted) await queue.onSizeLessThan(transfers * 2); // backpressure
+    if (this.fatal !== undefined) return this.finish();
+    if (this.opts.drain?.aborted) return;
+    this.opts.signal?.throwIfAborted();
+    const { progress } = this.opts;
+    progress.filesTotal++;
+    progress.bytesTotal += a.file.size;
+    this.inFlight++;
+    void queue.add(async () => {
+      if (this.opts.drain?.aborted) return; // stopping: queued, not started
+      const started = Date.now();
+      const o = await transferFile(a, this.ctx);
+      progress.filesDone++;
+      this.done(o, a, Date.now() - started);
+      this.rows.add(o);
+    }, { signal: this.signal }).catch((err: unknown) => {
+      if (this.fatal !== undefined) return;
+      this.fatal = err;
+      this.stop.abort(err);
+    }).finally(() => {
+      if (--this.inFlight === 0) this.idle?.();
+    });
+  }
+
+  /** Wait for every queued action, commit the last rows; throws the first fatal error. */
+  async finish(): Promise<void> {
+    if (this.inFlight > 0) await new Promise<void>((resolve) => (this.idle = resolve));
+    this.idle = undefined;
+    this.rows.flush();
+    if (this.fatal !== undefined) throw this.fatal;
+  }
+}
+
+/** Rows of confirmed outcomes, written in one transaction every {@link COMMIT_EVERY} outcomes and at the end. */
+class RowBatch {
+  private readonly pending: Outcome[] = [];
+  constructor(private readonly deps: Pick<FolderDeps, 'store' | 'config'>) {}
+
+  add(o: Outcome): void {
+    this.pending.push(o);
+    if (this.pending.length >= COMMIT_EVERY) this.flush();
+  }
+
+  flush(): void {
+    if (this.pending.length === 0) return;
+    const { store, config } = this.deps;
+    const batch = this.pending.splice(0);
+    store.batch(() => {
+      for (const o of batch) if (o.kind === 'uploaded' || o.kind === 'adopted' || o.kind === 'copied') store.put(config.name, o.row);
+    });
+  }
+}
