@@ -8,6 +8,7 @@ import ignore from 'ignore';
 
 /** Temporary files of `r2mirror restore` (`.name.r2mirror-tmp-<hex>`): never mirrored, wherever they appear. */
 export const RESTORE_TEMP_PATTERN = '*.r2mirror-tmp-*';
+const RESTORE_TEMP_MARK = '.r2mirror-tmp-';
 
 /** Tests before a matcher starts afresh: `ignore` memoises every path it is asked about (one per file). */
 const MATCHER_TESTS = 10_000;
@@ -23,6 +24,9 @@ export interface Matcher {
  * stays flat, and the directories a walk is in are cached again at once.
  */
 export function makeMatcher(patterns: readonly string[]): Matcher {
+  // Without patterns of the folder's own only RESTORE_TEMP_PATTERN is left: a name containing RESTORE_TEMP_MARK
+  // (or under a directory so named) is excluded. A string search is ~20x cheaper than ignore's parse of each path.
+  if (patterns.length === 0) return { ignores: (rel) => rel.includes(RESTORE_TEMP_MARK) };
   const rules = [RESTORE_TEMP_PATTERN, ...patterns];
   const fresh = () => ignore({ allowRelativePaths: true }).add(rules);
   let ig = fresh();

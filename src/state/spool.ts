@@ -193,27 +193,23 @@ interface GoneRow {
 }
 
 /**
- * An append-only list that keeps its first `keep` items in memory and the rest, as JSON, in a private
- * temporary database: a dry run's plan of a million actions costs a file, not the heap. Iterable; `length`
- * counts all items; `head(n)` reads the first n (n <= keep) without touching the disk.
+ * An append-only list that keeps its first `keep` items in memory and the rest in a private temporary database,
+ * a page of PAGE items (one JSON array) per row: a dry run's plan of a million actions costs a file, not the heap.
+ * Iterable; `length` counts all items; `head(n)` reads the first n (n <= keep) without touching the disk.
  */
 export class SpillList<T> implements Iterable<T> {
   private readonly first: T[] = [];
   private db: Database | undefined;
-  private insert: ((json: string) => void) | undefined;
-  private pending: string[] = [];
+  private pending: T[] = [];
+  private pages = 0;
   length = 0;
 
   constructor(private readonly keep = 1000) {}
 
   push(item: T): void {
     this.length++;
-    if (this.first.length < this.keep) {
-      this.first.push(item);
-      return;
-    }
-    this.pending.push(JSON.stringify(item));
-    if (this.pending.length >= PAGE) this.flush();
+    if (this.first.length < this.keep) this.first.push(item);
+    else if (this.pending.push(item) >= PAGE) this.flush();
   }
 
   head(n: number): T[] {
@@ -222,16 +218,12 @@ export class SpillList<T> implements Iterable<T> {
 
   *[Symbol.iterator](): Iterator<T> {
     yield* this.first;
-    this.flush();
-    if (!this.db) return;
-    const page = this.db.prepare<[number, number], { seq: number; json: string }>('SELECT seq, json FROM items WHERE seq > ? ORDER BY seq LIMIT ?');
-    let after = 0;
-    for (;;) {
-      const rows = page.all(after, PAGE);
-      if (rows.length === 0) return;
-      after = rows.at(-1)!.seq;
-      for (const r of rows) yield JSON.parse(r.json) as T;
+    const tail = this.pending; // the last, partial page: read after the pages written before it
+    if (this.db) {
+      const page = this.db.prepare<[number], { json: string }>('SELECT json FROM items WHERE seq = ?');
+      for (let seq = 1; seq <= this.pages; seq++) yield* JSON.parse(page.get(seq)!.json) as T[];
     }
+    yield* tail;
   }
 
   toArray(): T[] {
@@ -244,15 +236,11 @@ export class SpillList<T> implements Iterable<T> {
   }
 
   private flush(): void {
-    if (this.pending.length === 0) return;
     if (!this.db) {
       this.db = scratchDb();
       this.db.exec('CREATE TABLE items (seq INTEGER PRIMARY KEY, json TEXT NOT NULL)');
-      const stmt = this.db.prepare<[string]>('INSERT INTO items (json) VALUES (?)');
-      this.insert = (json) => void stmt.run(json);
     }
-    const batch = this.pending.splice(0);
-    const insert = this.insert!;
-    this.db.transaction(() => batch.forEach(insert))();
+    this.db.prepare<[number, string]>('INSERT INTO items VALUES (?, ?)').run(++this.pages, JSON.stringify(this.pending));
+    this.pending = [];
   }
 }

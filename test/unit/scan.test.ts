@@ -10,7 +10,8 @@ import {
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { excludedPath, makeMatcher, sameVersion, scanFolder, statFile, versionOf, type ScanOptions, type ScanResult } from '../../src/local/scan.js';
+import ignore from 'ignore';
+import { RESTORE_TEMP_PATTERN, excludedPath, makeMatcher, sameVersion, scanFolder, statFile, versionOf, type ScanOptions, type ScanResult } from '../../src/local/scan.js';
 import { tree } from '../harness/tree.js';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -84,6 +85,18 @@ test('makeMatcher is gitignore-style', () => {
   assert.equal(ig.ignores('deep/.photo.jpg.r2mirror-tmp-0a1b2c3d'), true);
   assert.equal(ig.ignores('.r2mirror-tmp-0a1b2c3d'), true);
   assert.equal(ig.ignores('photo.jpg'), false);
+});
+
+test('makeMatcher without patterns of its own answers what ignore answers for the restore pattern alone', () => {
+  const fast = makeMatcher([]);
+  const slow = ignore({ allowRelativePaths: true }).add(RESTORE_TEMP_PATTERN);
+  const parts = ['a', '.r2mirror-tmp-', 'x.r2mirror-tmp-0a', '.r2mirror-tmp', 'r2mirror-tmp-1', 'b.txt', '.hidden'];
+  let seed = 3;
+  const pick = () => parts[(seed = (seed * 48271) % 2147483647) % parts.length]!;
+  for (let i = 0; i < 2000; i++) {
+    const rel = Array.from({ length: 1 + (i % 3) }, pick).join('/') + (i % 4 === 0 ? '/' : '');
+    assert.equal(fast.ignores(rel), slow.ignores(rel), rel);
+  }
 });
 
 test('excludedPath agrees with the walk: a file under an excluded directory is excluded, re-includes cannot reach it', async () => {
