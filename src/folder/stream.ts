@@ -53,17 +53,40 @@ export class StreamedReconcile {
     this.plan = { prefix, deletes, trashPrefix };
   }
 
-  /** Merge, guard, rename, remove. Throws FolderUnsafeError for a root that is suddenly empty. */
-  async run(merge: Merge): Promise<void> {
-    for await (const k of merge.keys()) await this.decide(k);
+  /**
+   * Merge, guard, rename, remove. False when a graceful stop cut it short (the rest waits for the next run; the
+   * removals always do). Throws FolderUnsafeError for a root that is suddenly empty; on any throw the transfers
+   * already confirmed keep their rows.
+   */
+  async run(merge: Merge): Promise<boolean> {
+    try {
+      return await this.steps(merge);
+    } catch (err) {
+      await this.sink.settle().catch(() => undefined); // a fatal error is the one thrown already
+      throw err;
+    }
+  }
+
+  private async steps(merge: Merge): Promise<boolean> {
+    for await (const k of merge.keys()) {
+      if (this.sink.stopped) return this.stop();
+      await this.decide(k);
+    }
     const { config } = this.deps;
     const refusal = suddenlyEmpty({ regularFiles: this.opts.merged(), stored: this.stored, remote: this.remote, allowEmpty: this.opts.allowEmpty }, config);
     if (refusal) throw new FolderUnsafeError(refusal);
     if (checksDevices(config.deletes, this.opts.allowEmpty)) this.holdDeviceMoves();
     await this.renames();
     await this.sink.settle();
-    if (this.sink.stopped) return;
+    if (this.sink.stopped) return false;
     await this.removals();
+    return true;
+  }
+
+  /** A graceful stop: the transfers queued finish (and keep their rows); nothing else is decided. */
+  private async stop(): Promise<false> {
+    await this.sink.settle();
+    return false;
   }
 
   /** One key: a transfer now, nothing (unchanged), or a note in the spool for after the merge. */
@@ -98,7 +121,7 @@ export class StreamedReconcile {
     if (!this.spool.hasFresh) return;
     for (const page of this.spool.freshFiles()) {
       for (const f of page) {
-        if (this.sink.stopped) return;
+        if (this.sink.stopped) return; // run() sees it after settle()
         await this.sink.file(newFileAction(f.key, f, this.spool.claim(f)) as Extract<Action, { type: 'upload' | 'copy' }>);
       }
     }

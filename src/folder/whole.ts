@@ -41,7 +41,7 @@ export async function reconcileWhole(deps: FolderDeps, opts: ReconcileOptions, r
     const sink = opts.dryRun
       ? new DryRunSink({ root: config.path, followSymlinks: config.followSymlinks, partSize: deps.partSize, signal: opts.signal }, spool)
       : new RunSink(new ActionRunner(deps, log), spool, opts, report);
-    await new StreamedReconcile(deps, spool, sink, {
+    const complete = await new StreamedReconcile(deps, spool, sink, {
       listed, maxDelete: opts.maxDelete, allowEmpty: opts.allowEmpty, deferNew: !moved && store.count(config.name).files > 0,
       spared: (rel) => !config.deleteExcluded && excludedPath(ig, rel),
       merged: () => {
@@ -57,6 +57,7 @@ export async function reconcileWhole(deps: FolderDeps, opts: ReconcileOptions, r
       report.estimate = sink.estimate;
       return;
     }
+    if (!complete) return; // a graceful stop cut it short: not a reconcile of the whole folder (nor a listing to the end)
     // A listing whose deletes a guard held back has not converged: a listing owed since a crash stays owed.
     store.markSynced(config.name, Date.now(), listed, listed && !report.error);
   } finally {

@@ -173,3 +173,34 @@ test('the streamed reconcile of a root gone empty refuses before any removal, as
   spool.close();
   assert.deepEqual(removed, [], 'nothing removed or forgotten');
 });
+
+test('a graceful stop during the merge: the queued transfers settle, nothing more is sent, no removal runs', async () => {
+  const c = randomCase(11);
+  c.deletes = 'mirror';
+  const local = new Map<string, LocalFile>();
+  for (let i = 0; i < 50; i++) {
+    const key = `p/f${String(i).padStart(2, '0')}`;
+    local.set(key, { rel: key.slice(2), key, size: 1, mtimeNs: '1', ctimeNs: '0', ino: String(i), mtimeMs: 0 });
+  }
+  const rows = [{ key: 'p/gone', rel: 'gone', size: 5, mtimeNs: '1', ino: '99', etag: 'e', md5: null, partSize: 0, syncedAt: 0 }];
+  const spool = new Spool();
+  let sent = 0;
+  let settled = 0;
+  const removed: Action[] = [];
+  const sink: StreamSink = {
+    get stopped() { return sent >= 10; },
+    async file() { sent++; },
+    async settle() { settled++; },
+    async removals(l) { removed.push(...l); },
+  };
+  const deps = { config: { name: 'f', path: '/x', bucket: 'b', prefix: PREFIX, deletes: 'mirror', trashPrefix: 't/' } } as unknown as FolderDeps;
+  const merge = new Merge(pages([...local.values()].map((file): WalkItem => ({ kind: 'file', file })), 7), [rows], undefined);
+  const complete = await new StreamedReconcile(deps, spool, sink, {
+    listed: false, maxDelete: { kind: 'count', count: 1e9 }, allowEmpty: false, deferNew: false, spared, merged: () => 50,
+  }, emptyReport({ name: 'f', path: '/x' }), createLogger({ level: 'silent', out: { write: () => undefined } })).run(merge);
+  spool.close();
+  assert.equal(complete, false, 'not a complete reconcile: the folder is not marked synced or listed');
+  assert.equal(sent, 10, 'nothing queued after the stop');
+  assert.ok(settled >= 1, 'the queued transfers were waited for');
+  assert.deepEqual(removed, [], 'removals wait for the next run');
+});
