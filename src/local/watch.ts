@@ -138,6 +138,7 @@ export class Watcher {
    * arrived before the watch: files written before the watch are found by that walk, later ones are reported.
    */
   private async arm(dirs: readonly string[], announce = false): Promise<void> {
+    const queued = new Set(dirs);
     for (let i = 0; i < dirs.length && !this.closed; i += ARM_BATCH) {
       // A directory already gone is not armed: chokidar would watch its parent for it to come back, and that
       // watch can outlive close() (its add() reopens a closed instance).
@@ -146,8 +147,10 @@ export class Watcher {
       await this.armBatch(batch);
       if (announce) for (const d of batch) this.touch(this.rel(d));
       // A directory made under one of these while it was being armed is neither in the walk nor reported (the
-      // arming read of its parent is an initial one): find it now, arm it and hand it over.
-      const missed = batch.flatMap((d) => this.directoriesUnder(d, 1)).filter((d) => !this.owner.has(d));
+      // arming read of its parent is an initial one): find it now, arm it and hand it over. One still queued
+      // here is no such directory (the walk found it; it is armed in a later batch): announcing those would hand
+      // the whole tree over as new, a reconcile of every directory while the watches are still being armed.
+      const missed = batch.flatMap((d) => this.directoriesUnder(d, 1)).filter((d) => !this.owner.has(d) && !queued.has(d));
       if (missed.length > 0) await this.arm(missed.flatMap((d) => this.directoriesUnder(d)), true);
     }
   }

@@ -281,6 +281,21 @@ test('watchedDirs follows mkdir and rmdir', async (t) => {
   assert.equal(x.w.watchedDirs, y.w.watchedDirs);
 });
 
+test('arming a tree of many directories hands nothing over: they are watched, not new', async (t) => {
+  // 3 x 12 directories, more than one chokidar batch each: the arming must not mistake the directories of later
+  // batches for ones made while it ran (the daemon would reconcile every directory while still arming).
+  const spec: Record<string, string> = {};
+  for (let a = 0; a < 3; a++) for (let b = 0; b < 12; b++) spec[`a${a}/b${b}/f.txt`] = `${a}.${b}`;
+  const root = tree(spec);
+  const s = await start(t, root);
+  assert.equal(s.w.watchedDirs, 1 + 3 + 36);
+  assert.equal(s.w.pending, 0, 'nothing pending right after arming');
+  await settle(s, root);
+  assert.deepEqual([...s.paths()].filter((p) => !p.startsWith('sentinel-')), [], 'no path handed over but the sentinel');
+  writeFileSync(join(root, 'a2', 'b11', 'late.txt'), '1');
+  await waitFor(() => s.paths().has('a2/b11/late.txt'), 'a write in the last directory armed');
+});
+
 test('watchedDirs counts the root and its subdirectories', async (t) => {
   const root = tree({ 'a/b/f.txt': '1', 'top.txt': '1' });
   const s = await start(t, root);
