@@ -27,6 +27,17 @@ const toRow = (r: RawRow): ObjectRow => ({
   partSize: r.part_size, syncedAt: r.synced_at, ...(r.dev !== null ? { dev: r.dev } : {}),
 });
 
+/**
+ * The first string after every string that starts with `p` (in SQLite's BINARY order, which for UTF-8 text is code
+ * point order): `p` with its last character incremented. Undefined when that is not one plain character (empty
+ * prefix, a surrogate, or U+D7FF whose successor is one); the prefixes of a scope end in '/', which always has one.
+ */
+function prefixEnd(p: string): string | undefined {
+  const last = p.charCodeAt(p.length - 1);
+  if (!(last < 0xd7ff)) return undefined;
+  return p.slice(0, -1) + String.fromCharCode(last + 1);
+}
+
 /** The objects table of one open DB. */
 export class ObjectTable {
   /** `stale`: folders whose rows describe other keys (see FolderTable.stale); they read as empty. */
@@ -53,7 +64,9 @@ export class ObjectTable {
         if (r) out.set(r.key, toRow(r));
       }
       for (const p of prefixes) {
-        for (const r of stmts.rowsUnder.iterate({ folder, p })) out.set(r.key, toRow(r));
+        const end = prefixEnd(p);
+        const rows = end === undefined ? stmts.rowsFrom.iterate({ folder, p }) : stmts.rowsUnder.iterate({ folder, p, end });
+        for (const r of rows) out.set(r.key, toRow(r));
       }
     });
     return out;

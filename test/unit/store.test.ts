@@ -115,6 +115,12 @@ test('rowsIn: exact keys and everything under key prefixes, nothing else', () =>
   assert.deepEqual([...s.rowsIn('f', [], ['p/dir/']).keys()].sort(), ['p/dir/sub/y', 'p/dir/x']);
   assert.deepEqual([...s.rowsIn('f', ['p/dir', 'p/none'], ['p/dir/', 'p/é/']).keys()].sort(), ['p/dir', 'p/dir/sub/y', 'p/dir/x', 'p/é/z']);
   assert.equal(s.rowsIn('f', [], ['p/nothing/']).size, 0);
+  // the ends of a prefix's range: the keys right after it in key order are not under it, the last ones under it are
+  for (const k of ['p/dir0', 'p/dir/\u{10FFFF}', 'p/dir/\u{10FFFF}/z', 'p/é0', 'p/é/\uFFFF', 'p/ê', 'p/\uD7FF', 'p/\uD7FFx', 'p/\uD800']) s.put('f', row(k));
+  assert.deepEqual([...s.rowsIn('f', [], ['p/dir/']).keys()].sort(), ['p/dir/sub/y', 'p/dir/x', 'p/dir/\u{10FFFF}', 'p/dir/\u{10FFFF}/z'].sort());
+  assert.deepEqual([...s.rowsIn('f', [], ['p/é/']).keys()].sort(), ['p/é/z', 'p/é/\uFFFF'].sort());
+  assert.deepEqual([...s.rowsIn('f', [], ['p/é']).keys()].sort(), ['p/é/z', 'p/é/\uFFFF', 'p/é0'].sort(), 'a prefix ending in a non-ASCII character');
+  assert.deepEqual([...s.rowsIn('f', [], ['p/\uD7FF']).keys()].sort(), ['p/\uD7FF', 'p/\uD7FFx'].sort(), 'a prefix ending in U+D7FF (no plain successor)');
 });
 
 // Keys whose UTF-16 order (JS `<`, Array.sort) differs from their UTF-8 byte order: an astral character (a

@@ -155,6 +155,23 @@ test('a directory made after the watcher is armed: it and the file inside are re
   assert.deepEqual(s.errors, []);
 });
 
+test('a directory tree moved in is named and watched; a directory renamed inside is named on both sides and watched as renamed', async (t) => {
+  const root = tree({ 'keep/': '' });
+  const outside = tree({ 'pack/a.txt': '1', 'pack/inner/b.txt': '2' });
+  const s = await start(t, root);
+  renameSync(join(outside, 'pack'), join(root, 'keep', 'pack'));
+  await waitFor(() => s.paths().has('keep/pack'), 'keep/pack (moved in)');
+  await waitFor(() => s.w.watchedDirs === 4, `watchedDirs 4 with pack and pack/inner (is ${s.w.watchedDirs})`);
+  writeFileSync(join(root, 'keep', 'pack', 'inner', 'c.txt'), '3');
+  await waitFor(() => s.paths().has('keep/pack/inner/c.txt'), 'a write in the moved-in tree');
+  renameSync(join(root, 'keep', 'pack'), join(root, 'moved'));
+  await waitFor(() => s.paths().has('keep/pack') && s.paths().has('moved'), 'both names of the renamed directory');
+  await waitFor(() => s.w.watchedDirs === 4, `still 4 watches after the rename (is ${s.w.watchedDirs})`);
+  writeFileSync(join(root, 'moved', 'inner', 'd.txt'), '4');
+  await waitFor(() => s.paths().has('moved/inner/d.txt'), 'a write under the new name');
+  assert.deepEqual(s.errors, []);
+});
+
 test('removing a directory with files hands over a batch that names the directory', async (t) => {
   const root = tree({ 'gone/x.txt': '1', 'gone/y.txt': '2', 'gone/sub/z.txt': '3', 'stay.txt': '4' });
   const s = await start(t, root);
@@ -279,6 +296,21 @@ test('watchedDirs follows mkdir and rmdir', async (t) => {
   const x = await start(t, tree({ 'a/': '', 'cache/deep/': '' }), { exclude: ['cache/'] });
   const y = await start(t, tree({ 'a/': '' }));
   assert.equal(x.w.watchedDirs, y.w.watchedDirs);
+});
+
+test('arming a tree of many directories hands nothing over: they are watched, not new', async (t) => {
+  // 3 x 12 directories, more than one chokidar batch each: the arming must not mistake the directories of later
+  // batches for ones made while it ran (the daemon would reconcile every directory while still arming).
+  const spec: Record<string, string> = {};
+  for (let a = 0; a < 3; a++) for (let b = 0; b < 12; b++) spec[`a${a}/b${b}/f.txt`] = `${a}.${b}`;
+  const root = tree(spec);
+  const s = await start(t, root);
+  assert.equal(s.w.watchedDirs, 1 + 3 + 36);
+  assert.equal(s.w.pending, 0, 'nothing pending right after arming');
+  await settle(s, root);
+  assert.deepEqual([...s.paths()].filter((p) => !p.startsWith('sentinel-')), [], 'no path handed over but the sentinel');
+  writeFileSync(join(root, 'a2', 'b11', 'late.txt'), '1');
+  await waitFor(() => s.paths().has('a2/b11/late.txt'), 'a write in the last directory armed');
 });
 
 test('watchedDirs counts the root and its subdirectories', async (t) => {
