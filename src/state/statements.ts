@@ -38,9 +38,8 @@ export function prepareStatements(db: Database) {
     // objects
     rows: db.prepare<[string], RawRow>('SELECT key, rel, size, mtime_ns, ino, etag, md5, part_size, synced_at, dev FROM objects WHERE folder = ?'),
     row: db.prepare<[string, string], RawRow>('SELECT key, rel, size, mtime_ns, ino, etag, md5, part_size, synced_at, dev FROM objects WHERE folder = ? AND key = ?'),
-    // `key >= @p AND key < @end` is a range of the primary key: only the rows under the prefix are visited (@end
-    // is the first string after every one that starts with @p). substr() alone filters but does not end the scan:
-    // it visited every key from @p to the folder's last, ~650 ms per prefix on 1M rows.
+    // A primary-key range: only the rows under the prefix are visited (@end: the first string after all that start
+    // with @p). substr() alone does not end the scan: it read on to the folder's last key, ~650 ms on 1M rows.
     rowsUnder: db.prepare<[{ folder: string; p: string; end: string }], RawRow>('SELECT key, rel, size, mtime_ns, ino, etag, md5, part_size, synced_at, dev FROM objects WHERE folder = @folder AND key >= @p AND key < @end AND substr(key, 1, length(@p)) = @p'),
     // A prefix whose last character has no simple successor (see ObjectTable.rowsIn): the open-ended range.
     rowsFrom: db.prepare<[{ folder: string; p: string }], RawRow>('SELECT key, rel, size, mtime_ns, ino, etag, md5, part_size, synced_at, dev FROM objects WHERE folder = @folder AND key >= @p AND substr(key, 1, length(@p)) = @p'),
