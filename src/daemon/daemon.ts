@@ -89,8 +89,9 @@ export class Daemon {
     await this.engine.recoverInterruptedRuns(this.runId, this.hard.signal);
     await Promise.all([...this.loops.values()].map((l) => l.start()));
     const watching = [...this.loops.values()].filter((l) => l.watching).length;
-    this.deps.notifier.ready(`watching ${watching}/${this.loops.size} folder(s); initial reconcile`);
+    // Logged first: whoever sees READY=1 (systemd, a test) finds the line already written.
     this.log.info({ folders: this.loops.size, watching, dirs: this.watchedDirs() }, 'watchers armed');
+    this.deps.notifier.ready(`watching ${watching}/${this.loops.size} folder(s); initial reconcile`);
     const { rescanInterval, verifyInterval } = this.config.daemon;
     const listed = this.record.lastListings();
     const now = this.clock.now();
