@@ -5,7 +5,7 @@
 // of a folder whose bucket or prefix changed (they describe other keys); import from commands/ or above state/.
 
 import type { StateDb } from './db.js';
-import type { RawRow } from './statements.js';
+import type { RawRow, RawTuple } from './statements.js';
 
 /** What we know about one mirrored object. */
 export interface ObjectRow {
@@ -25,6 +25,10 @@ export interface ObjectRow {
 const toRow = (r: RawRow): ObjectRow => ({
   key: r.key, rel: r.rel, size: r.size, mtimeNs: r.mtime_ns, ino: r.ino, etag: r.etag, md5: r.md5,
   partSize: r.part_size, syncedAt: r.synced_at, ...(r.dev !== null ? { dev: r.dev } : {}),
+});
+
+const tupleRow = ([key, rel, size, mtimeNs, ino, etag, md5, partSize, syncedAt, dev]: RawTuple): ObjectRow => ({
+  key, rel, size, mtimeNs, ino, etag, md5, partSize, syncedAt, ...(dev !== null ? { dev } : {}),
 });
 
 /**
@@ -91,8 +95,8 @@ export class ObjectTable {
       if (this.stale.has(folder)) return;
       const raw = this.sdb.guard(() => this.sdb.stmts.rowsPage.all({ folder, after, n: page }));
       if (raw.length === 0) return;
-      after = raw[raw.length - 1]!.key;
-      yield raw.map(toRow);
+      after = raw[raw.length - 1]![0];
+      yield raw.map(tupleRow);
     }
   }
 

@@ -9,6 +9,9 @@ export interface RawRow {
   key: string; rel: string; size: number; mtime_ns: string; ino: string; etag: string; md5: string | null;
   part_size: number; synced_at: number; dev: string | null;
 }
+/** A RawRow as a raw statement returns it (rowsPage: the streamed reconcile reads every row, and an array per row costs less than an object). */
+export type RawTuple = [key: string, rel: string, size: number, mtime_ns: string, ino: string, etag: string, md5: string | null,
+  part_size: number, synced_at: number, dev: string | null];
 
 /** The prepared statements of one open DB. */
 export type Statements = ReturnType<typeof prepareStatements>;
@@ -45,7 +48,7 @@ export function prepareStatements(db: Database) {
     rowsFrom: db.prepare<[{ folder: string; p: string }], RawRow>('SELECT key, rel, size, mtime_ns, ino, etag, md5, part_size, synced_at, dev FROM objects WHERE folder = @folder AND key >= @p AND substr(key, 1, length(@p)) = @p'),
     // Keyset pages and split-point hops: `key > @after` lets the primary key (folder, key) find the start and give
     // the order (an index range scan, no sort); '' comes before every key (an object key is at least one byte).
-    rowsPage: db.prepare<[{ folder: string; after: string; n: number }], RawRow>('SELECT key, rel, size, mtime_ns, ino, etag, md5, part_size, synced_at, dev FROM objects WHERE folder = @folder AND key > @after ORDER BY key LIMIT @n'),
+    rowsPage: db.prepare<[{ folder: string; after: string; n: number }], RawTuple>('SELECT key, rel, size, mtime_ns, ino, etag, md5, part_size, synced_at, dev FROM objects WHERE folder = @folder AND key > @after ORDER BY key LIMIT @n').raw(true),
     // The key `@skip` rows after `@after`, and the one after it (present unless that key is the folder's last).
     splitHop: db.prepare<[{ folder: string; after: string; skip: number }], { key: string }>('SELECT key FROM objects WHERE folder = @folder AND key > @after ORDER BY key LIMIT 2 OFFSET @skip'),
     onDevice: db.prepare<[string, string], RawRow>('SELECT key, rel, size, mtime_ns, ino, etag, md5, part_size, synced_at, dev FROM objects WHERE folder = ? AND dev = ?'),
