@@ -4,7 +4,7 @@
 // Must not: do a command's work (parse its options, load the config, talk to S3); export a default.
 
 import fs from 'node:fs';
-import { ExitCode } from './errors.js';
+import { ExitCode, Interrupted, interruptedExitCode } from './errors.js';
 import type { Command, CommandContext } from './commands/context.js';
 import { bucketsCommand, lsCommand } from './commands/ls.js';
 import { corsCommand } from './commands/cors.js';
@@ -38,7 +38,7 @@ remote.credentialsFile, or systemd's $CREDENTIALS_DIRECTORY/credentials.
 Output: a progress line on a terminal; JSON log lines (pino) on stderr otherwise; results on stdout.
 Exit codes: 0 all done, 1 some files failed, deletes were refused or verify found differences, 2 usage,
 75 endpoint unreachable or state DB busy, 78 configuration (bad file, credentials rejected, missing bucket,
-unusable state DB), 130 interrupted.
+unusable state DB), 130 interrupted by SIGINT (Ctrl-C), 143 stopped by SIGTERM.
 `;
 
 /** Run the CLI; resolves to the exit code. */
@@ -84,7 +84,7 @@ interface ProcessSignals {
  * One AbortController for the process: the first SIGINT/SIGTERM asks the command to stop, the second exits.
  * The command's stop deadline: once stopping, the process exits when it passes, whatever is still pending (an
  * await that never settles, a handle that keeps the event loop alive), with the command's code if it returned
- * one, else 130. Unref'd: it never delays a process that ends on its own.
+ * one, else the signal's (130 SIGINT, 143 SIGTERM). Unref'd: it never delays a process that ends on its own.
  */
 function processSignals(): ProcessSignals {
   const controller = new AbortController();
@@ -94,13 +94,14 @@ function processSignals(): ProcessSignals {
     if (deadlineMs === undefined || deadline !== undefined || !controller.signal.aborted) return;
     deadline = setTimeout(() => {
       process.stderr.write(`r2mirror: still not stopped ${deadlineMs! / 1000} s after the signal; exiting\n`);
-      process.exit(typeof process.exitCode === 'number' ? process.exitCode : 130);
+      process.exit(typeof process.exitCode === 'number' ? process.exitCode : interruptedExitCode(controller.signal.reason));
     }, deadlineMs);
     deadline.unref();
   };
   const onSignal = (sig: NodeJS.Signals) => {
-    if (controller.signal.aborted) process.exit(130);
-    controller.abort(new Error(`interrupted by ${sig}`));
+    const why = new Interrupted(sig === 'SIGTERM' ? 'SIGTERM' : 'SIGINT');
+    if (controller.signal.aborted) process.exit(why.exitCode);
+    controller.abort(why);
     armDeadline();
   };
   process.on('SIGINT', onSignal);

@@ -19,6 +19,25 @@ export const ExitCode = {
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
+/**
+ * The reason the process's abort signal carries: which signal stopped the run. Its exit code is the one shells
+ * and systemd expect of a process ended by that signal (128 + its number): SIGINT 130, SIGTERM 143.
+ */
+export class Interrupted extends Error {
+  constructor(readonly signal: 'SIGINT' | 'SIGTERM') {
+    super(`interrupted by ${signal}`);
+  }
+
+  get exitCode(): number {
+    return this.signal === 'SIGTERM' ? 143 : 130;
+  }
+}
+
+/** The exit code for a run stopped by `reason` (an abort signal's reason): 143 for SIGTERM, else 130. */
+export function interruptedExitCode(reason: unknown): number {
+  return reason instanceof Interrupted ? reason.exitCode : 130;
+}
+
 /** Where a problem in a config file is: file, 1-based line/column, and the key path (`folders[0].bucket`). */
 export interface ConfigLocation {
   file?: string | undefined;

@@ -5,7 +5,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { loadConfig, loadCredentials, type Config, type Credentials } from '../config.js';
-import { ConfigError, ExitCode, FatalError, UsageError, describeError, isAbortError, printable, scrub } from '../errors.js';
+import { ConfigError, ExitCode, FatalError, UsageError, describeError, interruptedExitCode, isAbortError, printable, scrub } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { createClient, type OpCounter } from '../remote/bucket.js';
 import type { CommandContext, Output } from './context.js';
@@ -92,7 +92,7 @@ export function reportError(ctx: CommandContext, err: unknown, secrets: readonly
   }
   if (ctx.signal.aborted && (err === ctx.signal.reason || isAbortError(err) || /^interrupted by/.test(String((err as Error)?.message)))) {
     ctx.stderr.write(`r2mirror: ${String((ctx.signal.reason as Error)?.message ?? 'interrupted')}\n`);
-    return 130;
+    return interruptedExitCode(ctx.signal.reason);
   }
   const code = err instanceof ConfigError || err instanceof FatalError ? err.exitCode : ExitCode.SOFTWARE;
   const text = code === ExitCode.SOFTWARE ? `internal error: ${(err as Error)?.stack ?? String(err)}` : describeError(err);

@@ -30,7 +30,7 @@ export interface CommandContext {
   readonly signal: AbortSignal;
   /**
    * Once `signal` is aborted, the process exits after `ms` even if the command has not returned (with its exit
-   * code if it has, else 130): a stop never waits on an await that does not settle.
+   * code if it has, else 130 for SIGINT, 143 for SIGTERM): a stop never waits on an await that does not settle.
    */
   stopDeadline(ms: number): void;
   /** Register a SIGHUP handler (the daemon reloads its config); returns a function that removes it. */

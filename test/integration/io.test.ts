@@ -82,9 +82,11 @@ describe('SIGTERM during sync', () => {
     }
   }
 
-  test('stops a slow run at once with exit 130', async () => {
+  test('stops a slow run at once with exit 143, the code shells and systemd expect after SIGTERM', async () => {
+    // Old code: 130 (SIGINT's code) for SIGTERM too.
     const { r, ms } = await stopDuringUpload({});
-    assert.equal(r.code, 130, r.stderr);
+    assert.equal(r.code, 143, r.stderr);
+    assert.match(r.stderr, /interrupted by SIGTERM/);
     assert.ok(ms < 2000, `exited ${ms} ms after SIGTERM`);
   });
 
@@ -94,7 +96,7 @@ describe('SIGTERM during sync', () => {
     const keepAlive = fileURLToPath(new URL('../harness/keep-alive-on-sigterm.mjs', import.meta.url));
     const { r, ms } = await stopDuringUpload({ NODE_OPTIONS: `--import ${keepAlive}` });
     assert.notEqual(r.code, null, `still running ${ms} ms after SIGTERM (killed)`);
-    assert.equal(r.code, 130, r.stderr);
+    assert.equal(r.code, 143, r.stderr);
     assert.ok(ms >= 1500 && ms < 6000, `exited ${ms} ms after SIGTERM (stopTimeout 2 s)`);
     assert.match(r.stderr, /still not stopped 2 s after the signal; exiting/);
   });
