@@ -4,7 +4,8 @@
 // Must not: do a command's work (parse its options, load the config, talk to S3); export a default.
 
 import fs from 'node:fs';
-import { ExitCode, Interrupted, interruptedExitCode } from './errors.js';
+import { ExitCode, Interrupted, interruptedExitCode, printable } from './errors.js';
+import { closest } from './suggest.js';
 import type { Command, CommandContext } from './commands/context.js';
 import { bucketsCommand, lsCommand } from './commands/ls.js';
 import { corsCommand } from './commands/cors.js';
@@ -29,8 +30,8 @@ export const HELP = `r2mirror ${VERSION}: mirror local folders to Cloudflare R2 
 
 Usage:
 ${COMMANDS.map((c) => c.help).join('\n')}
-  r2mirror help                show this help (also: r2mirror COMMAND --help)
-  r2mirror --version           print the version
+  r2mirror help [COMMAND]      show this help, or one command's (also: r2mirror COMMAND --help)
+  r2mirror version             print the version (also: --version)
 
 Credentials: R2_ACCESS_KEY_ID / R2_SECRET_ACCESS_KEY (or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY),
 remote.credentialsFile, or systemd's $CREDENTIALS_DIRECTORY/credentials.
@@ -46,18 +47,24 @@ export async function main(argv: readonly string[]): Promise<number> {
   // The SDK warns on Node 20 about its releases after January 2027; package-lock.json pins the SDK we test.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const [name, ...rest] = argv;
-  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+  if (name === undefined || name === '--help' || name === '-h' || (name === 'help' && rest.length === 0)) {
     process.stdout.write(HELP);
     return ExitCode.OK;
   }
-  if (name === '--version' || name === '-V') {
+  if (name === '--version' || name === '-V' || name === 'version') {
     process.stdout.write(`r2mirror ${VERSION}\n`);
     return ExitCode.OK;
   }
-  const command = COMMANDS.find((c) => c.name === name);
+  // `r2mirror help sync` is `r2mirror sync --help`
+  const wanted = name === 'help' ? rest[0]! : name;
+  const command = COMMANDS.find((c) => c.name === wanted);
   if (!command) {
-    process.stderr.write(`r2mirror: unknown command "${name}" (commands: ${COMMANDS.map((c) => c.name).join(', ')}, help)\nTry "r2mirror --help".\n`);
+    process.stderr.write(unknownCommand(wanted));
     return ExitCode.USAGE;
+  }
+  if (name === 'help') {
+    process.stdout.write(`Usage:\n${command.help}`);
+    return ExitCode.OK;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(`Usage:\n${command.help}`);
@@ -69,6 +76,14 @@ export async function main(argv: readonly string[]): Promise<number> {
   } finally {
     signals.dispose();
   }
+}
+
+/** The usage error for a command that does not exist, with the closest one when there is one. */
+export function unknownCommand(name: string): string {
+  const names = [...COMMANDS.map((c) => c.name), 'help', 'version'];
+  const guess = closest(name, names);
+  const hint = guess === undefined ? `commands: ${names.join(', ')}` : `did you mean "${guess}"?`;
+  return `r2mirror: unknown command "${printable(name)}" (${hint})\nTry "r2mirror --help".\n`;
 }
 
 /** The process's one AbortController, wired to SIGINT/SIGTERM, and the stop deadline a command may ask for. */

@@ -7,6 +7,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { loadConfig, loadCredentials, type Config, type Credentials } from '../config.js';
 import { ConfigError, ExitCode, FatalError, UsageError, describeError, interruptedExitCode, isAbortError, printable, scrub } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
+import { closest } from '../suggest.js';
 import { createClient, type OpCounter } from '../remote/bucket.js';
 import type { CommandContext, Output } from './context.js';
 
@@ -25,12 +26,21 @@ export function parseCommand<T extends NonNullable<ParseArgsConfig['options']>>(
   try {
     parsed = parseArgs({ args: [...args], options, allowPositionals: true, strict: true });
   } catch (err) {
-    throw new UsageError(`${command}: ${(err as Error).message}`);
+    throw new UsageError(`${command}: ${withSuggestion(err as Error & { code?: string }, options)}`);
   }
   if (parsed.positionals.length > maxPositionals) {
     throw new UsageError(`${command}: unexpected argument "${parsed.positionals[maxPositionals]}"`);
   }
   return parsed;
+}
+
+/** parseArgs's message; for an unknown option, the closest known one instead of its hint about positionals. */
+function withSuggestion(err: Error & { code?: string }, options: NonNullable<ParseArgsConfig['options']>): string {
+  const typed = err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /'(--?[^'=]+)/.exec(err.message)?.[1] : undefined;
+  if (typed === undefined) return err.message;
+  const names = Object.entries(options).flatMap(([long, o]) => [`--${long}`, ...(o.short ? [`-${o.short}`] : [])]);
+  const guess = closest(typed, [...names.filter((n) => n.startsWith('--')), '--help']);
+  return guess === undefined ? err.message : `Unknown option '${typed}'. Did you mean ${guess}?`;
 }
 
 /** Validate a --log-level value. */

@@ -3,11 +3,15 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { test } from 'node:test';
-import { COMMANDS, HELP } from '../../src/cli.js';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { COMMANDS, HELP, unknownCommand } from '../../src/cli.js';
+import { closest } from '../../src/suggest.js';
 import { formatBytes } from '../../src/commands/common.js';
 import { parseSyncArgs } from '../../src/commands/sync.js';
 import { parseConfig, type MaxDelete } from '../../src/config.js';
 
+const cliPath = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
 const readme = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 
 test('parseSyncArgs: every option', () => {
@@ -88,7 +92,7 @@ test('every option in --help is accepted by the parser and documented in the REA
 });
 
 test('the exit codes in --help and README agree with the code', () => {
-  for (const code of ['0', '1', '2', '75', '78']) {
+  for (const code of ['0', '1', '2', '75', '78', '130', '143']) {
     assert.match(HELP, new RegExp(`\\b${code}\\b`), `--help lacks exit code ${code}`);
     assert.match(readme, new RegExp(`\\| ${code} \\|`), `README lacks exit code ${code}`);
   }
@@ -99,4 +103,31 @@ test('formatBytes', () => {
   assert.equal(formatBytes(1023), '1023 B');
   assert.equal(formatBytes(1536), '1.5 KiB');
   assert.equal(formatBytes(200 * 1024 * 1024), '200 MiB');
+});
+
+test('a typo in a command or an option gets the closest one suggested', () => {
+  assert.equal(closest('stauts', COMMANDS.map((c) => c.name)), 'status');
+  assert.equal(closest('daemom', COMMANDS.map((c) => c.name)), 'daemon');
+  assert.equal(closest('frobnicate', COMMANDS.map((c) => c.name)), undefined);
+  assert.match(unknownCommand('stauts'), /unknown command "stauts" \(did you mean "status"\?\)/);
+  assert.match(unknownCommand('zzz'), /unknown command "zzz" \(commands: sync, daemon, .*help, version\)/);
+  assert.match(unknownCommand('a\u001b[2Jb'), /"a\\u001b\[2Jb"/, 'a typed name is escaped like every human line');
+  assert.throws(() => parseSyncArgs(['--dryrun'], {}), /sync: Unknown option '--dryrun'\. Did you mean --dry-run\?/);
+  assert.throws(() => parseSyncArgs(['--trust-stat'], {}), /Did you mean --trust-state\?/);
+  assert.throws(() => parseSyncArgs(['--frob'], {}), (e: Error) => !/Did you mean/.test(e.message));
+});
+
+test('help COMMAND prints that command\'s help only; version is a command', async () => {
+  const run = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', cliPath, ...args], { encoding: 'utf8' });
+  const help = run(['help', 'sync']);
+  assert.equal(help.status, 0, help.stderr);
+  assert.equal(help.stdout, run(['sync', '--help']).stdout);
+  assert.match(help.stdout, /^Usage:\n {2}r2mirror sync /);
+  assert.doesNotMatch(help.stdout, /r2mirror daemon/);
+  const version = run(['version']);
+  assert.equal(version.status, 0, version.stderr);
+  assert.match(version.stdout, /^r2mirror \d+\.\d+\.\d+/);
+  const typo = run(['help', 'stauts']);
+  assert.equal(typo.status, 2);
+  assert.match(typo.stderr, /did you mean "status"/);
 });
