@@ -137,7 +137,7 @@ function processSignals(): ProcessSignals {
 /** What a command gets instead of `process`. */
 function contextFor(args: readonly string[], signals: ProcessSignals): CommandContext {
   return {
-    args, env: process.env, cwd: process.cwd(), pid: process.pid, version: VERSION, nodeVersion: process.versions.node,
+    args, env: process.env, cwd: process.cwd(), pid: process.pid, uid: process.getuid?.(), version: VERSION, nodeVersion: process.versions.node,
     monotonicUsec: () => process.hrtime.bigint() / 1000n,
     stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, signal: signals.signal,
     stopDeadline: (ms) => signals.stopDeadline(ms),

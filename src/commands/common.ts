@@ -4,7 +4,7 @@
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { loadConfig, loadCredentials, type Config, type Credentials } from '../config.js';
+import { findConfigFile, loadConfig, loadCredentials, type Config, type Credentials } from '../config.js';
 import { ConfigError, ExitCode, FatalError, UsageError, describeError, interruptedExitCode, isAbortError, printable, scrub } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { closest } from '../suggest.js';
@@ -13,9 +13,12 @@ import type { CommandContext, Output } from './context.js';
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-/** The config file: --config, else $R2MIRROR_CONFIG, else /etc/r2mirror/config.yaml. */
+/**
+ * The config file: --config, else $R2MIRROR_CONFIG, else the user's ($XDG_CONFIG_HOME/r2mirror/config.yaml or
+ * ~/.config/...) when it exists, else /etc/r2mirror/config.yaml.
+ */
 export function configPath(value: string | undefined, env: CommandContext['env']): string {
-  return value ?? env.R2MIRROR_CONFIG ?? '/etc/r2mirror/config.yaml';
+  return value ?? findConfigFile(env);
 }
 
 /** node:util parseArgs, with its errors turned into UsageError and a bound on positionals. */

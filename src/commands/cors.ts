@@ -69,7 +69,7 @@ export const corsCommand: Command = {
   name: 'cors',
   help: `  r2mirror cors get|set FILE|clear [options]
                                show, replace (from a JSON policy file) or remove a bucket's CORS policy
-    -c, --config FILE        config file (default: $R2MIRROR_CONFIG, else /etc/r2mirror/config.yaml)
+    -c, --config FILE        config file (default: $R2MIRROR_CONFIG, ~/.config/r2mirror/config.yaml, /etc/r2mirror/config.yaml)
     -b, --bucket NAME        the bucket (default: the bucket of the folders, when they use only one)
         --json               set/clear: print {bucket, action, rules} as one JSON object (get prints JSON anyway)
 `,

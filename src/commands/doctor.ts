@@ -280,7 +280,7 @@ export function formatChecks(checks: readonly Check[]): string {
 export const doctorCommand: Command = {
   name: 'doctor',
   help: `  r2mirror doctor [options]    check the set-up, say how to fix what fails (reads only; exit 1 when a check fails)
-    -c, --config FILE        config file (default: $R2MIRROR_CONFIG, else /etc/r2mirror/config.yaml)
+    -c, --config FILE        config file (default: $R2MIRROR_CONFIG, ~/.config/r2mirror/config.yaml, /etc/r2mirror/config.yaml)
         --json               print { ok, checks: [{ name, status, detail, fix }] } on stdout
 `,
   run: runDoctor,

@@ -5,10 +5,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { stringify } from 'yaml';
-import { parseConfig } from '../config.js';
+import { SYSTEM_CONFIG, parseConfig, userConfigPath } from '../config.js';
 import { ConfigError, ExitCode, FatalError, UsageError, isAbortError } from '../errors.js';
 import { TargetExistsError, makeDirSync, writeNewFileSync } from '../local/place.js';
-import { configPath, parseCommand, reportError } from './common.js';
+import { parseCommand, reportError } from './common.js';
 import type { Command, CommandContext } from './context.js';
 
 /** Parsed `init` options. */
@@ -35,7 +35,7 @@ export interface InitAnswers {
 }
 
 /** Parse the arguments after `init`. Throws UsageError. */
-export function parseInitArgs(argv: readonly string[], env: CommandContext['env']): InitArgs {
+export function parseInitArgs(argv: readonly string[], env: CommandContext['env'], uid?: number): InitArgs {
   const { values: v } = parseCommand('init', argv, {
     config: { type: 'string', short: 'c' }, 'account-id': { type: 'string' }, endpoint: { type: 'string' },
     bucket: { type: 'string' }, path: { type: 'string' }, prefix: { type: 'string' }, name: { type: 'string' },
@@ -46,7 +46,7 @@ export function parseInitArgs(argv: readonly string[], env: CommandContext['env'
   }
   if (v.json && v['force-stdout']) throw new UsageError('init: --json and --force-stdout cannot be combined (both print on stdout)');
   return {
-    config: configPath(v.config, env), accountId: v['account-id'], endpoint: v.endpoint, bucket: v.bucket, path: v.path,
+    config: v.config ?? env.R2MIRROR_CONFIG ?? (uid === 0 ? undefined : userConfigPath(env)) ?? SYSTEM_CONFIG, accountId: v['account-id'], endpoint: v.endpoint, bucket: v.bucket, path: v.path,
     prefix: v.prefix, name: v.name, forceStdout: !!v['force-stdout'], json: !!v.json,
   };
 }
@@ -265,7 +265,8 @@ export function nextSteps(file: string, a: InitAnswers, folderExists: boolean): 
 export const initCommand: Command = {
   name: 'init',
   help: `  r2mirror init [options]      write a commented config file for one folder (asks on a terminal for what is missing)
-    -c, --config FILE        the file to write (default: $R2MIRROR_CONFIG, else /etc/r2mirror/config.yaml); never overwritten
+    -c, --config FILE        the file to write (default: $R2MIRROR_CONFIG, else ~/.config/r2mirror/config.yaml, root's
+                             /etc/r2mirror/config.yaml); never overwritten
         --account-id ID      Cloudflare account ID (32 hex characters) ...
         --endpoint URL       ... or the URL of another S3-compatible server
         --bucket NAME        the bucket
@@ -280,7 +281,7 @@ export const initCommand: Command = {
 
 async function runInit(ctx: CommandContext): Promise<number> {
   try {
-    const args = parseInitArgs(ctx.args, ctx.env);
+    const args = parseInitArgs(ctx.args, ctx.env, ctx.uid);
     const file = path.resolve(ctx.cwd, args.config);
     if (!args.forceStdout && fs.existsSync(file)) throw exists(file);
     const interactive = !!ctx.stdin.isTTY && !!ctx.stderr.isTTY;

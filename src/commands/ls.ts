@@ -47,7 +47,7 @@ export const lsCommand: Command = {
   name: 'ls',
   help: `  r2mirror ls [BUCKET[/PREFIX]] [options]
                                list objects (date, size, ETag, key); default: each folder's bucket/prefix
-    -c, --config FILE        config file (default: $R2MIRROR_CONFIG, else /etc/r2mirror/config.yaml)
+    -c, --config FILE        config file (default: $R2MIRROR_CONFIG, ~/.config/r2mirror/config.yaml, /etc/r2mirror/config.yaml)
     -r, --recursive          everything under the prefix, not just one level (no PRE lines)
         --json               one JSON array of {bucket, key, size, lastModified, etag} and {bucket, prefix}
 `,
@@ -57,7 +57,7 @@ export const lsCommand: Command = {
 export const bucketsCommand: Command = {
   name: 'buckets',
   help: `  r2mirror buckets [options]   list the buckets the credentials can see, with their creation dates
-    -c, --config FILE        config file (default: $R2MIRROR_CONFIG, else /etc/r2mirror/config.yaml)
+    -c, --config FILE        config file (default: $R2MIRROR_CONFIG, ~/.config/r2mirror/config.yaml, /etc/r2mirror/config.yaml)
         --json               one JSON array of {name, creationDate}
 `,
   run: runBuckets,

@@ -170,7 +170,7 @@ export const presignCommand: Command = {
   name: 'presign',
   help: `  r2mirror presign PATH|KEY [options]
                                print a presigned download (or upload) URL for a mirrored file or an object key
-    -c, --config FILE        config file (default: $R2MIRROR_CONFIG, else /etc/r2mirror/config.yaml)
+    -c, --config FILE        config file (default: $R2MIRROR_CONFIG, ~/.config/r2mirror/config.yaml, /etc/r2mirror/config.yaml)
     -f, --folder NAME        the folder (bucket) of a bare KEY, or the folder a PATH must be in
         --put                an upload link instead of a download link
         --content-type TYPE  with --put: the upload must send this Content-Type (signed; another type gets 403)

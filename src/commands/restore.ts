@@ -50,7 +50,7 @@ export const restoreCommand: Command = {
   name: 'restore',
   help: `  r2mirror restore --folder NAME --to DIR [options]
                                download a mirrored folder from the bucket into DIR, verifying every file
-    -c, --config FILE        config file (default: $R2MIRROR_CONFIG, else /etc/r2mirror/config.yaml)
+    -c, --config FILE        config file (default: $R2MIRROR_CONFIG, ~/.config/r2mirror/config.yaml, /etc/r2mirror/config.yaml)
     -f, --folder NAME        the folder to restore (as named in the config)
         --to DIR             where to write the files (created if missing; may be the folder itself)
         --prefix P           only keys under P, relative to the folder's prefix (e.g. photos/2024/)

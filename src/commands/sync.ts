@@ -47,7 +47,7 @@ export function maxDeleteOption(s: string | undefined): MaxDelete | undefined {
 export const syncCommand: Command = {
   name: 'sync',
   help: `  r2mirror sync [options]      reconcile every folder once, then exit with a summary
-    -c, --config FILE        config file (default: $R2MIRROR_CONFIG, else /etc/r2mirror/config.yaml)
+    -c, --config FILE        config file (default: $R2MIRROR_CONFIG, ~/.config/r2mirror/config.yaml, /etc/r2mirror/config.yaml)
     -f, --folder NAME        only this folder (repeat for several)
     -n, --dry-run            print the plan and the R2 operations it would spend; change nothing
         --json               print the summary as one JSON object on stdout

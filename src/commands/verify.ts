@@ -33,7 +33,7 @@ export function parseVerifyArgs(argv: readonly string[], env: CommandContext['en
 export const verifyCommand: Command = {
   name: 'verify',
   help: `  r2mirror verify [options]    compare bucket, state DB and disk per key (size, ETag); exit 0 only if all agree
-    -c, --config FILE        config file (default: $R2MIRROR_CONFIG, else /etc/r2mirror/config.yaml)
+    -c, --config FILE        config file (default: $R2MIRROR_CONFIG, ~/.config/r2mirror/config.yaml, /etc/r2mirror/config.yaml)
     -f, --folder NAME        only this folder (repeat for several)
         --json               print per-folder counts and every difference as one JSON object on stdout
         --log-level LEVEL    fatal|error|warn|info|debug|trace|silent

@@ -2,7 +2,7 @@
 // ConfigError naming it), the default state DB path and the files SQLite makes beside it, and resolving symbolic links for the nesting check.
 // Must not: write anything; touch `process` (callers pass env); put a file's contents into a message.
 
-import { readFileSync, realpathSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { isAbsolute, join, resolve, sep } from 'node:path';
 import { ConfigError } from '../errors.js';
 import type { Env } from './types.js';
@@ -13,12 +13,31 @@ function ioReason(err: unknown): string {
   return code && known[code] ? `${known[code]} (${code})` : (err as Error).message;
 }
 
+/** The config file for everyone on the machine (and for the daemon under systemd). */
+export const SYSTEM_CONFIG = '/etc/r2mirror/config.yaml';
+
+/** A user's config file: $XDG_CONFIG_HOME/r2mirror/config.yaml, else ~/.config/r2mirror/config.yaml (undefined: no HOME). */
+export function userConfigPath(env: Env): string | undefined {
+  const xdg = env.XDG_CONFIG_HOME;
+  if (xdg && isAbsolute(xdg)) return join(xdg, 'r2mirror', 'config.yaml');
+  const home = env.HOME;
+  return home && isAbsolute(home) ? join(home, '.config', 'r2mirror', 'config.yaml') : undefined;
+}
+
+/** The config file to read when --config is not given: $R2MIRROR_CONFIG, else the user's if it exists, else the system's. */
+export function findConfigFile(env: Env): string {
+  if (env.R2MIRROR_CONFIG) return env.R2MIRROR_CONFIG;
+  const user = userConfigPath(env);
+  return user !== undefined && existsSync(user) ? user : SYSTEM_CONFIG;
+}
+
 /** The file's text; a file that cannot be read is "cannot read the <what>: <reason>" naming the file. */
 export function readText(file: string, what: 'config file' | 'credentials file'): string {
   try {
     return readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(`cannot read the ${what}: ${ioReason(err)}`, { file });
+    const create = what === 'config file' && (err as NodeJS.ErrnoException).code === 'ENOENT' ? '; create one with "r2mirror init"' : '';
+    throw new ConfigError(`cannot read the ${what}: ${ioReason(err)}${create}`, { file });
   }
 }
 

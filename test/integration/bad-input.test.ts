@@ -291,7 +291,7 @@ describe('bad configuration', () => {
     const file = path.join(w.dir, 'does-not-exist.yaml');
     const r = await w.run([], { config: file });
     expectRun(r, 78);
-    assert.equal(errorLine(r), `r2mirror: ${file}: cannot read the config file: no such file (ENOENT)`);
+    assert.equal(errorLine(r), `r2mirror: ${file}: cannot read the config file: no such file (ENOENT); create one with "r2mirror init"`);
     assert.deepEqual(await w.snapshot(), snap);
   });
 
@@ -841,8 +841,12 @@ describe('command line errors (exit 2, nothing touched)', () => {
   test('an unknown command', async () => {
     const r = await runCli(['frobnicate', '--config', w.configFile]);
     expectRun(r, 2);
-    assert.equal(r.stderr, 'r2mirror: unknown command "frobnicate" (commands: sync, daemon, status, verify, restore, init, doctor, presign, cors, ls, buckets, help)\n' +
+    assert.equal(r.stderr, 'r2mirror: unknown command "frobnicate" (commands: sync, daemon, status, verify, restore, init, doctor, presign, cors, ls, buckets, help, version)\n' +
       'Try "r2mirror --help".\n');
+    await untouched();
+    const typo = await runCli(['stauts', '--config', w.configFile]);
+    expectRun(typo, 2);
+    assert.equal(typo.stderr, 'r2mirror: unknown command "stauts" (did you mean "status"?)\nTry "r2mirror --help".\n');
     await untouched();
   });
 

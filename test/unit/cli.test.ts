@@ -2,6 +2,8 @@
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { test } from 'node:test';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -9,7 +11,8 @@ import { COMMANDS, HELP, unknownCommand } from '../../src/cli.js';
 import { closest } from '../../src/suggest.js';
 import { formatBytes } from '../../src/commands/common.js';
 import { parseSyncArgs } from '../../src/commands/sync.js';
-import { parseConfig, type MaxDelete } from '../../src/config.js';
+import { parseInitArgs } from '../../src/commands/init.js';
+import { loadConfig, parseConfig, type MaxDelete } from '../../src/config.js';
 
 const cliPath = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
 const readme = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
@@ -130,4 +133,25 @@ test('help COMMAND prints that command\'s help only; version is a command', asyn
   const typo = run(['help', 'stauts']);
   assert.equal(typo.status, 2);
   assert.match(typo.stderr, /did you mean "status"/);
+});
+
+test('the config file: --config, $R2MIRROR_CONFIG, the user\'s when it exists, then /etc; init writes the user\'s unless root', () => {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'r2m-home-'));
+  try {
+    const user = path.join(home, '.config', 'r2mirror', 'config.yaml');
+    assert.equal(parseSyncArgs([], { HOME: home }).config, '/etc/r2mirror/config.yaml', 'no user config yet: the system one');
+    assert.equal(parseInitArgs([], { HOME: home }, 1000).config, user, 'init as a user writes the user path');
+    assert.equal(parseInitArgs([], { HOME: home }, 0).config, '/etc/r2mirror/config.yaml', 'init as root writes /etc');
+    fs.mkdirSync(path.dirname(user), { recursive: true });
+    fs.writeFileSync(user, 'folders: []\n');
+    assert.equal(parseSyncArgs([], { HOME: home }).config, user, 'an existing user config is found');
+    assert.equal(parseSyncArgs([], { HOME: home, R2MIRROR_CONFIG: '/env.yaml' }).config, '/env.yaml');
+    assert.equal(parseSyncArgs(['-c', '/x.yaml'], { HOME: home, R2MIRROR_CONFIG: '/env.yaml' }).config, '/x.yaml');
+    const xdg = path.join(home, 'xdg');
+    assert.equal(parseInitArgs([], { HOME: home, XDG_CONFIG_HOME: xdg }, 1000).config, path.join(xdg, 'r2mirror', 'config.yaml'));
+    assert.equal(parseSyncArgs([], { HOME: home, XDG_CONFIG_HOME: xdg }).config, '/etc/r2mirror/config.yaml', 'XDG_CONFIG_HOME replaces ~/.config');
+    assert.throws(() => loadConfig(path.join(home, 'none.yaml'), {}), /cannot read the config file: no such file \(ENOENT\); create one with "r2mirror init"/);
+  } finally {
+    fs.rmSync(home, { recursive: true, force: true });
+  }
 });

@@ -500,7 +500,7 @@ test('loadConfig reads a file; a missing or unreadable file is a ConfigError nam
     assert.equal(c.file, file);
     assert.equal(c.folders[0]!.path, join(dir, 'data'));
     const missing = join(dir, 'nope.yaml');
-    fails(() => loadConfig(missing, ENV), new RegExp(`^${missing}: cannot read the config file: no such file \\(ENOENT\\)$`));
+    fails(() => loadConfig(missing, ENV), new RegExp(`^${missing}: cannot read the config file: no such file \\(ENOENT\\); create one with "r2mirror init"$`));
     fails(() => loadConfig(dir, ENV), new RegExp(`^${dir}: cannot read the config file: is a directory \\(EISDIR\\)$`));
     writeFileSync(file, y(...REMOTE, 'transfers: 0'));
     fails(() => loadConfig(file, ENV), new RegExp(`^${file}:3:12: transfers: must be an integer`));
