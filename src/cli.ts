@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import { ExitCode, Interrupted, interruptedExitCode, printable } from './errors.js';
 import { closest } from './suggest.js';
+import { isJournalStream } from './log.js';
 import type { Command, CommandContext } from './commands/context.js';
 import { bucketsCommand, lsCommand } from './commands/ls.js';
 import { corsCommand } from './commands/cors.js';
@@ -137,7 +138,8 @@ function processSignals(): ProcessSignals {
 /** What a command gets instead of `process`. */
 function contextFor(args: readonly string[], signals: ProcessSignals): CommandContext {
   return {
-    args, env: process.env, cwd: process.cwd(), pid: process.pid, uid: process.getuid?.(), version: VERSION, nodeVersion: process.versions.node,
+    args, env: process.env, cwd: process.cwd(), pid: process.pid, uid: process.getuid?.(),
+    journal: isJournalStream(process.env.JOURNAL_STREAM, 2), version: VERSION, nodeVersion: process.versions.node,
     monotonicUsec: () => process.hrtime.bigint() / 1000n,
     stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, signal: signals.signal,
     stopDeadline: (ms) => signals.stopDeadline(ms),

@@ -1,9 +1,11 @@
-// The pino root logger: JSON lines (journald-friendly), or short human lines on a terminal.
+// The pino root logger: JSON lines (under systemd each with its syslog priority, so `journalctl -p warning` finds
+// warnings and errors), or short human lines on a terminal.
 // Every line passes through a scrubber so credentials can never reach a log, whatever an error carries.
 // The convention for every caller: the message is a constant string, variable parts are fields, and a caught
 // error goes in as `{ err }` (the Error object; the serializer below renders it).
 // Must not: write anywhere but opts.out, or render an error's raw SDK shape (request, response, headers).
 
+import { fstatSync } from 'node:fs';
 import { pino, type Logger, type DestinationStream, type Level } from 'pino';
 import { describeError, errorCode, printable, scrub } from './errors.js';
 
@@ -18,6 +20,32 @@ export interface LogOptions {
   readonly secrets?: readonly string[];
   /** Human one-line format instead of JSON (terminals). */
   readonly pretty?: boolean;
+  /** `out` is the journal (see {@link isJournalStream}): each JSON line starts with its priority, `<3>` for an error. */
+  readonly journal?: boolean;
+}
+
+/** sd-daemon(3)'s priority for each pino level: fatal crit, error err, warn warning, info info, debug and trace debug. */
+const PRIORITY: Record<number, number> = { 10: 7, 20: 7, 30: 6, 40: 4, 50: 3, 60: 2 };
+
+/** The `<N>` journald reads off the front of a JSON line (`{"level":50,...` -> `<3>`); info's when there is none. */
+export function priorityPrefix(line: string): string {
+  const m = /^\{"level":(\d+)/.exec(line);
+  return `<${(m && PRIORITY[Number(m[1])]) ?? 6}>`;
+}
+
+/**
+ * True when file descriptor `fd` is the stream systemd's journal reads: $JOURNAL_STREAM ("device:inode") names it.
+ * A process started under systemd whose stderr was redirected elsewhere (a file, a pipe) inherits the variable
+ * but not the stream, hence the check of the descriptor itself (systemd.exec(5)).
+ */
+export function isJournalStream(journalStream: string | undefined, fd: number): boolean {
+  if (!journalStream) return false;
+  try {
+    const st = fstatSync(fd, { bigint: true });
+    return journalStream === `${st.dev}:${st.ino}`;
+  } catch {
+    return false;
+  }
 }
 
 const LEVELS: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
@@ -62,7 +90,8 @@ export function createLogger(opts: LogOptions): Logger {
     write(line: string) {
       const clean = secrets.length ? scrub(line, secrets) : line;
       // JSON.stringify (and pino) leave C1 controls and bidirectional marks raw; as \uXXXX the JSON means the same.
-      opts.out.write(opts.pretty ? prettyLine(clean) : printable(clean.replace(/\n$/, '')) + '\n');
+      if (opts.pretty) opts.out.write(prettyLine(clean));
+      else opts.out.write(`${opts.journal ? priorityPrefix(clean) : ''}${printable(clean.replace(/\n$/, ''))}\n`);
     },
   };
   return pino({ level: opts.level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime, serializers: { err: serializeError } }, dest);

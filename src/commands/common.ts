@@ -77,7 +77,8 @@ export function setup(ctx: CommandContext, opts: {
   opts.secrets.push(credentials.secretAccessKey, credentials.accessKeyId);
   const tty = !!ctx.stderr.isTTY;
   const level = (opts.logLevel ?? (tty ? 'warn' : config.logLevel)) as 'info';
-  const log = createLogger({ level, secrets: opts.secrets, pretty: tty, out: opts.out ?? ctx.stderr });
+  const out = opts.out ?? ctx.stderr;
+  const log = createLogger({ level, secrets: opts.secrets, pretty: tty, journal: !tty && out === ctx.stderr && !!ctx.journal, out });
   return { config, credentials, log, secrets: opts.secrets };
 }
 
@@ -111,7 +112,9 @@ export function reportError(ctx: CommandContext, err: unknown, secrets: readonly
   const text = code === ExitCode.SOFTWARE ? `internal error: ${(err as Error)?.stack ?? String(err)}` : describeError(err);
   // Messages name files and keys: escaped like every human line, one line (only a stack keeps its line breaks).
   const clean = scrub(text, secrets);
-  ctx.stderr.write(`r2mirror: ${code === ExitCode.SOFTWARE ? clean.split('\n').map(printable).join('\n') : printable(clean)}\n`);
+  const lines = `r2mirror: ${code === ExitCode.SOFTWARE ? clean.split('\n').map(printable).join('\n') : printable(clean)}`.split('\n');
+  // In the journal each line is an entry of its own: every one at priority err, so `journalctl -p err` shows it.
+  ctx.stderr.write(lines.map((l) => (ctx.journal ? `<3>${l}` : l)).join('\n') + '\n');
   return code;
 }
 

@@ -16,6 +16,8 @@ export interface CommandContext {
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly cwd: string;
   readonly pid: number;
+  /** stderr is systemd's journal stream: log lines carry their priority. */
+  readonly journal?: boolean | undefined;
   /** The user's id (undefined where the platform has none): `init` writes a user's config, root's in /etc. */
   readonly uid?: number | undefined;
   /** r2mirror's version. */

@@ -4,6 +4,11 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   ConfigError, ExitCode, FatalError, FileChangedError, FolderUnsafeError, IntegrityError, S3_FAILURES, UsageError, classify, deleteErrorReason,
   describeError, errorCode, explainS3, explainS3Error, httpStatus, isAbortError, isNoCorsPolicy, isNoSuchUpload, isNotFound,
@@ -14,7 +19,7 @@ import { bucketFailure, formatChecks } from '../../src/commands/doctor.js';
 import type { SyncReport } from '../../src/engine.js';
 import type { PlannedAction } from '../../src/folder/types.js';
 import { SpillList } from '../../src/state/spool.js';
-import { createLogger, prettyLine, serializeError } from '../../src/log.js';
+import { createLogger, isJournalStream, prettyLine, serializeError } from '../../src/log.js';
 import { backoff } from '../../src/retry.js';
 import { ByteBudget } from '../../src/transfer.js';
 
@@ -538,4 +543,35 @@ test('the logger scrubs secrets added after it was made (a SIGHUP reload brings 
   assert.equal(lines.length, 1);
   assert.ok(!lines[0]!.includes('NEWSECRETKEY123') && !lines[0]!.includes('OLDSECRETKEY'), lines[0]);
   assert.match(lines[0]!, /sent \[REDACTED\] and \[REDACTED\]/);
+});
+
+test('under systemd every log line carries its syslog priority, so journalctl -p warning shows warnings and errors', () => {
+  const lines: string[] = [];
+  const log = createLogger({ level: 'trace', journal: true, out: { write: (s: string) => lines.push(s) } });
+  log.fatal('f'); log.error('e'); log.warn('w'); log.info('i'); log.debug('d'); log.trace('t');
+  assert.deepEqual(lines.map((l) => l.slice(0, 3)), ['<2>', '<3>', '<4>', '<6>', '<7>', '<7>']);
+  for (const l of lines) assert.doesNotThrow(() => JSON.parse(l.slice(3)), 'the message after the prefix is the pino JSON line');
+  const plain: string[] = [];
+  createLogger({ level: 'info', out: { write: (s: string) => plain.push(s) } }).error('e');
+  assert.match(plain[0]!, /^\{"level":50,/, 'without the journal: plain JSON');
+});
+
+test('isJournalStream: $JOURNAL_STREAM must name the descriptor itself, not only be set', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'r2m-journal-'));
+  const fd = fs.openSync(path.join(dir, 'stderr'), 'w');
+  try {
+    const st = fs.fstatSync(fd, { bigint: true });
+    assert.equal(isJournalStream(`${st.dev}:${st.ino}`, fd), true);
+    assert.equal(isJournalStream(`${st.dev}:${st.ino + 1n}`, fd), false, 'inherited, but stderr was redirected elsewhere');
+    assert.equal(isJournalStream(undefined, fd), false);
+    // end to end: the error line of a failed run is at priority err
+    const cli = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
+    const r = spawnSync(process.execPath, ['--import', 'tsx', cli, 'sync', '--config', path.join(dir, 'none.yaml')],
+      { stdio: ['ignore', 'pipe', fd], env: { ...process.env, JOURNAL_STREAM: `${st.dev}:${st.ino}` } });
+    assert.equal(r.status, 78);
+    assert.match(fs.readFileSync(path.join(dir, 'stderr'), 'utf8'), /^<3>r2mirror: .*none\.yaml: cannot read the config file/);
+  } finally {
+    fs.closeSync(fd);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
