@@ -34,8 +34,9 @@ ${COMMANDS.map((c) => c.help).join('\n')}
   r2mirror help [COMMAND]      show this help, or one command's (also: r2mirror COMMAND --help)
   r2mirror version             print the version (also: --version)
 
-Credentials: R2_ACCESS_KEY_ID / R2_SECRET_ACCESS_KEY (or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY),
-remote.credentialsFile, or systemd's $CREDENTIALS_DIRECTORY/credentials.
+Credentials: remote.credentialsFile, R2_ACCESS_KEY_ID / R2_SECRET_ACCESS_KEY (or AWS_ACCESS_KEY_ID /
+AWS_SECRET_ACCESS_KEY [+ AWS_SESSION_TOKEN]), systemd's $CREDENTIALS_DIRECTORY/credentials, or the
+AWS_PROFILE section of ~/.aws/credentials.
 
 Output: a progress line on a terminal; JSON log lines (pino) on stderr otherwise; results on stdout.
 Exit codes: 0 all done, 1 some files failed, deletes were refused or verify found differences, 2 usage,

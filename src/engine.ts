@@ -76,7 +76,7 @@ export class Engine {
       const partSize = config.partSize ?? DEFAULT_PART;
       const { client, ops } = createClient({
         endpoint: config.remote.endpoint, accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey,
-        requestTimeoutMs: config.requestTimeout, maxSockets: config.transfers * 4 + 4, maxAttempts: opts.maxAttempts,
+        sessionToken: credentials.sessionToken, requestTimeoutMs: config.requestTimeout, maxSockets: config.transfers * 4 + 4, maxAttempts: opts.maxAttempts,
       });
       // Bill each request to the folder whose bucket and prefix it touches (longest prefix wins).
       const owners = [...config.folders].sort((a, b) => b.prefix.length - a.prefix.length);

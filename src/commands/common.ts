@@ -74,7 +74,7 @@ export function setup(ctx: CommandContext, opts: {
   const config = loadConfig(opts.config, ctx.env);
   opts.check?.(config);
   const credentials = loadCredentials(config, ctx.env);
-  opts.secrets.push(credentials.secretAccessKey, credentials.accessKeyId);
+  opts.secrets.push(credentials.secretAccessKey, credentials.accessKeyId, ...(credentials.sessionToken ? [credentials.sessionToken] : []));
   const tty = !!ctx.stderr.isTTY;
   const level = (opts.logLevel ?? (tty ? 'warn' : config.logLevel)) as 'info';
   const out = opts.out ?? ctx.stderr;
@@ -85,7 +85,7 @@ export function setup(ctx: CommandContext, opts: {
 /** The S3 client every command shares with the engine (R2 checksum settings, op counting, timeouts). */
 export function clientFor(config: Config, credentials: Credentials, maxSockets = config.transfers * 4 + 4): { client: S3Client; ops: OpCounter } {
   return createClient({
-    endpoint: config.remote.endpoint, accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey,
+    endpoint: config.remote.endpoint, accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey, sessionToken: credentials.sessionToken,
     requestTimeoutMs: config.requestTimeout, maxSockets,
   });
 }

@@ -165,7 +165,7 @@ function tryReload(file: string, ctx: CommandContext, log: Logger, secrets: stri
   try {
     const config = loadConfig(file, ctx.env);
     const credentials = loadCredentials(config, ctx.env);
-    secrets.push(credentials.secretAccessKey, credentials.accessKeyId);
+    secrets.push(credentials.secretAccessKey, credentials.accessKeyId, ...(credentials.sessionToken ? [credentials.sessionToken] : []));
     return { config, credentials };
   } catch (err) {
     const reason = err instanceof ConfigError ? err.message : describeError(err);

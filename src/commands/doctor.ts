@@ -221,7 +221,7 @@ export async function runChecks(ctx: CommandContext, file: string, secrets: stri
   let credentials: Credentials | undefined;
   try {
     credentials = loadCredentials(config, ctx.env);
-    secrets.push(credentials.secretAccessKey, credentials.accessKeyId);
+    secrets.push(credentials.secretAccessKey, credentials.accessKeyId, ...(credentials.sessionToken ? [credentials.sessionToken] : []));
     checks.push(credentialsCheck(config, credentials));
   } catch (err) {
     checks.push(check('credentials', 'fail', describeError(err),

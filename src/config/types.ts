@@ -71,6 +71,8 @@ export interface DaemonConfig {
 export interface Credentials {
   readonly accessKeyId: string;
   readonly secretAccessKey: string;
+  /** Temporary credentials' token (AWS_SESSION_TOKEN, aws_session_token). */
+  readonly sessionToken?: string;
   readonly source: string;
 }
 

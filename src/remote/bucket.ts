@@ -83,6 +83,7 @@ export interface ClientOptions {
   readonly endpoint: string;
   readonly accessKeyId: string;
   readonly secretAccessKey: string;
+  readonly sessionToken?: string | undefined;
   readonly requestTimeoutMs: number;
   /** Concurrent sockets; at least transfers x part queue. */
   readonly maxSockets: number;
@@ -96,7 +97,7 @@ export function createClient(opts: ClientOptions): { client: S3Client; ops: OpCo
     region: 'auto',
     endpoint: opts.endpoint,
     forcePathStyle: true,
-    credentials: { accessKeyId: opts.accessKeyId, secretAccessKey: opts.secretAccessKey },
+    credentials: { accessKeyId: opts.accessKeyId, secretAccessKey: opts.secretAccessKey, ...(opts.sessionToken ? { sessionToken: opts.sessionToken } : {}) },
     // SDK defaults send streamed bodies aws-chunked with a trailing CRC32, which R2-compatible servers reject
     // (RGW 411, Swift 501) and which breaks presigned PUT URLs: checksums only where an API requires one.
     // Integrity comes from Content-MD5 on single PUTs and the multipart ETag rule, checked after upload.

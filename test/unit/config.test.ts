@@ -12,6 +12,8 @@ import {
   type Config,
 } from '../../src/config.js';
 import { ConfigError } from '../../src/errors.js';
+import { HeadBucketCommand } from '@aws-sdk/client-s3';
+import { createClient } from '../../src/remote/bucket.js';
 
 const F = '/etc/r2.yaml';
 const ENV = { HOME: '/home/u' };
@@ -562,9 +564,57 @@ test('loadCredentials reads a credentials file in its accepted formats', () => {
     ];
     for (const text of formats) {
       writeFileSync(join(dir, 'creds'), text);
-      assert.deepEqual(loadCredentials(cfg('creds'), {}), { accessKeyId: ID, secretAccessKey: SECRET, source: `file ${join(dir, 'creds')}` }, text);
+      const source = `file ${join(dir, 'creds')}${text.includes('[default]') ? ' in [default]' : ''}`;
+      assert.deepEqual(loadCredentials(cfg('creds'), {}), { accessKeyId: ID, secretAccessKey: SECRET, source }, text);
     }
   });
+});
+
+test('loadCredentials: AWS_PROFILE picks a section, [default] without it, a missing or ambiguous one is an error; session tokens pass on', () => {
+  withCreds((dir, cfg) => {
+    const creds = join(dir, 'creds');
+    // Old code: the first section's keys, whatever AWS_PROFILE said.
+    writeFileSync(creds, `[work]\naws_access_key_id = work-id\naws_secret_access_key = ${SECRET}\n\n[profile r2]\n` +
+      `aws_access_key_id = r2-id\naws_secret_access_key = ${SECRET}\naws_session_token = TOKEN123456\n`);
+    assert.deepEqual(loadCredentials(cfg('creds'), { AWS_PROFILE: 'r2' }),
+      { accessKeyId: 'r2-id', secretAccessKey: SECRET, sessionToken: 'TOKEN123456', source: `file ${creds} in [r2]` });
+    assert.equal(loadCredentials(cfg('creds'), { AWS_PROFILE: 'work' }).accessKeyId, 'work-id');
+    fails(() => loadCredentials(cfg('creds'), { AWS_PROFILE: 'nope' }),
+      new RegExp(`^${creds}: AWS_PROFILE names the profile "nope", but the file has no \\[nope\\] section \\(profiles: work, r2\\)$`));
+    fails(() => loadCredentials(cfg('creds'), {}), /several profiles \(work, r2\) and no \[default\]: set AWS_PROFILE/);
+    writeFileSync(creds, `[other]\naws_access_key_id = other-id\naws_secret_access_key = ${SECRET}\n[default]\n` +
+      `aws_access_key_id = default-id\naws_secret_access_key = ${SECRET}\n`);
+    assert.equal(loadCredentials(cfg('creds'), {}).accessKeyId, 'default-id');
+    writeFileSync(creds, `[default]\naws_access_key_id = default-id\n[r2]\naws_secret_access_key = ${SECRET}\n`);
+    fails(() => loadCredentials(cfg('creds'), {}), /no secret access key in \[default\]/); // keys of another section are not mixed in
+    writeFileSync(creds, `R2_ACCESS_KEY_ID=plain-id\nR2_SECRET_ACCESS_KEY=${SECRET}\n`);
+    assert.equal(loadCredentials(cfg('creds'), { AWS_PROFILE: 'r2' }).accessKeyId, 'plain-id'); // a file without sections ignores AWS_PROFILE
+    // the shared credentials file, found through AWS_PROFILE; AWS_SESSION_TOKEN goes with the AWS_* pair
+    mkdirSync(join(dir, '.aws'));
+    writeFileSync(join(dir, '.aws', 'credentials'), `[r2]\naws_access_key_id = shared-id\naws_secret_access_key = ${SECRET}\n`);
+    assert.equal(loadCredentials(cfg(), { HOME: dir, AWS_PROFILE: 'r2' }).source, `file ${join(dir, '.aws', 'credentials')} in [r2]`);
+    fails(() => loadCredentials(cfg(), { HOME: dir }), /no credentials found; .*\(5\) ~\/\.aws\/credentials: AWS_PROFILE not set/);
+    const env = { AWS_ACCESS_KEY_ID: 'aws-id', AWS_SECRET_ACCESS_KEY: SECRET, AWS_SESSION_TOKEN: 'SESSION99' };
+    assert.equal(loadCredentials(cfg(), env).sessionToken, 'SESSION99');
+    assert.equal(loadCredentials(cfg(), { ...env, R2_ACCESS_KEY_ID: 'r2-id', R2_SECRET_ACCESS_KEY: SECRET }).sessionToken, undefined);
+  });
+});
+
+test('a session token is signed into every request (X-Amz-Security-Token), and no token header without one', async () => {
+  const sent = async (sessionToken?: string): Promise<string | undefined> => {
+    const { client } = createClient({ endpoint: 'http://127.0.0.1:9', accessKeyId: ID, secretAccessKey: SECRET, sessionToken, requestTimeoutMs: 1000, maxSockets: 1 });
+    let token: string | undefined;
+    // After signing, capture the header and stop: no request leaves the process.
+    client.middlewareStack.add((_next) => async (args) => {
+      token = (args.request as { headers: Record<string, string> }).headers['x-amz-security-token'];
+      throw new Error('captured');
+    }, { step: 'finalizeRequest', priority: 'low' });
+    await assert.rejects(client.send(new HeadBucketCommand({ Bucket: 'b' })), /captured/);
+    client.destroy();
+    return token;
+  };
+  assert.equal(await sent('SESSION99'), 'SESSION99');
+  assert.equal(await sent(undefined), undefined);
 });
 
 test('loadCredentials precedence: file, then R2_* env, then AWS_* env, then $CREDENTIALS_DIRECTORY/credentials', () => {
@@ -605,8 +655,8 @@ test('loadCredentials errors name the file or variable and the missing piece', (
       /^R2_SECRET_ACCESS_KEY is set but R2_ACCESS_KEY_ID is not/);
     fails(() => loadCredentials(cfg(), { AWS_ACCESS_KEY_ID: ID }), /^AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not/);
     const none = /no credentials found; tried \(1\) remote\.credentialsFile.*\(2\) R2_ACCESS_KEY_ID \+ R2_SECRET_ACCESS_KEY.*\(3\) AWS_ACCESS_KEY_ID \+ AWS_SECRET_ACCESS_KEY.*\(4\) \$CREDENTIALS_DIRECTORY\/credentials: /;
-    fails(() => loadCredentials(cfg(), {}), new RegExp(none.source + 'CREDENTIALS_DIRECTORY not set$'));
-    fails(() => loadCredentials(cfg(), { CREDENTIALS_DIRECTORY: dir }), new RegExp(none.source + `${join(dir, 'credentials')} does not exist$`));
+    fails(() => loadCredentials(cfg(), {}), new RegExp(none.source + 'CREDENTIALS_DIRECTORY not set; \\(5\\) ~\\/\\.aws\\/credentials: AWS_PROFILE not set$'));
+    fails(() => loadCredentials(cfg(), { CREDENTIALS_DIRECTORY: dir }), new RegExp(none.source + `${join(dir, 'credentials')} does not exist; \\(5\\)`));
   });
 });
 
