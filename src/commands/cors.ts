@@ -9,6 +9,7 @@ import { UsageError, explainS3Error, scrub } from '../errors.js';
 import { CorsPolicyError, deleteCors, formatCorsPolicy, getCors, parseCorsPolicy, putCors, type CorsRule } from '../remote/cors.js';
 import { clientFor, configPath, parseCommand, reportError, setup } from './common.js';
 import type { Command, CommandContext } from './context.js';
+import { USAGE } from './usage.js';
 
 /** Parsed `cors` options. */
 export type CorsArgs = {
@@ -67,12 +68,7 @@ export function readPolicyFile(file: string, cwd: string): CorsRule[] {
 
 export const corsCommand: Command = {
   name: 'cors',
-  help: `  r2mirror cors get|set FILE|clear [options]
-                               show, replace (from a JSON policy file) or remove a bucket's CORS policy
-    -c, --config FILE        config file (default: $R2MIRROR_CONFIG, ~/.config/r2mirror/config.yaml, /etc/r2mirror/config.yaml)
-    -b, --bucket NAME        the bucket (default: the bucket of the folders, when they use only one)
-        --json               set/clear: print {bucket, action, rules} as one JSON object (get prints JSON anyway)
-`,
+  help: USAGE.cors,
   run: runCors,
 };
 

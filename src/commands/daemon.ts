@@ -10,14 +10,11 @@ import { ConfigError, describeError, scrub } from '../errors.js';
 import type { Logger } from '../log.js';
 import { configPath, logLevelOption, parseCommand, reportError, setup } from './common.js';
 import type { Command, CommandContext } from './context.js';
+import { USAGE } from './usage.js';
 
 export const daemonCommand: Command = {
   name: 'daemon',
-  help: `  r2mirror daemon [options]    watch the folders and mirror every change until stopped (systemd: Type=notify)
-    -c, --config FILE        config file (as for sync); SIGHUP reloads it (an invalid new one is refused, logged)
-        --log-level LEVEL    as for sync
-                             SIGTERM/SIGINT: finish running uploads (daemon.stopTimeout), then exit 0
-`,
+  help: USAGE.daemon,
   run: runDaemon,
 };
 

@@ -10,6 +10,7 @@ import { ConfigError, ExitCode, FatalError, UsageError, isAbortError } from '../
 import { TargetExistsError, makeDirSync, writeNewFileSync } from '../local/place.js';
 import { parseCommand, reportError } from './common.js';
 import type { Command, CommandContext } from './context.js';
+import { USAGE } from './usage.js';
 
 /** Parsed `init` options. */
 export interface InitArgs {
@@ -264,18 +265,7 @@ export function nextSteps(file: string, a: InitAnswers, folderExists: boolean): 
 
 export const initCommand: Command = {
   name: 'init',
-  help: `  r2mirror init [options]      write a commented config file for one folder (asks on a terminal for what is missing)
-    -c, --config FILE        the file to write (default: $R2MIRROR_CONFIG, else ~/.config/r2mirror/config.yaml, root's
-                             /etc/r2mirror/config.yaml); never overwritten
-        --account-id ID      Cloudflare account ID (32 hex characters) ...
-        --endpoint URL       ... or the URL of another S3-compatible server
-        --bucket NAME        the bucket
-        --path DIR           the local folder to mirror
-        --prefix P           key prefix inside the bucket (default: none, the whole bucket)
-        --name NAME          the folder's name in logs and the state DB (default: the folder's base name)
-        --force-stdout       print the config on stdout instead of writing a file
-        --json               print what was written as one JSON object on stdout
-`,
+  help: USAGE.init,
   run: runInit,
 };
 

@@ -6,6 +6,7 @@ import { formatBytes, num, clientFor, configPath, parseCommand, reportError, set
 import type { Command, CommandContext, Output } from './context.js';
 import { UsageError, explainS3Error, printable, scrub } from '../errors.js';
 import { listBuckets, listPages, type ListedObject } from '../remote/listing.js';
+import { USAGE } from './usage.js';
 
 /** One bucket + prefix to list. */
 export interface ListTarget {
@@ -45,21 +46,13 @@ export function parseTarget(s: string): ListTarget {
 
 export const lsCommand: Command = {
   name: 'ls',
-  help: `  r2mirror ls [BUCKET[/PREFIX]] [options]
-                               list objects (date, size, ETag, key); default: each folder's bucket/prefix
-    -c, --config FILE        config file (default: $R2MIRROR_CONFIG, ~/.config/r2mirror/config.yaml, /etc/r2mirror/config.yaml)
-    -r, --recursive          everything under the prefix, not just one level (no PRE lines)
-        --json               one JSON array of {bucket, key, size, lastModified, etag} and {bucket, prefix}
-`,
+  help: USAGE.ls,
   run: runLs,
 };
 
 export const bucketsCommand: Command = {
   name: 'buckets',
-  help: `  r2mirror buckets [options]   list the buckets the credentials can see, with their creation dates
-    -c, --config FILE        config file (default: $R2MIRROR_CONFIG, ~/.config/r2mirror/config.yaml, /etc/r2mirror/config.yaml)
-        --json               one JSON array of {name, creationDate}
-`,
+  help: USAGE.buckets,
   run: runBuckets,
 };
 

@@ -12,6 +12,7 @@ import { makeMatcher } from '../local/scan.js';
 import { PRESIGN_MAX_SECONDS, PRESIGN_MIN_SECONDS, presign } from '../remote/presign.js';
 import { checkFolderNames, clientFor, configPath, parseCommand, reportError, setup } from './common.js';
 import type { Command, CommandContext } from './context.js';
+import { USAGE } from './usage.js';
 
 /** Parsed `presign` options. */
 export interface PresignArgs {
@@ -168,15 +169,7 @@ const fsProbe: PathProbe = {
 
 export const presignCommand: Command = {
   name: 'presign',
-  help: `  r2mirror presign PATH|KEY [options]
-                               print a presigned download (or upload) URL for a mirrored file or an object key
-    -c, --config FILE        config file (default: $R2MIRROR_CONFIG, ~/.config/r2mirror/config.yaml, /etc/r2mirror/config.yaml)
-    -f, --folder NAME        the folder (bucket) of a bare KEY, or the folder a PATH must be in
-        --put                an upload link instead of a download link
-        --content-type TYPE  with --put: the upload must send this Content-Type (signed; another type gets 403)
-        --expires DURATION   validity, 1s..7d (30s, 15m, 1h, 7d; a bare number is seconds; default 1h)
-        --json               print {url, method, bucket, key, expiresAt, contentType} as one JSON object
-`,
+  help: USAGE.presign,
   run: runPresign,
 };
 

@@ -12,6 +12,7 @@ import { checkFolderNames, clientFor, configPath, formatBytes, logLevelOption, n
 import type { Command, CommandContext } from './context.js';
 import { writeJson } from './json-out.js';
 import { ProgressLine } from './progress.js';
+import { USAGE } from './usage.js';
 
 /** Parsed `restore` options. */
 export interface RestoreArgs {
@@ -48,17 +49,7 @@ export function parseRestoreArgs(argv: readonly string[], env: CommandContext['e
 
 export const restoreCommand: Command = {
   name: 'restore',
-  help: `  r2mirror restore --folder NAME --to DIR [options]
-                               download a mirrored folder from the bucket into DIR, verifying every file
-    -c, --config FILE        config file (default: $R2MIRROR_CONFIG, ~/.config/r2mirror/config.yaml, /etc/r2mirror/config.yaml)
-    -f, --folder NAME        the folder to restore (as named in the config)
-        --to DIR             where to write the files (created if missing; may be the folder itself)
-        --prefix P           only keys under P, relative to the folder's prefix (e.g. photos/2024/)
-        --force              replace existing files whose content differs (default: leave them, exit 1)
-    -n, --dry-run            list what would be downloaded or replaced; write nothing
-        --json               print the summary as one JSON object on stdout
-        --log-level LEVEL    fatal|error|warn|info|debug|trace|silent
-`,
+  help: USAGE.restore,
   run: runRestore,
 };
 

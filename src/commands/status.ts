@@ -8,13 +8,11 @@ import { printable } from '../errors.js';
 import { Store } from '../state/store.js';
 import { configPath, formatBytes, num, parseCommand, reportError, whenAgo } from './common.js';
 import type { Command, CommandContext } from './context.js';
+import { USAGE } from './usage.js';
 
 export const statusCommand: Command = {
   name: 'status',
-  help: `  r2mirror status [options]    what is mirrored, pending and failing per folder; works with or without the daemon
-    -c, --config FILE        config file (as for sync); needs no credentials and sends no request
-        --json               one JSON object on stdout
-`,
+  help: USAGE.status,
   run: runStatus,
 };
 

@@ -10,6 +10,7 @@ import { checkFolderNames, configPath, formatBytes, logLevelOption, num, parseCo
 import type { Command, CommandContext } from './context.js';
 import { writeJson } from './json-out.js';
 import { ProgressLine } from './progress.js';
+import { USAGE } from './usage.js';
 
 /** Parsed `sync` options. */
 export interface SyncArgs {
@@ -46,17 +47,7 @@ export function maxDeleteOption(s: string | undefined): MaxDelete | undefined {
 
 export const syncCommand: Command = {
   name: 'sync',
-  help: `  r2mirror sync [options]      reconcile every folder once, then exit with a summary
-    -c, --config FILE        config file (default: $R2MIRROR_CONFIG, ~/.config/r2mirror/config.yaml, /etc/r2mirror/config.yaml)
-    -f, --folder NAME        only this folder (repeat for several)
-    -n, --dry-run            print the plan and the R2 operations it would spend; change nothing
-        --json               print the summary as one JSON object on stdout
-        --max-delete N|P%    override maxDelete for this run (e.g. 5000 or 100%)
-        --trust-state        compare with the state DB alone, sending no LIST, where the bucket was listed less than
-                             daemon.verifyInterval ago and no unclean stop since (cheap cron syncs); else list
-        --allow-empty        allow deleting when a folder is empty, or a disk mounted in it is gone, but objects exist (you really removed them)
-        --log-level LEVEL    fatal|error|warn|info|debug|trace|silent (default: config logLevel, ${DEFAULTS.logLevel})
-`,
+  help: USAGE.sync,
   run: runSync,
 };
 

@@ -11,6 +11,7 @@ import { verify } from '../verify/run.js';
 import { checkFolderNames, clientFor, configPath, formatBytes, logLevelOption, num, parseCommand, reportError, setup } from './common.js';
 import type { Command, CommandContext } from './context.js';
 import { writeJson } from './json-out.js';
+import { USAGE } from './usage.js';
 
 /** Parsed `verify` options. */
 export interface VerifyArgs {
@@ -32,14 +33,7 @@ export function parseVerifyArgs(argv: readonly string[], env: CommandContext['en
 
 export const verifyCommand: Command = {
   name: 'verify',
-  help: `  r2mirror verify [options]    compare bucket, state DB and disk per key (size, ETag); exit 0 only if all agree
-    -c, --config FILE        config file (default: $R2MIRROR_CONFIG, ~/.config/r2mirror/config.yaml, /etc/r2mirror/config.yaml)
-    -f, --folder NAME        only this folder (repeat for several)
-        --json               print per-folder counts and every difference as one JSON object on stdout
-        --log-level LEVEL    fatal|error|warn|info|debug|trace|silent
-                             costs one LIST (Class A) per 1,000 keys, no HEAD or GET; reads only files whose
-                             row is stale or missing; changes nothing but its result in the state DB
-`,
+  help: USAGE.verify,
   run: runVerify,
 };
 
