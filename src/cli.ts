@@ -6,24 +6,34 @@
 import fs from 'node:fs';
 import { ExitCode, Interrupted, interruptedExitCode, printable } from './errors.js';
 import { closest } from './suggest.js';
-import { isJournalStream } from './log.js';
 import type { Command, CommandContext } from './commands/context.js';
-import { bucketsCommand, lsCommand } from './commands/ls.js';
-import { corsCommand } from './commands/cors.js';
-import { daemonCommand } from './commands/daemon.js';
-import { doctorCommand } from './commands/doctor.js';
-import { initCommand } from './commands/init.js';
-import { presignCommand } from './commands/presign.js';
-import { restoreCommand } from './commands/restore.js';
-import { statusCommand } from './commands/status.js';
-import { syncCommand } from './commands/sync.js';
-import { verifyCommand } from './commands/verify.js';
+import { USAGE } from './commands/usage.js';
+import { MIN_NODE_TEXT, RECOMMENDED_NODE, nodeSupported } from './platform.js';
 
 const VERSION = (JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
+/** A command as `--help` knows it; `load` imports its module (and with it the SDK and SQLite) only to run it. */
+export interface CommandEntry {
+  readonly name: keyof typeof USAGE;
+  readonly help: string;
+  load(): Promise<Command>;
+}
+
+const entry = (name: keyof typeof USAGE, load: () => Promise<Command>): CommandEntry => ({ name, help: USAGE[name], load });
+
 /** Every command, in the order `--help` lists them. */
-export const COMMANDS: readonly Command[] = [
-  syncCommand, daemonCommand, statusCommand, verifyCommand, restoreCommand, initCommand, doctorCommand, presignCommand, corsCommand, lsCommand, bucketsCommand,
+export const COMMANDS: readonly CommandEntry[] = [
+  entry('sync', async () => (await import('./commands/sync.js')).syncCommand),
+  entry('daemon', async () => (await import('./commands/daemon.js')).daemonCommand),
+  entry('status', async () => (await import('./commands/status.js')).statusCommand),
+  entry('verify', async () => (await import('./commands/verify.js')).verifyCommand),
+  entry('restore', async () => (await import('./commands/restore.js')).restoreCommand),
+  entry('init', async () => (await import('./commands/init.js')).initCommand),
+  entry('doctor', async () => (await import('./commands/doctor.js')).doctorCommand),
+  entry('presign', async () => (await import('./commands/presign.js')).presignCommand),
+  entry('cors', async () => (await import('./commands/cors.js')).corsCommand),
+  entry('ls', async () => (await import('./commands/ls.js')).lsCommand),
+  entry('buckets', async () => (await import('./commands/ls.js')).bucketsCommand),
 ];
 
 /** The text of `r2mirror --help`; test/unit/cli.test.ts keeps it in step with the parsers and the README. */
@@ -46,7 +56,8 @@ unusable state DB), 130 interrupted by SIGINT (Ctrl-C), 143 stopped by SIGTERM.
 
 /** Run the CLI; resolves to the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
-  // The SDK warns on Node 20 about its releases after January 2027; package-lock.json pins the SDK we test.
+  // The SDK warns about Node versions it will drop; the Node floor is checked below, and package-lock.json pins
+  // the SDK we test.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || (name === 'help' && rest.length === 0)) {
@@ -72,9 +83,17 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`Usage:\n${command.help}`);
     return ExitCode.OK;
   }
+  // A Node r2mirror no longer supports would crash in the SQLite binding: say so instead (doctor still runs, to
+  // report it among its checks).
+  if (!nodeSupported(process.versions.node) && command.name !== 'doctor') {
+    process.stderr.write(`r2mirror: Node.js ${process.versions.node} is no longer supported: r2mirror ${VERSION} needs Node.js ${MIN_NODE_TEXT} ` +
+      `or later; install ${RECOMMENDED_NODE} and run r2mirror with it (${process.execPath} is the Node.js that ran it)\n`);
+    return ExitCode.CONFIG;
+  }
   const signals = processSignals();
   try {
-    return await command.run(contextFor(rest, signals));
+    const [run, { isJournalStream }] = await Promise.all([command.load(), import('./log.js')]);
+    return await run.run(contextFor(rest, signals, isJournalStream(process.env.JOURNAL_STREAM, 2)));
   } finally {
     signals.dispose();
   }
@@ -137,10 +156,10 @@ function processSignals(): ProcessSignals {
 }
 
 /** What a command gets instead of `process`. */
-function contextFor(args: readonly string[], signals: ProcessSignals): CommandContext {
+function contextFor(args: readonly string[], signals: ProcessSignals, journal: boolean): CommandContext {
   return {
     args, env: process.env, cwd: process.cwd(), pid: process.pid, uid: process.getuid?.(),
-    journal: isJournalStream(process.env.JOURNAL_STREAM, 2), version: VERSION, nodeVersion: process.versions.node,
+    journal, version: VERSION, nodeVersion: process.versions.node,
     monotonicUsec: () => process.hrtime.bigint() / 1000n,
     stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, signal: signals.signal,
     stopDeadline: (ms) => signals.stopDeadline(ms),

@@ -8,10 +8,13 @@ import { loadConfig, loadCredentials, type Config, type Credentials, type Folder
 import { ConfigError, ExitCode, classify, describeError, explainS3, printable, scrub } from '../errors.js';
 import { countWatchedDirectories, readInotifyLimit, suggestedWatchLimit } from '../local/watch.js';
 import { probeBucket, watchServerClock, type ClockSample } from '../remote/probe.js';
-import { inspectState, lockHeldReadOnly } from '../state/inspect.js';
+import { inspectState, lockHeldReadOnly, probeSqliteBinding } from '../state/inspect.js';
 import { SCHEMA_VERSION } from '../state/schema.js';
+import { findSystemdNotify } from '../daemon/notify.js';
+import { MIN_NODE_TEXT, RECOMMENDED_NODE, nodeSupported } from '../platform.js';
 import { clientFor, configPath, parseCommand, reportError } from './common.js';
 import type { Command, CommandContext } from './context.js';
+import { USAGE } from './usage.js';
 
 /** ok and warn pass; fail makes the exit code 1; skip: not checked because an earlier check failed. */
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
@@ -24,8 +27,6 @@ export interface Check {
   readonly fix?: string;
 }
 
-/** The oldest Node.js r2mirror supports. */
-export const MIN_NODE = [20, 19] as const;
 /** Clock skew that warns, and that fails (SigV4 signatures are refused beyond 15 minutes). */
 export const SKEW_WARN_MS = 30_000;
 export const SKEW_FAIL_MS = 5 * 60_000;
@@ -34,14 +35,39 @@ const PROBE_TIMEOUT_MS = 30_000;
 
 const check = (name: string, status: CheckStatus, detail: string, fix?: string): Check => (fix === undefined ? { name, status, detail } : { name, status, detail, fix });
 
-/** The Node.js version check ("20.20.2" without the v). */
+/** The Node.js version check ("24.11.0" without the v). */
 export function nodeCheck(version: string): Check {
-  const [major = 0, minor = 0] = version.split('.').map(Number);
-  const ok = major > MIN_NODE[0] || (major === MIN_NODE[0] && minor >= MIN_NODE[1]);
-  const need = `${MIN_NODE[0]}.${MIN_NODE[1]}`;
-  return ok
-    ? check('node', 'ok', `Node.js ${version} (r2mirror needs ${need} or later)`)
-    : check('node', 'fail', `Node.js ${version || 'unknown'} is too old: r2mirror needs ${need} or later`, 'install Node.js 22 LTS (or 20.19 or later)');
+  return nodeSupported(version)
+    ? check('node', 'ok', `Node.js ${version} (r2mirror needs ${MIN_NODE_TEXT} or later)`)
+    : check('node', 'fail', `Node.js ${version || 'unknown'} is no longer supported: r2mirror needs ${MIN_NODE_TEXT} or later (its SQLite binding crashes on older ones)`,
+      `install ${RECOMMENDED_NODE} (or ${MIN_NODE_TEXT} or later), then reinstall r2mirror with it`);
+}
+
+/**
+ * The SQLite binding loads and opens a database (in memory: the state DB is not touched). Not tried on a Node
+ * r2mirror does not support: the binding would crash the process there.
+ */
+export function sqliteCheck(nodeOk: boolean): Check {
+  if (!nodeOk) return check('sqlite', 'skip', 'not checked: this Node.js cannot load the SQLite binding (see the node check)');
+  const fix = 'reinstall r2mirror (npm install -g r2mirror) with the Node.js that runs it; the binding ships prebuilt for Linux, macOS and Windows on x64 and arm64';
+  try {
+    const { binding, sqlite } = probeSqliteBinding();
+    return check('sqlite', 'ok', `the state DB binding works (better-sqlite3 ${binding}, SQLite ${sqlite})`);
+  } catch (err) {
+    return check('sqlite', 'fail', `the state DB binding does not load: ${describeError(err)}`, fix);
+  }
+}
+
+/**
+ * How the daemon will tell systemd it is ready (through systemd-notify, see daemon/notify.ts): fails when systemd
+ * runs this machine and there is no systemd-notify, because a Type=notify start would then time out.
+ */
+export function notifyCheck(command: string | undefined, systemdRuns: boolean): Check {
+  if (command) return check('notify', 'ok', `the daemon tells systemd it is ready through ${command} (the shipped unit's NotifyAccess=all accepts it)`);
+  return systemdRuns
+    ? check('notify', 'fail', 'systemd-notify is not on PATH: the daemon cannot tell systemd it is ready, so a Type=notify start times out',
+      'install systemd-notify (Debian and Ubuntu: package systemd), or run the daemon with Type=simple in a drop-in')
+    : check('notify', 'ok', 'no systemd here, so nothing to notify (systemd-notify is not on PATH either)');
 }
 
 /**
@@ -205,7 +231,9 @@ export function parseDoctorArgs(argv: readonly string[], env: CommandContext['en
 
 /** Run every check in order; checks that depend on a failed one are reported as skipped. */
 export async function runChecks(ctx: CommandContext, file: string, secrets: string[]): Promise<Check[]> {
-  const checks: Check[] = [nodeCheck(ctx.nodeVersion)];
+  const node = nodeCheck(ctx.nodeVersion);
+  const checks: Check[] = [node, sqliteCheck(node.status === 'ok'),
+    notifyCheck(findSystemdNotify(ctx.env.PATH), fs.existsSync('/run/systemd/system'))];
   let config: Config;
   try {
     config = loadConfig(file, ctx.env);
@@ -228,7 +256,8 @@ export async function runChecks(ctx: CommandContext, file: string, secrets: stri
       'set R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY, or point remote.credentialsFile at a file with those lines (chmod 600), ' +
       'or under systemd use LoadCredential=credentials:/etc/r2mirror/credentials'));
   }
-  checks.push(stateCheck(config));
+  // The state check may open the DB (to see whether a running r2mirror holds it): not on a Node that would crash.
+  checks.push(node.status === 'ok' ? stateCheck(config) : check('state', 'skip', 'not checked: this Node.js cannot load the SQLite binding'));
   const roots = config.folders.map((f, i) => folderCheck(f, i, config.file));
   checks.push(...roots);
   checks.push(await inotify(ctx, config, roots));
@@ -279,10 +308,7 @@ export function formatChecks(checks: readonly Check[]): string {
 
 export const doctorCommand: Command = {
   name: 'doctor',
-  help: `  r2mirror doctor [options]    check the set-up, say how to fix what fails (reads only; exit 1 when a check fails)
-    -c, --config FILE        config file (default: $R2MIRROR_CONFIG, ~/.config/r2mirror/config.yaml, /etc/r2mirror/config.yaml)
-        --json               print { ok, checks: [{ name, status, detail, fix }] } on stdout
-`,
+  help: USAGE.doctor,
   run: runDoctor,
 };
 

@@ -4,22 +4,8 @@
 // Must not: touch `process` (env, pid and the monotonic clock are passed in), or know about the engine.
 
 import { spawn as nodeSpawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { constants } from 'node:os';
+import { accessSync, constants as fsConstants } from 'node:fs';
 import type { Logger } from '../log.js';
-
-/** The part of a `unix-dgram` socket that the notifier uses. */
-export interface DgramSocket {
-  send(buf: Buffer, offset: number, length: number, path: string, callback: (err?: Error) => void): void;
-  close(): void;
-  on(event: 'error', listener: (err: Error) => void): unknown;
-}
-
-/** The part of the `unix-dgram` module that the notifier uses. */
-export interface DgramModule {
-  createSocket(type: 'unix_dgram'): DgramSocket;
-}
 
 /** `child_process.spawn`'s shape, injectable for tests. */
 export type Spawn = (command: string, args: readonly string[], options: SpawnOptions) => ChildProcess;
@@ -32,27 +18,25 @@ export interface NotifierOptions {
    * CLOCK_MONOTONIC on Linux). Without it RELOADING=1 is sent alone.
    */
   readonly monotonicUsec?: () => bigint;
-  /** Loads `unix-dgram` (default: createRequire). A loader that throws selects the systemd-notify fallback. */
-  readonly loadDgram?: () => DgramModule;
-  /** Spawns the systemd-notify fallback (default: child_process.spawn). */
+  /** Spawns systemd-notify (default: child_process.spawn). */
   readonly spawn?: Spawn;
-  /** The systemd-notify binary (default: /usr/bin/systemd-notify if it exists, else `systemd-notify` on PATH). */
+  /** The systemd-notify binary (default: the first of /usr/bin and $PATH that has one, see {@link findSystemdNotify}). */
   readonly systemdNotify?: string;
 }
 
-/** A fallback child still running after this long is killed (systemd-notify waits for the manager's barrier). */
-const FALLBACK_TIMEOUT_MS = 10_000;
-/** Fallback messages waiting beyond this drop the oldest (a hung manager must not grow memory). */
+/** A systemd-notify still running after this long is killed (it waits for the manager's barrier). */
+const SEND_TIMEOUT_MS = 10_000;
+/** Messages waiting beyond this drop the oldest (a hung manager must not grow memory). */
 const MAX_QUEUE = 32;
-/** sockaddr_un.sun_path holds 108 bytes; unix-dgram copies at most 107 and would silently cut a longer path. */
-const MAX_PATH_BYTES = 107;
 
 /**
- * Talks to the service manager over $NOTIFY_SOCKET (newline-separated KEY=VALUE datagrams, see sd_notify(3)).
- * A path socket is written natively through the optional `unix-dgram` addon (works with NotifyAccess=main);
- * when the addon cannot load, or the socket is abstract (`@name`, which unix-dgram cannot address), each
- * message is sent by spawning `systemd-notify KEY=VALUE...`, which the manager only accepts with
- * NotifyAccess=all (the sender is a child process, not the main PID). A warning says so once.
+ * Talks to the service manager over $NOTIFY_SOCKET (newline-separated KEY=VALUE datagrams, see sd_notify(3)) by
+ * running `systemd-notify KEY=VALUE...` per message, one at a time and in order. Node cannot send an AF_UNIX
+ * datagram itself, and a native addon for it (unix-dgram, used before) needs an install script that npm 12
+ * blocks, a compiler, and a rebuild for every Node major. The sender is then a child process, so the unit
+ * says NotifyAccess=all; its cgroup holds only r2mirror and these children, so that admits no one else.
+ * systemd-notify waits until the manager has processed the message (its barrier), so the manager can still
+ * attribute it to the service. Abstract sockets (`@name`) work the same way.
  */
 export class Notifier {
   /** Half of WATCHDOG_USEC in ms when systemd's watchdog applies to this process, else undefined. */
@@ -65,11 +49,9 @@ export class Notifier {
   readonly #path: string | undefined;
   readonly #log: Logger;
   readonly #opts: NotifierOptions;
-  /** unix-dgram once loaded; null once we know it cannot be used (then the fallback is used). */
-  #dgram: DgramModule | null | undefined;
   #closed = false;
   readonly #warned = new Set<string>();
-  /** Fallback messages waiting for the systemd-notify child in flight (sent one at a time, in order). */
+  /** Messages waiting for the systemd-notify child in flight (sent one at a time, in order). */
   readonly #queue: string[][] = [];
   #spawning = false;
 
@@ -130,7 +112,7 @@ export class Notifier {
     this.#send(['STOPPING=1']);
   }
 
-  /** Stop sending; later calls are no-ops. Idempotent. Fallback messages already queued (STOPPING=1) still go. */
+  /** Stop sending; later calls are no-ops. Idempotent. Messages already queued (STOPPING=1) still go. */
   close(): void {
     this.#closed = true;
   }
@@ -138,67 +120,15 @@ export class Notifier {
   #send(lines: string[]): void {
     if (!this.#socket || this.#closed) return;
     try {
-      const dgram = this.#socket.startsWith('/') ? this.#native() : null;
-      if (dgram) this.#sendNative(dgram, this.#socket, lines.join('\n'));
-      else this.#sendFallback(lines);
+      if (this.#queue.length >= MAX_QUEUE) {
+        this.#queue.shift();
+        this.#warnOnce('queue', { queued: MAX_QUEUE }, 'systemd-notify is too slow; dropping the oldest queued sd_notify message');
+      }
+      this.#queue.push(lines);
+      this.#pump();
     } catch (err) {
       this.#warnOnce(`unexpected:${(err as Error)?.message}`, { err }, 'sd_notify failed');
     }
-  }
-
-  /** unix-dgram, loaded on first use; null (after one warning) when it cannot load. */
-  #native(): DgramModule | null {
-    if (this.#dgram !== undefined) return this.#dgram;
-    try {
-      this.#dgram = (this.#opts.loadDgram ?? loadUnixDgram)();
-    } catch (err) {
-      this.#dgram = null;
-      this.#log.warn({ err },
-        'the unix-dgram addon cannot load; sending sd_notify messages through systemd-notify, which systemd accepts only with NotifyAccess=all');
-    }
-    return this.#dgram;
-  }
-
-  #sendNative(dgram: DgramModule, path: string, message: string): void {
-    if (Buffer.byteLength(path) > MAX_PATH_BYTES) {
-      this.#warnOnce('path-too-long', { socket: path, maxBytes: MAX_PATH_BYTES }, 'NOTIFY_SOCKET is longer than a unix socket address may be; sd_notify messages are not sent');
-      return;
-    }
-    // One short-lived socket per message: an open unix-dgram socket keeps the event loop alive, and a socket
-    // per message survives the manager re-binding its socket (daemon-reexec). The watchdog pings at most every
-    // few seconds, so the cost does not matter.
-    const sock = dgram.createSocket('unix_dgram');
-    sock.on('error', (err) => this.#warnSend(err, path));
-    const buf = Buffer.from(message, 'utf8');
-    try {
-      sock.send(buf, 0, buf.length, path, (err) => {
-        if (err) this.#warnSend(err, path);
-      });
-    } finally {
-      try {
-        sock.close();
-      } catch (err) {
-        this.#warnSend(err as Error, path);
-      }
-    }
-  }
-
-  #warnSend(err: Error, socket: string): void {
-    const code = errnoName((err as NodeJS.ErrnoException).code) ?? err.message;
-    this.#warnOnce(`send:${code}`, { socket, code }, 'cannot send to NOTIFY_SOCKET');
-  }
-
-  #sendFallback(lines: string[]): void {
-    if (this.#socket?.startsWith('@')) {
-      this.#warnOnce('abstract', { socket: this.#socket },
-        'NOTIFY_SOCKET is an abstract socket, which the unix-dgram addon cannot address; sending sd_notify messages through systemd-notify, which systemd accepts only with NotifyAccess=all');
-    }
-    if (this.#queue.length >= MAX_QUEUE) {
-      this.#queue.shift();
-      this.#warnOnce('fallback:queue', { queued: MAX_QUEUE }, 'systemd-notify is too slow; dropping the oldest queued sd_notify message');
-    }
-    this.#queue.push(lines);
-    this.#pump();
   }
 
   /** Runs the next queued systemd-notify, one at a time so the manager sees the messages in order. */
@@ -207,7 +137,7 @@ export class Notifier {
     const lines = this.#queue.shift();
     if (!lines) return;
     this.#spawning = true;
-    const bin = this.#opts.systemdNotify ?? (existsSync('/usr/bin/systemd-notify') ? '/usr/bin/systemd-notify' : 'systemd-notify');
+    const bin = this.#opts.systemdNotify ?? findSystemdNotify(this.#path) ?? 'systemd-notify';
     // Only what systemd-notify needs: the rest of our environment may hold credentials.
     const env: NodeJS.ProcessEnv = { NOTIFY_SOCKET: this.#socket };
     if (this.#path) env.PATH = this.#path;
@@ -217,14 +147,14 @@ export class Notifier {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      if (problem) this.#warnOnce(`fallback:${problem}`, { command: bin, problem }, 'systemd-notify failed');
+      if (problem) this.#warnOnce(`send:${problem}`, { command: bin, problem }, 'systemd-notify failed');
       this.#spawning = false;
       this.#pump();
     };
     const timer = setTimeout(() => {
       child?.kill('SIGKILL');
-      finish(`no answer within ${FALLBACK_TIMEOUT_MS / 1000} s`);
-    }, FALLBACK_TIMEOUT_MS);
+      finish(`no answer within ${SEND_TIMEOUT_MS / 1000} s`);
+    }, SEND_TIMEOUT_MS);
     timer.unref();
     let child: ChildProcess | undefined;
     try {
@@ -252,20 +182,21 @@ export class Notifier {
   }
 }
 
-function loadUnixDgram(): DgramModule {
-  return createRequire(import.meta.url)('unix-dgram') as DgramModule;
+/** The systemd-notify the daemon runs: /usr/bin's, else the first on `path` (absolute directories only). */
+export function findSystemdNotify(path: string | undefined): string | undefined {
+  for (const dir of ['/usr/bin', ...(path ?? '').split(':').filter((d) => d.startsWith('/'))]) {
+    const command = `${dir}/systemd-notify`;
+    try {
+      accessSync(command, fsConstants.X_OK);
+      return command;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
 }
 
 /** One line of text for a KEY=VALUE field: a newline would start a new field (STATUS="x\nREADY=1"). */
 function oneLine(s: string): string {
   return s.replace(/[\r\n]+/g, ' ');
-}
-
-/** unix-dgram reports errors as negative errno numbers (-2); turn them into names (ENOENT). */
-function errnoName(code: unknown): string | undefined {
-  if (typeof code === 'string') return code;
-  if (typeof code !== 'number') return undefined;
-  const n = Math.abs(code);
-  const hit = Object.entries(constants.errno).find(([, v]) => v === n);
-  return hit ? hit[0] : `errno ${n}`;
 }

@@ -1,11 +1,25 @@
 // A look at the state DB for `doctor`, without SQLite opening it: whether the file is there, is an SQLite
-// database, and its schema version (read from the header); and whether a running r2mirror holds its lock.
+// database, and its schema version (read from the header); whether a running r2mirror holds its lock; and
+// whether the SQLite binding loads (an in-memory database, never the state DB).
 // Must not: create, migrate, lock or write anything (no -wal, -shm or lock file may appear); import from
 // commands/ or any layer above state/.
 
 import fs from 'node:fs';
 
+import { Database, bindingVersion } from './sqlite.js';
+
 export { lockHeldReadOnly } from './lock.js';
+
+/** Load the SQLite binding and open an in-memory database (`doctor`); throws what the binding throws. */
+export function probeSqliteBinding(): { binding: string; sqlite: string } {
+  const db = new Database(':memory:');
+  try {
+    const { v } = db.prepare('SELECT sqlite_version() AS v').get() as { v: string };
+    return { binding: bindingVersion(), sqlite: v };
+  } finally {
+    db.close();
+  }
+}
 
 /** What the state DB file is, as far as its header tells. `message`: the error of the failed stat or read. */
 export type StateFileInfo =

@@ -1,18 +1,20 @@
-// The better-sqlite3 build for the running Node: 12 on Node 20 (13 crashes there), 13 on Node 22 and later
-// (12 aborts on Node 24 whenever the garbage collector frees a Statement outside a JS context:
-// "Assertion failed: (env) != nullptr" in RemoveEnvironmentCleanupHook; 13 moved to node-addon-api).
-// Both have the same API; everything that opens a database imports it from here. Also: SQLite errors in words.
+// The SQLite binding (better-sqlite3 13: node-addon-api, prebuilt binaries for Linux, macOS and Windows inside
+// the npm package, so no install script and no compiler; Node 22 or later). Everything that opens a database
+// imports it from here. Also: SQLite errors in words.
 // Must not: open a database itself; import anything of r2mirror's.
 
 import { createRequire } from 'node:module';
-import { versions } from 'node:process';
 import type BetterSqlite3 from 'better-sqlite3';
 
 const require = createRequire(import.meta.url);
-const major = Number(versions.node.split('.')[0]);
 
-/** The Database class of the better-sqlite3 build that is safe on this Node. */
-export const Database = require(major >= 22 ? 'better-sqlite3-13' : 'better-sqlite3') as typeof BetterSqlite3;
+/** The Database class. */
+export const Database = require('better-sqlite3') as typeof BetterSqlite3;
+
+/** The binding's version ("13.2.0"), for `doctor`. */
+export function bindingVersion(): string {
+  return (require('better-sqlite3/package.json') as { version: string }).version;
+}
 
 /** An open database. */
 export type Database = BetterSqlite3.Database;

@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { COMMANDS, HELP, unknownCommand } from '../../src/cli.js';
 import { closest } from '../../src/suggest.js';
+import { nodeSupported } from '../../src/platform.js';
 import { formatBytes } from '../../src/commands/common.js';
 import { parseSyncArgs } from '../../src/commands/sync.js';
 import { parseInitArgs } from '../../src/commands/init.js';
@@ -133,6 +134,46 @@ test('help COMMAND prints that command\'s help only; version is a command', asyn
   const typo = run(['help', 'stauts']);
   assert.equal(typo.status, 2);
   assert.match(typo.stderr, /did you mean "status"/);
+});
+
+test('--version, --help and help COMMAND load neither the AWS SDK nor SQLite nor pino; a command does', () => {
+  const recorder = fileURLToPath(new URL('../harness/record-imports.mjs', import.meta.url));
+  const loaded = (args: string[]): string[] => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--import', recorder, cliPath, ...args], { encoding: 'utf8' });
+    const line = r.stderr.split('\n').find((l) => l.startsWith('LOADED '));
+    assert.ok(line, `no LOADED line: ${r.stderr}`);
+    return JSON.parse(line.slice(7)) as string[];
+  };
+  const heavy = /@aws-sdk|better-sqlite3|\/pino\//;
+  for (const args of [['--version'], ['version'], ['--help'], ['help', 'sync'], ['sync', '--help']]) {
+    const mods = loaded(args);
+    assert.ok(mods.some((u) => u.endsWith('/cli.ts')), 'the recorder sees the CLI');
+    assert.deepEqual(mods.filter((u) => heavy.test(u)), [], args.join(' '));
+  }
+  // the recorder does see them when a command runs (it would pass vacuously otherwise)
+  const run = loaded(['sync', '--config', '/nonexistent/r2mirror.yaml']);
+  assert.ok(run.some((u) => /better-sqlite3/.test(u)), 'sync loads SQLite');
+  assert.ok(run.some((u) => /@aws-sdk/.test(u)), 'sync loads the SDK');
+});
+
+test('on a Node older than 22 every command but doctor refuses with a message and exit 78 (the SQLite binding would crash)', (t) => {
+  assert.equal(nodeSupported('22.0.0'), true);
+  assert.equal(nodeSupported('24.21.0'), true);
+  assert.equal(nodeSupported('20.20.2'), false);
+  // The machines' own Node is 20: run the CLI on it for real when it is there.
+  const old = ['/usr/bin/node', '/usr/local/bin/node'].find((n) => {
+    const v = spawnSync(n, ['-p', 'process.versions.node'], { encoding: 'utf8' });
+    return v.status === 0 && !nodeSupported(v.stdout.trim());
+  });
+  if (!old) return t.skip('no Node older than 22 on this machine');
+  const r = spawnSync(old, ['--import', 'tsx', cliPath, 'status', '--config', '/nonexistent.yaml'], { encoding: 'utf8' });
+  assert.equal(r.status, 78, r.stderr);
+  assert.match(r.stderr, /^r2mirror: Node\.js 20\.\d+\.\d+ is no longer supported: r2mirror \S+ needs Node\.js 22\.0 or later; install Node\.js 24 LTS/);
+  const doctor = spawnSync(old, ['--import', 'tsx', cliPath, 'doctor', '--config', '/nonexistent.yaml'], { encoding: 'utf8' });
+  assert.equal(doctor.status, 1, doctor.stderr);
+  assert.match(doctor.stdout, /^FAIL {2}node: Node\.js 20\.\d+\.\d+ is no longer supported/m);
+  assert.match(doctor.stdout, /^skip {2}sqlite: /m);
+  assert.equal(spawnSync(old, ['--import', 'tsx', cliPath, '--version'], { encoding: 'utf8' }).status, 0, '--version still answers');
 });
 
 test('the config file: --config, $R2MIRROR_CONFIG, the user\'s when it exists, then /etc; init writes the user\'s unless root', () => {

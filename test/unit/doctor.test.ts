@@ -6,20 +6,36 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { bucketFailure, clockCheck, countWatches, formatChecks, inotifyCheck, nodeCheck, stateCheck } from '../../src/commands/doctor.js';
+import { bucketFailure, clockCheck, countWatches, formatChecks, inotifyCheck, nodeCheck, notifyCheck, sqliteCheck, stateCheck } from '../../src/commands/doctor.js';
 import { parseConfig } from '../../src/config.js';
 import { SCHEMA_VERSION } from '../../src/state/schema.js';
 
-test('nodeCheck: 20.19 and later pass', () => {
-  assert.equal(nodeCheck('20.19.0').status, 'ok');
-  assert.equal(nodeCheck('22.1.0').status, 'ok');
+test('nodeCheck: 22 and later pass; Node 20 is flagged as no longer supported', () => {
+  assert.equal(nodeCheck('22.0.0').status, 'ok');
+  assert.equal(nodeCheck('22.12.0').status, 'ok');
   assert.equal(nodeCheck('24.21.0').status, 'ok');
-  const old = nodeCheck('20.18.3');
+  const old = nodeCheck('20.20.2');
   assert.equal(old.status, 'fail');
-  assert.match(old.detail, /Node\.js 20\.18\.3 is too old: r2mirror needs 20\.19 or later/);
-  assert.ok(old.fix);
+  assert.match(old.detail, /Node\.js 20\.20\.2 is no longer supported: r2mirror needs 22\.0 or later/);
+  assert.match(old.fix!, /Node\.js 24 LTS/);
   assert.equal(nodeCheck('18.20.0').status, 'fail');
   assert.equal(nodeCheck('').status, 'fail');
+});
+
+test('sqliteCheck opens the binding on a supported Node, and does not try on an old one (it would crash)', () => {
+  const ok = sqliteCheck(true);
+  assert.equal(ok.status, 'ok', ok.detail);
+  assert.match(ok.detail, /better-sqlite3 13\.\d+\.\d+, SQLite 3\.\d+/);
+  assert.equal((sqliteCheck(false)).status, 'skip');
+});
+
+test('notifyCheck: systemd-notify found is ok; none under systemd fails (a Type=notify start would time out); none without systemd is ok', () => {
+  assert.equal(notifyCheck('/usr/bin/systemd-notify', true).status, 'ok');
+  const none = notifyCheck(undefined, true);
+  assert.equal(none.status, 'fail');
+  assert.match(none.detail, /Type=notify start times out/);
+  assert.ok(none.fix);
+  assert.equal(notifyCheck(undefined, false).status, 'ok');
 });
 
 test('clockCheck: ok within 30 s, warn beyond, fail beyond 5 min, skip without a sample', () => {

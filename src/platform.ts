@@ -1,0 +1,20 @@
+// What r2mirror needs of the Node.js it runs on. Node 22 is the floor: the SQLite binding (better-sqlite3 13,
+// the one build that is safe on Node 24, where 12 aborts) crashes on Node 20, Node 20 reached end of life in
+// April 2026, and the AWS SDK drops it in January 2027. Read by the CLI (which refuses to run a command on an
+// older Node) and by `doctor`.
+// Must not: import anything.
+
+/** The oldest Node.js r2mirror supports: [major, minor]. */
+export const MIN_NODE = [22, 0] as const;
+
+/** The Node.js line to install when the running one is too old. */
+export const RECOMMENDED_NODE = 'Node.js 24 LTS';
+
+/** Whether Node.js `version` ("22.12.0", no "v") is one r2mirror supports. */
+export function nodeSupported(version: string): boolean {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  return major > MIN_NODE[0] || (major === MIN_NODE[0] && minor >= MIN_NODE[1]);
+}
+
+/** "22.0". */
+export const MIN_NODE_TEXT = `${MIN_NODE[0]}.${MIN_NODE[1]}`;
