@@ -43,9 +43,10 @@ describe('doctor', () => {
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.equal(r.json.ok, true);
     const checks = byName(r);
-    assert.deepEqual([...checks.keys()], ['node', 'config', 'credentials', 'state', 'folder data', 'inotify', 'bucket data', 'clock']);
+    assert.deepEqual([...checks.keys()], ['node', 'sqlite', 'notify', 'config', 'credentials', 'state', 'folder data', 'inotify', 'bucket data', 'clock']);
     for (const c of checks.values()) assert.equal(c.status, 'ok', `${c.name}: ${c.detail}`);
     assert.match(checks.get('credentials')!.detail, /env R2_ACCESS_KEY_ID/);
+    assert.match(checks.get('sqlite')!.detail, /^the state DB binding works \(better-sqlite3 13\.\d+\.\d+, SQLite 3\.\d+\.\d+\)$/);
     assert.match(checks.get('state')!.detail, /does not exist yet: it will be created on the first sync/);
     assert.match(checks.get('inotify')!.detail, /needs 3 watches \(data: 3 dirs\)/);
     assert.match(checks.get('bucket data')!.detail, new RegExp(`${f.bucket} at ${f.proxy.endpoint}: readable, prefix "${f.prefix}" is empty`));
