@@ -21,6 +21,8 @@ export interface PresignArgs {
   folder?: string | undefined;
   method: 'GET' | 'PUT';
   contentType?: string | undefined;
+  /** The type as typed, when contentType is its normalised form (charset=utf-8 -> charset=UTF-8). */
+  contentTypeTyped?: string | undefined;
   /** Seconds. */
   expires: number;
   json: boolean;
@@ -30,6 +32,16 @@ const DEFAULT_EXPIRES = 3600;
 // RFC 9110 token characters: type "/" subtype, optionally followed by parameters.
 const MEDIA_TYPE_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+\/[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:\s*;[\x20-\x7e]*)?$/;
 
+/**
+ * The Content-Type is signed byte for byte, and browsers' XMLHttpRequest (so axios in a browser) rewrites a
+ * charset of utf-8 in any case to "UTF-8" before sending: a link signed for "charset=utf-8" gets 403 from
+ * them. Signing the spelling XHR sends works for XHR whatever the page set, and for fetch() when the page
+ * sends the type as printed.
+ */
+export function normaliseCharset(type: string): string {
+  return type.replace(/(;\s*charset\s*=\s*"?)utf-8(?="?\s*(?:;|$))/i, '$1UTF-8');
+}
+
 /** Parse the arguments after `presign`. Throws UsageError. */
 export function parsePresignArgs(argv: readonly string[], env: CommandContext['env']): PresignArgs {
   const { values: v, positionals } = parseCommand('presign', argv, {
@@ -38,14 +50,15 @@ export function parsePresignArgs(argv: readonly string[], env: CommandContext['e
   }, 1);
   const target = positionals[0];
   if (target === undefined || target === '') throw new UsageError('presign: name a local file or an object key (r2mirror presign PATH|KEY)');
-  const contentType = v['content-type'];
-  if (contentType !== undefined) {
+  const typed = v['content-type'];
+  if (typed !== undefined) {
     if (!v.put) throw new UsageError('presign: --content-type only applies to upload links (add --put)');
-    if (!MEDIA_TYPE_RE.test(contentType)) throw new UsageError(`presign: --content-type "${contentType}" is not a media type (e.g. image/png or text/plain; charset=utf-8)`);
+    if (!MEDIA_TYPE_RE.test(typed)) throw new UsageError(`presign: --content-type "${typed}" is not a media type (e.g. image/png or text/plain; charset=UTF-8)`);
   }
+  const contentType = typed === undefined ? undefined : normaliseCharset(typed);
   return {
     config: configPath(v.config, env), target, folder: v.folder, method: v.put ? 'PUT' : 'GET', contentType,
-    expires: parseExpires(v.expires), json: !!v.json,
+    ...(contentType !== typed ? { contentTypeTyped: typed } : {}), expires: parseExpires(v.expires), json: !!v.json,
   };
 }
 
@@ -196,6 +209,10 @@ async function runPresign(ctx: CommandContext): Promise<number> {
       }) + '\n');
     } else {
       ctx.stdout.write(url + '\n');
+    }
+    if (args.contentTypeTyped !== undefined) {
+      ctx.stderr.write(`r2mirror: note: signed Content-Type "${printable(args.contentType ?? '')}", not "${printable(args.contentTypeTyped)}": ` +
+        'browsers\' XMLHttpRequest (and axios) send the charset as UTF-8, and the signature covers the exact bytes\n');
     }
     if (target.folder && target.rel !== undefined && makeMatcher(target.folder.exclude).ignores(target.rel)) {
       ctx.stderr.write(`r2mirror: note: ${printable(target.path ?? '')} is excluded in folder ${target.folder.name}, so sync does not upload it\n`);

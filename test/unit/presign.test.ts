@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { FolderConfig } from '../../src/config.js';
-import { parseExpires, parsePresignArgs, resolvePresignTarget, type PathProbe } from '../../src/commands/presign.js';
+import { normaliseCharset, parseExpires, parsePresignArgs, resolvePresignTarget, type PathProbe } from '../../src/commands/presign.js';
 import { checksumParams } from '../../src/remote/presign.js';
 
 const folder = (name: string, path: string, bucket: string, prefix: string, exclude: string[] = []): FolderConfig => ({
@@ -49,7 +49,16 @@ test('parsePresignArgs: options and usage errors', () => {
   assert.deepEqual(parsePresignArgs(['k'], { R2MIRROR_CONFIG: '/e.yaml' }), {
     config: '/e.yaml', target: 'k', folder: undefined, method: 'GET', contentType: undefined, expires: 3600, json: false,
   });
-  assert.equal(parsePresignArgs(['k', '--put', '--content-type', 'text/plain; charset=utf-8'], {}).contentType, 'text/plain; charset=utf-8');
+  // XMLHttpRequest sends charset=UTF-8 whatever the page set: the link is signed for that spelling
+  const utf8 = parsePresignArgs(['k', '--put', '--content-type', 'text/plain; charset=utf-8'], {});
+  assert.equal(utf8.contentType, 'text/plain; charset=UTF-8');
+  assert.equal(utf8.contentTypeTyped, 'text/plain; charset=utf-8');
+  assert.equal(parsePresignArgs(['k', '--put', '--content-type', 'text/plain; charset=UTF-8'], {}).contentTypeTyped, undefined);
+  assert.equal(normaliseCharset('text/html;charset="Utf-8"'), 'text/html;charset="UTF-8"');
+  assert.equal(normaliseCharset('text/plain; charset=utf-8; format=flowed'), 'text/plain; charset=UTF-8; format=flowed');
+  assert.equal(normaliseCharset('text/plain; charset=iso-8859-1'), 'text/plain; charset=iso-8859-1');
+  assert.equal(normaliseCharset('text/plain; charset=utf-16'), 'text/plain; charset=utf-16');
+  assert.equal(normaliseCharset('image/png'), 'image/png');
   assert.throws(() => parsePresignArgs([], {}), /presign: name a local file or an object key/);
   assert.throws(() => parsePresignArgs(['a', 'b'], {}), /unexpected argument "b"/);
   assert.throws(() => parsePresignArgs(['k', '--content-type', 'text/plain'], {}), /--content-type only applies to upload links \(add --put\)/);
