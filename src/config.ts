@@ -14,7 +14,7 @@ export type {
 } from './config/types.js';
 export { DEFAULTS, deepFreeze } from './config/schema.js';
 export { parseDuration, parseMaxDelete, parseSize } from './config/units.js';
-export { SYSTEM_CONFIG, defaultStatePath, findConfigFile, stateFilesOf, userConfigPath } from './config/files.js';
+export { SYSTEM_CONFIG, defaultStatePath, findConfigFile, stateFileName, stateFilesOf, userConfigPath } from './config/files.js';
 export { loadCredentials } from './config/credentials.js';
 export { parseConfig };
 

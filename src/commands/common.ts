@@ -2,6 +2,8 @@
 // and turning an error into the one stderr line and exit code the user sees. Never prints a secret.
 // Must not: print a secret; touch `process` (cli.ts does); hold an engine (queues, retry loops, SQLite).
 
+import fs from 'node:fs';
+import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { findConfigFile, loadConfig, loadCredentials, type Config, type Credentials } from '../config.js';
@@ -79,7 +81,23 @@ export function setup(ctx: CommandContext, opts: {
   const level = (opts.logLevel ?? (tty ? 'warn' : config.logLevel)) as 'info';
   const out = opts.out ?? ctx.stderr;
   const log = createLogger({ level, secrets: opts.secrets, pretty: tty, journal: !tty && out === ctx.stderr && !!ctx.journal, out });
+  const shared = sharedStateBefore(config);
+  if (shared) {
+    // constant message (one literal)
+    log.warn({ state: config.state, shared }, 'the default state DB is now one per config file: this config starts a new one, and the first sync adopts what is already in the bucket without uploading it again; set "state" to the shared file to keep using it');
+  }
   return { config, credentials, log, secrets: opts.secrets };
+}
+
+/**
+ * The shared `state.db` an upgraded r2mirror used for this config before the default became per config file, when
+ * the config's own DB does not exist yet and that one does (then the user is told once, on the first run).
+ */
+export function sharedStateBefore(config: Config): string | undefined {
+  const name = path.basename(config.state);
+  if (!/^state-.+-[0-9a-f]{8}\.db$/.test(name) || fs.existsSync(config.state)) return undefined;
+  const shared = path.join(path.dirname(config.state), 'state.db');
+  return fs.existsSync(shared) ? shared : undefined;
 }
 
 /** The S3 client every command shares with the engine (R2 checksum settings, op counting, timeouts). */

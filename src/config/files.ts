@@ -3,7 +3,8 @@
 // Must not: write anything; touch `process` (callers pass env); put a file's contents into a message.
 
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
-import { isAbsolute, join, resolve, sep } from 'node:path';
+import { createHash } from 'node:crypto';
+import { basename, isAbsolute, join, resolve, sep } from 'node:path';
 import { ConfigError } from '../errors.js';
 import type { Env } from './types.js';
 
@@ -41,14 +42,32 @@ export function readText(file: string, what: 'config file' | 'credentials file')
   }
 }
 
-/** Where the state DB goes when `state` is not set: systemd's STATE_DIRECTORY, then XDG_STATE_HOME, then HOME. */
-export function defaultStatePath(env: Env): string {
+/**
+ * The state DB's file name for a config file: `state.db` for the config found without --config (the user's or
+ * /etc/r2mirror/config.yaml, or none given), else `state-<name>-<8 hex of its path's SHA-256>.db`, so that two
+ * config files run side by side (two cron jobs) get a DB each instead of locking each other out (exit 75).
+ */
+export function stateFileName(configFile: string | undefined, env: Env): string {
+  if (configFile === undefined) return 'state.db';
+  const file = realPath(resolve(configFile)) ?? resolve(configFile);
+  const standard = [SYSTEM_CONFIG, userConfigPath(env)].filter((p): p is string => p !== undefined).map((p) => realPath(p) ?? p);
+  if (standard.includes(file)) return 'state.db';
+  const name = basename(file).replace(/\.ya?ml$/i, '').replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 40) || 'config';
+  return `state-${name}-${createHash('sha256').update(file).digest('hex').slice(0, 8)}.db`;
+}
+
+/**
+ * Where the state DB goes when `state` is not set: systemd's STATE_DIRECTORY, then XDG_STATE_HOME, then HOME; the
+ * file name is per config file (stateFileName).
+ */
+export function defaultStatePath(env: Env, configFile?: string): string {
+  const db = stateFileName(configFile, env);
   const sd = env.STATE_DIRECTORY?.split(':')[0];
-  if (sd && isAbsolute(sd)) return join(sd, 'state.db');
+  if (sd && isAbsolute(sd)) return join(sd, db);
   const xdg = env.XDG_STATE_HOME;
-  if (xdg && isAbsolute(xdg)) return join(xdg, 'r2mirror', 'state.db');
+  if (xdg && isAbsolute(xdg)) return join(xdg, 'r2mirror', db);
   const home = env.HOME;
-  if (home && isAbsolute(home)) return join(home, '.local', 'state', 'r2mirror', 'state.db');
+  if (home && isAbsolute(home)) return join(home, '.local', 'state', 'r2mirror', db);
   throw new ConfigError('cannot choose where to keep the state database (HOME is not set): set "state" in the config file');
 }
 

@@ -66,7 +66,7 @@ function metricsSettings(c: Ctx, f: Field): { listen: string } {
 
 function stateDefault(c: Ctx): string {
   try {
-    return defaultStatePath(c.env);
+    return defaultStatePath(c.env, c.file);
   } catch (err) {
     throw new ConfigError((err as ConfigError).problem, { file: c.file });
   }

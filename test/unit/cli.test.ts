@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { COMMANDS, HELP, unknownCommand } from '../../src/cli.js';
 import { closest } from '../../src/suggest.js';
 import { nodeSupported } from '../../src/platform.js';
-import { formatBytes } from '../../src/commands/common.js';
+import { formatBytes, sharedStateBefore } from '../../src/commands/common.js';
 import { parseSyncArgs } from '../../src/commands/sync.js';
 import { parseInitArgs } from '../../src/commands/init.js';
 import { loadConfig, parseConfig, type MaxDelete } from '../../src/config.js';
@@ -174,6 +174,22 @@ test('on a Node older than 22 every command but doctor refuses with a message an
   assert.match(doctor.stdout, /^FAIL {2}node: Node\.js 20\.\d+\.\d+ is no longer supported/m);
   assert.match(doctor.stdout, /^skip {2}sqlite: /m);
   assert.equal(spawnSync(old, ['--import', 'tsx', cliPath, '--version'], { encoding: 'utf8' }).status, 0, '--version still answers');
+});
+
+test('sharedStateBefore: the old shared state.db is named once, while the config has no DB of its own yet', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'r2m-state-'));
+  try {
+    const own = path.join(dir, 'state-photos-0123abcd.db');
+    const config = { state: own } as Parameters<typeof sharedStateBefore>[0];
+    assert.equal(sharedStateBefore(config), undefined, 'no shared state.db: nothing to say');
+    fs.writeFileSync(path.join(dir, 'state.db'), '');
+    assert.equal(sharedStateBefore(config), path.join(dir, 'state.db'));
+    fs.writeFileSync(own, '');
+    assert.equal(sharedStateBefore(config), undefined, 'the config has its own DB now');
+    assert.equal(sharedStateBefore({ state: path.join(dir, 'state.db') } as typeof config), undefined, 'a config on state.db itself');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('the config file: --config, $R2MIRROR_CONFIG, the user\'s when it exists, then /etc; init writes the user\'s unless root', () => {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  DEFAULTS, defaultStatePath, deepFreeze, loadConfig, loadCredentials, parseConfig, parseDuration, parseSize,
+  DEFAULTS, defaultStatePath, stateFileName, deepFreeze, loadConfig, loadCredentials, parseConfig, parseDuration, parseSize,
   type Config,
 } from '../../src/config.js';
 import { ConfigError } from '../../src/errors.js';
@@ -57,7 +57,7 @@ test('a minimal config gets every default', () => {
   const c = ok(one());
   assert.equal(c.file, F);
   assert.deepEqual(c.remote, { endpoint: 'http://127.0.0.1:7480' });
-  assert.equal(c.state, '/home/u/.local/state/r2mirror/state.db');
+  assert.match(c.state, /^\/home\/u\/\.local\/state\/r2mirror\/state-r2-[0-9a-f]{8}\.db$/, 'a config given by path gets its own DB');
   assert.equal(c.transfers, 8);
   assert.equal(c.memory, 48 * 1024 * 1024);
   assert.equal(c.partSize, undefined);
@@ -161,6 +161,26 @@ test('folder path "/" and empty paths are refused', () => {
 test('without state and HOME, the default state path error names the file', () => {
   bad(one(), /^\/etc\/r2\.yaml: cannot choose where to keep the state database.*set "state"/, {});
   assert.equal(ok(y(...REMOTE, 'state: /s.db', 'folders: [{name: a, path: /a, bucket: bkt}]'), {}).state, '/s.db');
+});
+
+test('the default state DB is per config file: state.db for the user\'s and /etc config, its own file for any other', () => {
+  const env = { HOME: '/home/u' };
+  assert.equal(stateFileName(undefined, env), 'state.db');
+  assert.equal(stateFileName('/etc/r2mirror/config.yaml', env), 'state.db', 'the systemd unit keeps /var/lib/r2mirror/state.db');
+  assert.equal(stateFileName('/home/u/.config/r2mirror/config.yaml', env), 'state.db');
+  assert.equal(stateFileName('/x/xdg/r2mirror/config.yaml', { ...env, XDG_CONFIG_HOME: '/x/xdg' }), 'state.db');
+  // Old code: both were ~/.local/state/r2mirror/state.db, so two cron jobs locked each other out (exit 75).
+  const photos = stateFileName('/home/u/backup/photos.yaml', env);
+  const docs = stateFileName('/home/u/backup/docs.yaml', env);
+  assert.match(photos, /^state-photos-[0-9a-f]{8}\.db$/);
+  assert.match(docs, /^state-docs-[0-9a-f]{8}\.db$/);
+  assert.notEqual(stateFileName('/a/config.yaml', env), stateFileName('/b/config.yaml', env), 'same name, other directory');
+  assert.equal(stateFileName('/a/config.yaml', env), stateFileName('/a/config.yaml', env), 'stable');
+  assert.match(stateFileName('/a/my photos (2).yml', env), /^state-my_photos__2_-[0-9a-f]{8}\.db$/);
+  const a = parseConfig(`remote:\n  endpoint: http://127.0.0.1:7480\nfolders:\n  - { name: a, path: /a, bucket: bkt }\n`, '/home/u/backup/photos.yaml', env);
+  const b = parseConfig(`remote:\n  endpoint: http://127.0.0.1:7480\nfolders:\n  - { name: a, path: /a, bucket: bkt }\n`, '/home/u/backup/docs.yaml', env);
+  assert.notEqual(a.state, b.state);
+  assert.equal(a.state, `/home/u/.local/state/r2mirror/${photos}`);
 });
 
 test('defaultStatePath: STATE_DIRECTORY (first of several), XDG_STATE_HOME, HOME, else an error', () => {
