@@ -48,6 +48,7 @@ Credentials: remote.credentialsFile, R2_ACCESS_KEY_ID / R2_SECRET_ACCESS_KEY (or
 AWS_SECRET_ACCESS_KEY [+ AWS_SESSION_TOKEN]), systemd's $CREDENTIALS_DIRECTORY/credentials, or the
 AWS_PROFILE section of ~/.aws/credentials.
 
+Options may come before the command: r2mirror -c FILE sync is r2mirror sync -c FILE.
 Output: a progress line on a terminal; JSON log lines (pino) on stderr otherwise; results on stdout.
 Exit codes: 0 all done, 1 some files failed, deletes were refused or verify found differences, 2 usage,
 75 endpoint unreachable or state DB busy, 78 configuration (bad file, credentials rejected, missing bucket,
@@ -59,7 +60,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   // The SDK warns about Node versions it will drop; the Node floor is checked below, and package-lock.json pins
   // the SDK we test.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  const [name, ...rest] = argv;
+  const [name, ...rest] = commandFirst(argv);
   if (name === undefined || name === '--help' || name === '-h' || (name === 'help' && rest.length === 0)) {
     process.stdout.write(HELP);
     return ExitCode.OK;
@@ -97,6 +98,26 @@ export async function main(argv: readonly string[]): Promise<number> {
   } finally {
     signals.dispose();
   }
+}
+
+/** Options that take a value in the next argument: the ones the usage texts show with a VALUE after them. */
+const VALUE_OPTIONS = new Set(Object.values(USAGE).flatMap((u) =>
+  [...u.matchAll(/^\s+(?:(-\w), )?(--[a-z-]+) [A-Z]/gm)].flatMap((m) => (m[1] ? [m[1], m[2]!] : [m[2]!]))));
+
+/**
+ * `r2mirror -c x.yaml sync -n` is `r2mirror sync -c x.yaml -n`: options given before the command move after it
+ * (an option's value, `-c sync.yaml` or `--folder sync`, is never taken for the command). Without a command
+ * name among the arguments they stay as they are (`--help`, `--version`, or a usage error).
+ */
+export function commandFirst(argv: readonly string[]): readonly string[] {
+  const names = new Set<string>([...COMMANDS.map((c) => c.name), 'help', 'version']);
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') return argv;
+    if (!a.startsWith('-')) return names.has(a) && i > 0 ? [a, ...argv.slice(0, i), ...argv.slice(i + 1)] : argv;
+    if (VALUE_OPTIONS.has(a)) i++;
+  }
+  return argv;
 }
 
 /** The usage error for a command that does not exist, with the closest one when there is one. */

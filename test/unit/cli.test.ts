@@ -7,7 +7,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { COMMANDS, HELP, unknownCommand } from '../../src/cli.js';
+import { COMMANDS, HELP, commandFirst, unknownCommand } from '../../src/cli.js';
 import { closest } from '../../src/suggest.js';
 import { nodeSupported } from '../../src/platform.js';
 import { formatBytes, sharedStateBefore } from '../../src/commands/common.js';
@@ -190,6 +190,20 @@ test('sharedStateBefore: the old shared state.db is named once, while the config
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('options may come before the command', () => {
+  assert.deepEqual(commandFirst(['-c', 'x.yaml', 'sync', '-n']), ['sync', '-c', 'x.yaml', '-n']);
+  assert.deepEqual(commandFirst(['--config=x.yaml', 'status', '--json']), ['status', '--config=x.yaml', '--json']);
+  assert.deepEqual(commandFirst(['--folder', 'sync', 'restore', '--to', '/tmp/r']), ['restore', '--folder', 'sync', '--to', '/tmp/r'], 'a value named like a command');
+  assert.deepEqual(commandFirst(['sync', '-c', 'x.yaml']), ['sync', '-c', 'x.yaml']);
+  assert.deepEqual(commandFirst(['-b', 'ls', 'init']), ['init', '-b', 'ls'], '-b BUCKET takes a value (from the usage text)');
+  assert.deepEqual(commandFirst(['--expires', '1h', 'presign', 'k']), ['presign', '--expires', '1h', 'k']);
+  assert.deepEqual(commandFirst(['--help']), ['--help']);
+  assert.deepEqual(commandFirst(['-c', 'x.yaml', 'frobnicate']), ['-c', 'x.yaml', 'frobnicate'], 'no command: left for the usage error');
+  const run = spawnSync(process.execPath, ['--import', 'tsx', cliPath, '--config', '/nonexistent/r2.yaml', 'status'], { encoding: 'utf8' });
+  assert.equal(run.status, 78, run.stderr);
+  assert.match(run.stderr, /\/nonexistent\/r2\.yaml: cannot read the config file/);
 });
 
 test('the config file: --config, $R2MIRROR_CONFIG, the user\'s when it exists, then /etc; init writes the user\'s unless root', () => {
