@@ -36,6 +36,9 @@ export const COMMANDS: readonly CommandEntry[] = [
   entry('buckets', async () => (await import('./commands/ls.js')).bucketsCommand),
 ];
 
+/** Every word that may follow `r2mirror`. */
+const NAMES: readonly string[] = [...COMMANDS.map((c) => c.name), 'help', 'version'];
+
 /** The text of `r2mirror --help`; test/unit/cli.test.ts keeps it in step with the parsers and the README. */
 export const HELP = `r2mirror ${VERSION}: mirror local folders to Cloudflare R2 (or any S3-compatible bucket)
 
@@ -110,11 +113,10 @@ const VALUE_OPTIONS = new Set(Object.values(USAGE).flatMap((u) =>
  * name among the arguments they stay as they are (`--help`, `--version`, or a usage error).
  */
 export function commandFirst(argv: readonly string[]): readonly string[] {
-  const names = new Set<string>([...COMMANDS.map((c) => c.name), 'help', 'version']);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--') return argv;
-    if (!a.startsWith('-')) return names.has(a) && i > 0 ? [a, ...argv.slice(0, i), ...argv.slice(i + 1)] : argv;
+    if (!a.startsWith('-')) return NAMES.includes(a) && i > 0 ? [a, ...argv.slice(0, i), ...argv.slice(i + 1)] : argv;
     if (VALUE_OPTIONS.has(a)) i++;
   }
   return argv;
@@ -122,9 +124,8 @@ export function commandFirst(argv: readonly string[]): readonly string[] {
 
 /** The usage error for a command that does not exist, with the closest one when there is one. */
 export function unknownCommand(name: string): string {
-  const names = [...COMMANDS.map((c) => c.name), 'help', 'version'];
-  const guess = closest(name, names);
-  const hint = guess === undefined ? `commands: ${names.join(', ')}` : `did you mean "${guess}"?`;
+  const guess = closest(name, NAMES);
+  const hint = guess === undefined ? `commands: ${NAMES.join(', ')}` : `did you mean "${guess}"?`;
   return `r2mirror: unknown command "${printable(name)}" (${hint})\nTry "r2mirror --help".\n`;
 }
 

@@ -15,7 +15,7 @@ export type {
 export { DEFAULTS, deepFreeze } from './config/schema.js';
 export { parseDuration, parseMaxDelete, parseSize } from './config/units.js';
 export { SYSTEM_CONFIG, defaultStatePath, findConfigFile, stateFileName, stateFilesOf, userConfigPath } from './config/files.js';
-export { loadCredentials } from './config/credentials.js';
+export { loadCredentials, secretsOf } from './config/credentials.js';
 export { parseConfig };
 
 /** Read the config file and parseConfig it; an unreadable file is a ConfigError naming it. */

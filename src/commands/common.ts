@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { findConfigFile, loadConfig, loadCredentials, type Config, type Credentials } from '../config.js';
+import { findConfigFile, loadConfig, loadCredentials, secretsOf, type Config, type Credentials } from '../config.js';
 import { ConfigError, ExitCode, FatalError, UsageError, describeError, interruptedExitCode, isAbortError, printable, scrub } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { closest } from '../suggest.js';
@@ -76,7 +76,7 @@ export function setup(ctx: CommandContext, opts: {
   const config = loadConfig(opts.config, ctx.env);
   opts.check?.(config);
   const credentials = loadCredentials(config, ctx.env);
-  opts.secrets.push(credentials.secretAccessKey, credentials.accessKeyId, ...(credentials.sessionToken ? [credentials.sessionToken] : []));
+  opts.secrets.push(...secretsOf(credentials));
   const tty = !!ctx.stderr.isTTY;
   const level = (opts.logLevel ?? (tty ? 'warn' : config.logLevel)) as 'info';
   const out = opts.out ?? ctx.stderr;

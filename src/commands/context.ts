@@ -44,8 +44,6 @@ export interface CommandContext {
 /** One `r2mirror <name>` command. */
 export interface Command {
   readonly name: string;
-  /** The block this command contributes to `r2mirror --help`: usage line(s) and its options, indented. */
-  readonly help: string;
   /** Resolves to the exit code. */
   run(ctx: CommandContext): Promise<number>;
 }

@@ -9,7 +9,6 @@ import { UsageError, explainS3Error, scrub } from '../errors.js';
 import { CorsPolicyError, deleteCors, formatCorsPolicy, getCors, parseCorsPolicy, putCors, type CorsRule } from '../remote/cors.js';
 import { clientFor, configPath, parseCommand, reportError, setup } from './common.js';
 import type { Command, CommandContext } from './context.js';
-import { USAGE } from './usage.js';
 
 /** Parsed `cors` options. */
 export type CorsArgs = {
@@ -68,7 +67,6 @@ export function readPolicyFile(file: string, cwd: string): CorsRule[] {
 
 export const corsCommand: Command = {
   name: 'cors',
-  help: USAGE.cors,
   run: runCors,
 };
 

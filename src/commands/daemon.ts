@@ -2,7 +2,7 @@
 // The reconcile logic lives in src/daemon/; this file owns the lifecycle around it.
 // Must not: hold the daemon's engine (loops, timers, state DB), or touch `process` (the context stands in).
 
-import { loadConfig, loadCredentials, type Config, type Credentials } from '../config.js';
+import { loadConfig, loadCredentials, secretsOf, type Config, type Credentials } from '../config.js';
 import type { Daemon } from '../daemon/daemon.js';
 import type { MetricsServer } from '../daemon/metrics.js';
 import type { Notifier } from '../daemon/notify.js';
@@ -10,11 +10,9 @@ import { ConfigError, describeError, scrub } from '../errors.js';
 import type { Logger } from '../log.js';
 import { configPath, logLevelOption, parseCommand, reportError, setup } from './common.js';
 import type { Command, CommandContext } from './context.js';
-import { USAGE } from './usage.js';
 
 export const daemonCommand: Command = {
   name: 'daemon',
-  help: USAGE.daemon,
   run: runDaemon,
 };
 
@@ -162,7 +160,7 @@ function tryReload(file: string, ctx: CommandContext, log: Logger, secrets: stri
   try {
     const config = loadConfig(file, ctx.env);
     const credentials = loadCredentials(config, ctx.env);
-    secrets.push(credentials.secretAccessKey, credentials.accessKeyId, ...(credentials.sessionToken ? [credentials.sessionToken] : []));
+    secrets.push(...secretsOf(credentials));
     return { config, credentials };
   } catch (err) {
     const reason = err instanceof ConfigError ? err.message : describeError(err);

@@ -4,7 +4,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadConfig, loadCredentials, type Config, type Credentials, type FolderConfig } from '../config.js';
+import { loadConfig, loadCredentials, secretsOf, type Config, type Credentials, type FolderConfig } from '../config.js';
 import { ConfigError, ExitCode, classify, describeError, explainS3, printable, scrub } from '../errors.js';
 import { countWatchedDirectories, readInotifyLimit, suggestedWatchLimit } from '../local/watch.js';
 import { probeBucket, watchServerClock, type ClockSample } from '../remote/probe.js';
@@ -14,7 +14,6 @@ import { findSystemdNotify } from '../daemon/notify.js';
 import { MIN_NODE_TEXT, RECOMMENDED_NODE, nodeSupported } from '../platform.js';
 import { clientFor, configPath, parseCommand, reportError } from './common.js';
 import type { Command, CommandContext } from './context.js';
-import { USAGE } from './usage.js';
 
 /** ok and warn pass; fail makes the exit code 1; skip: not checked because an earlier check failed. */
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
@@ -249,7 +248,7 @@ export async function runChecks(ctx: CommandContext, file: string, secrets: stri
   let credentials: Credentials | undefined;
   try {
     credentials = loadCredentials(config, ctx.env);
-    secrets.push(credentials.secretAccessKey, credentials.accessKeyId, ...(credentials.sessionToken ? [credentials.sessionToken] : []));
+    secrets.push(...secretsOf(credentials));
     checks.push(credentialsCheck(config, credentials));
   } catch (err) {
     checks.push(check('credentials', 'fail', describeError(err),
@@ -308,7 +307,6 @@ export function formatChecks(checks: readonly Check[]): string {
 
 export const doctorCommand: Command = {
   name: 'doctor',
-  help: USAGE.doctor,
   run: runDoctor,
 };
 

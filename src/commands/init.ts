@@ -10,7 +10,6 @@ import { ConfigError, ExitCode, FatalError, UsageError, isAbortError } from '../
 import { TargetExistsError, makeDirSync, writeNewFileSync } from '../local/place.js';
 import { parseCommand, reportError } from './common.js';
 import type { Command, CommandContext } from './context.js';
-import { USAGE } from './usage.js';
 
 /** Parsed `init` options. */
 export interface InitArgs {
@@ -265,7 +264,6 @@ export function nextSteps(file: string, a: InitAnswers, folderExists: boolean): 
 
 export const initCommand: Command = {
   name: 'init',
-  help: USAGE.init,
   run: runInit,
 };
 

@@ -6,7 +6,6 @@ import { formatBytes, num, clientFor, configPath, parseCommand, reportError, set
 import type { Command, CommandContext, Output } from './context.js';
 import { UsageError, explainS3Error, printable, scrub } from '../errors.js';
 import { listBuckets, listPages, type ListedObject } from '../remote/listing.js';
-import { USAGE } from './usage.js';
 
 /** One bucket + prefix to list. */
 export interface ListTarget {
@@ -46,13 +45,11 @@ export function parseTarget(s: string): ListTarget {
 
 export const lsCommand: Command = {
   name: 'ls',
-  help: USAGE.ls,
   run: runLs,
 };
 
 export const bucketsCommand: Command = {
   name: 'buckets',
-  help: USAGE.buckets,
   run: runBuckets,
 };
 

@@ -12,7 +12,6 @@ import { makeMatcher } from '../local/scan.js';
 import { PRESIGN_MAX_SECONDS, PRESIGN_MIN_SECONDS, presign } from '../remote/presign.js';
 import { checkFolderNames, clientFor, configPath, parseCommand, reportError, setup } from './common.js';
 import type { Command, CommandContext } from './context.js';
-import { USAGE } from './usage.js';
 
 /** Parsed `presign` options. */
 export interface PresignArgs {
@@ -182,7 +181,6 @@ const fsProbe: PathProbe = {
 
 export const presignCommand: Command = {
   name: 'presign',
-  help: USAGE.presign,
   run: runPresign,
 };
 

@@ -12,7 +12,6 @@ import { checkFolderNames, clientFor, configPath, formatBytes, logLevelOption, n
 import type { Command, CommandContext } from './context.js';
 import { writeJson } from './json-out.js';
 import { ProgressLine } from './progress.js';
-import { USAGE } from './usage.js';
 
 /** Parsed `restore` options. */
 export interface RestoreArgs {
@@ -49,7 +48,6 @@ export function parseRestoreArgs(argv: readonly string[], env: CommandContext['e
 
 export const restoreCommand: Command = {
   name: 'restore',
-  help: USAGE.restore,
   run: runRestore,
 };
 

@@ -8,11 +8,9 @@ import { printable } from '../errors.js';
 import { Store } from '../state/store.js';
 import { configPath, formatBytes, num, parseCommand, reportError, whenAgo } from './common.js';
 import type { Command, CommandContext } from './context.js';
-import { USAGE } from './usage.js';
 
 export const statusCommand: Command = {
   name: 'status',
-  help: USAGE.status,
   run: runStatus,
 };
 

@@ -2,7 +2,7 @@
 // Must not: reconcile itself (the engine does), touch `process`, or print a credential.
 
 import type { MaxDelete } from '../config.js';
-import { DEFAULTS, parseMaxDelete } from '../config.js';
+import { parseMaxDelete } from '../config.js';
 import { UsageError, printable, scrub } from '../errors.js';
 import { Engine, type SyncReport } from '../engine.js';
 import type { Logger } from '../log.js';
@@ -10,7 +10,6 @@ import { checkFolderNames, configPath, formatBytes, logLevelOption, num, parseCo
 import type { Command, CommandContext } from './context.js';
 import { writeJson } from './json-out.js';
 import { ProgressLine } from './progress.js';
-import { USAGE } from './usage.js';
 
 /** Parsed `sync` options. */
 export interface SyncArgs {
@@ -47,7 +46,6 @@ export function maxDeleteOption(s: string | undefined): MaxDelete | undefined {
 
 export const syncCommand: Command = {
   name: 'sync',
-  help: USAGE.sync,
   run: runSync,
 };
 

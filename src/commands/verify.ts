@@ -11,7 +11,6 @@ import { verify } from '../verify/run.js';
 import { checkFolderNames, clientFor, configPath, formatBytes, logLevelOption, num, parseCommand, reportError, setup } from './common.js';
 import type { Command, CommandContext } from './context.js';
 import { writeJson } from './json-out.js';
-import { USAGE } from './usage.js';
 
 /** Parsed `verify` options. */
 export interface VerifyArgs {
@@ -33,7 +32,6 @@ export function parseVerifyArgs(argv: readonly string[], env: CommandContext['en
 
 export const verifyCommand: Command = {
   name: 'verify',
-  help: USAGE.verify,
   run: runVerify,
 };
 

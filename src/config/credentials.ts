@@ -126,3 +126,8 @@ export function loadCredentials(config: Config, env: Env): Credentials {
     '(5) ~/.aws/credentials: AWS_PROFILE not set',
     { file: config.file });
 }
+
+/** The values every output line must scrub: the secret, the key ID and, with temporary keys, the session token. */
+export function secretsOf(c: Credentials): string[] {
+  return c.sessionToken ? [c.secretAccessKey, c.accessKeyId, c.sessionToken] : [c.secretAccessKey, c.accessKeyId];
+}

@@ -54,6 +54,8 @@ export class Notifier {
   /** Messages waiting for the systemd-notify child in flight (sent one at a time, in order). */
   readonly #queue: string[][] = [];
   #spawning = false;
+  /** The systemd-notify to run, looked up on the first message. */
+  #bin: string | undefined;
 
   private constructor(socket: string | undefined, watchdogIntervalMs: number | undefined, env: NodeJS.ProcessEnv, log: Logger, opts: NotifierOptions) {
     this.#socket = socket;
@@ -137,7 +139,7 @@ export class Notifier {
     const lines = this.#queue.shift();
     if (!lines) return;
     this.#spawning = true;
-    const bin = this.#opts.systemdNotify ?? findSystemdNotify(this.#path) ?? 'systemd-notify';
+    const bin = (this.#bin ??= this.#opts.systemdNotify ?? findSystemdNotify(this.#path) ?? 'systemd-notify');
     // Only what systemd-notify needs: the rest of our environment may hold credentials.
     const env: NodeJS.ProcessEnv = { NOTIFY_SOCKET: this.#socket };
     if (this.#path) env.PATH = this.#path;
