@@ -47,6 +47,11 @@ ${COMMANDS.map((c) => c.help).join('\n')}
   r2mirror help [COMMAND]      show this help, or one command's (also: r2mirror COMMAND --help)
   r2mirror version             print the version (also: --version)
 
+Every command also takes:
+    -q, --quiet              errors only: no progress line, no log line below error, no summary or note unless
+                             something failed (the exit code says how it went)
+    -v, --verbose            more log lines: -v a line per file (info), -vv debug, -vvv trace (--log-level wins)
+
 Credentials: remote.credentialsFile, R2_ACCESS_KEY_ID / R2_SECRET_ACCESS_KEY (or AWS_ACCESS_KEY_ID /
 AWS_SECRET_ACCESS_KEY [+ AWS_SESSION_TOKEN]), systemd's $CREDENTIALS_DIRECTORY/credentials, or the
 AWS_PROFILE section of ~/.aws/credentials.

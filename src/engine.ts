@@ -8,7 +8,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { stateFilesOf, type Config, type Credentials, type MaxDelete } from './config.js';
 import { ExitCode, FatalError } from './errors.js';
 import { DEFAULT_PART } from './keys.js';
-import { Folder, type FolderReport, type Progress, type ReconcileOptions, type Scope, type Tally } from './folder.js';
+import { Folder, newProgress, type FolderReport, type Progress, type ReconcileOptions, type Scope, type Tally } from './folder.js';
 import type { Logger } from './log.js';
 import { trustState } from './policy.js';
 import { Bucket, createClient, type OpCounter, type OpCounts } from './remote/bucket.js';
@@ -56,7 +56,7 @@ export interface EngineOptions {
 
 /** The engine of one process. Build with Engine.open(); close() is idempotent. */
 export class Engine {
-  readonly progress: Progress = { filesTotal: 0, filesDone: 0, bytesTotal: 0, bytesDone: 0 };
+  readonly progress: Progress = newProgress();
   private closed = false;
 
   private constructor(

@@ -19,6 +19,7 @@ import { ActionRunner } from './folder/execute.js';
 import { addError, describeAction, emptyReport } from './folder/report.js';
 import { reconcileWhole } from './folder/whole.js';
 
+export { newProgress } from './folder/report.js';
 export type { FolderDeps, FolderReport, PlannedAction, Progress, ReconcileOptions, Scope, Tally } from './folder/types.js';
 import type { FolderDeps, FolderReport, PlannedAction, ReconcileOptions } from './folder/types.js';
 

@@ -7,6 +7,7 @@
 
 import { fstatSync } from 'node:fs';
 import { pino, type Logger, type DestinationStream, type Level } from 'pino';
+import { formatBytes } from './config/units.js';
 import { describeError, errorCode, printable, scrub } from './errors.js';
 
 export type { Logger };
@@ -51,7 +52,46 @@ export function isJournalStream(journalStream: string | undefined, fd: number): 
 const LEVELS: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
 const SKIP = new Set(['level', 'time', 'pid', 'hostname', 'msg', 'name']);
 
-/** Render one JSON log line as `LEVEL message key=value ...` for a terminal. */
+const str = (v: unknown): string => String(v ?? '');
+const size = (v: unknown): string => formatBytes(Number(v) || 0);
+
+/**
+ * The info lines a person watching a terminal reads as sentences (`uploaded photos/a.jpg (1.2 MiB)`): what the
+ * daemon and `sync -v` do, one line per change. Every other line is `LEVEL message key=value ...`.
+ */
+const HUMAN: Record<string, (o: Record<string, unknown>) => string | undefined> = {
+  'watchers armed': (o) => `watching ${str(o.folders)} folder${o.folders === 1 ? '' : 's'} (${str(o.dirs)} directories)`,
+  uploaded: (o) => `uploaded ${str(o.key)} (${size(o.bytes)})`,
+  'already in the bucket; recorded without upload': (o) => `already in the bucket: ${str(o.key)}`,
+  'renamed (server-side copy)': (o) => `renamed ${str(o.from)} -> ${str(o.key)}`,
+  deleted: (o) => `deleted ${str(o.key)}`,
+  'moved to trash': (o) => `moved to the trash: ${str(o.key)}`,
+  restored: (o) => `restored ${str(o.key)} -> ${str(o.path)} (${size(o.bytes)})`,
+  'rescanning the folder': (o) => `rescanning (${str(o.reason)})`,
+  stopping: (o) => `stopping (${str(o.reason)})`,
+  stopped: () => 'stopped',
+  reconciled: reconciledLine,
+  'configuration reloaded': () => 'configuration reloaded',
+};
+
+/**
+ * The daemon's line after a reconcile: after a whole-folder pass what it did (or "in sync"); after changes only
+ * the failures, since each upload and delete had its own line.
+ */
+function reconciledLine(o: Record<string, unknown>): string | undefined {
+  const counts = (['uploaded', 'renamed', 'deleted', 'failed'] as const).filter((k) => Number(o[k]) > 0).map((k) => `${str(o[k])} ${k}`);
+  if (o.kind === 'changes') return Number(o.failed) > 0 ? `${str(o.failed)} failed (r2mirror status lists them)` : undefined;
+  const what = o.kind === 'list' ? 'compared with the bucket' : 'checked against the state DB';
+  return `${what}: ${counts.length ? counts.join(', ') : 'in sync'} (${str(o.ms)} ms)`;
+}
+
+/** `HH:MM:SS` of a line's ISO time, in local time. */
+function clockOf(time: unknown): string {
+  const d = typeof time === 'string' ? new Date(time) : undefined;
+  return d && !Number.isNaN(d.getTime()) ? d.toTimeString().slice(0, 8) + ' ' : '';
+}
+
+/** Render one JSON log line for a terminal: `12:03:04 photos: uploaded a.jpg (1.2 KiB)`, `12:03:05 WARN message key=value ...`. */
 export function prettyLine(json: string): string {
   let o: Record<string, unknown>;
   try {
@@ -59,12 +99,18 @@ export function prettyLine(json: string): string {
   } catch {
     return json;
   }
+  const human = o.level === 30 ? HUMAN[String(o.msg)] : undefined;
+  if (human) {
+    const text = human(o);
+    // undefined: the lines before said it all (each change of a reconcile had its own)
+    return text === undefined ? '' : printable(`${clockOf(o.time)}${o.folder !== undefined ? `${str(o.folder)}: ` : ''}${text}`) + '\n';
+  }
   const lvl = (LEVELS[o.level as number] ?? String(o.level)).toUpperCase();
   const fields = Object.entries(o)
     .filter(([k]) => !SKIP.has(k))
     .map(([k, v]) => (k === 'err' && v && typeof v === 'object' ? `err=${JSON.stringify((v as { message?: string }).message)}` : `${k}=${typeof v === 'string' ? JSON.stringify(v) : JSON.stringify(v)}`));
   // JSON.stringify escapes C0 controls but leaves C1 controls and bidirectional marks raw.
-  return printable(`${lvl} ${String(o.msg ?? '')}${fields.length ? ' ' + fields.join(' ') : ''}`) + '\n';
+  return printable(`${clockOf(o.time)}${lvl} ${String(o.msg ?? '')}${fields.length ? ' ' + fields.join(' ') : ''}`) + '\n';
 }
 
 /**
@@ -90,7 +136,10 @@ export function createLogger(opts: LogOptions): Logger {
     write(line: string) {
       const clean = secrets.length ? scrub(line, secrets) : line;
       // JSON.stringify (and pino) leave C1 controls and bidirectional marks raw; as \uXXXX the JSON means the same.
-      if (opts.pretty) opts.out.write(prettyLine(clean));
+      if (opts.pretty) {
+        const human = prettyLine(clean);
+        if (human) opts.out.write(human);
+      }
       else opts.out.write(`${opts.journal ? priorityPrefix(clean) : ''}${printable(clean.replace(/\n$/, ''))}\n`);
     },
   };

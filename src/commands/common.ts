@@ -9,6 +9,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { findConfigFile, loadConfig, loadCredentials, secretsOf, type Config, type Credentials } from '../config.js';
 import { ConfigError, ExitCode, FatalError, UsageError, describeError, interruptedExitCode, isAbortError, printable, scrub } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
+import { formatBytes } from '../config/units.js';
 import { closest } from '../suggest.js';
 import { createClient, type OpCounter } from '../remote/bucket.js';
 import type { CommandContext, Output } from './context.js';
@@ -23,20 +24,29 @@ export function configPath(value: string | undefined, env: CommandContext['env']
   return value ?? findConfigFile(env);
 }
 
-/** node:util parseArgs, with its errors turned into UsageError and a bound on positionals. */
+/**
+ * -q/--quiet and -v/--verbose, which every command takes: a verbosity of -1 (errors only: no progress line, no
+ * summary a script does not need), 0, or the number of -v (1 a line per file, 2 debug, 3 trace).
+ */
+const VERBOSITY = { quiet: { type: 'boolean', short: 'q' }, verbose: { type: 'boolean', short: 'v', multiple: true } } as const;
+
+/** node:util parseArgs with -q/-v added, its errors turned into UsageError and a bound on positionals. */
 export function parseCommand<T extends NonNullable<ParseArgsConfig['options']>>(
   command: string, args: readonly string[], options: T, maxPositionals: number,
 ) {
   let parsed;
+  const all = { ...options, ...VERBOSITY };
   try {
-    parsed = parseArgs({ args: [...args], options, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: [...args], options: all, allowPositionals: true, strict: true });
   } catch (err) {
-    throw new UsageError(`${command}: ${withSuggestion(err as Error & { code?: string }, options)}`);
+    throw new UsageError(`${command}: ${withSuggestion(err as Error & { code?: string }, all)}`);
   }
   if (parsed.positionals.length > maxPositionals) {
     throw new UsageError(`${command}: unexpected argument "${parsed.positionals[maxPositionals]}"`);
   }
-  return parsed;
+  const { quiet, verbose } = parsed.values as { quiet?: boolean; verbose?: boolean[] };
+  if (quiet && verbose?.length) throw new UsageError(`${command}: -q/--quiet and -v/--verbose cannot be used together`);
+  return { ...parsed, verbosity: quiet ? -1 : verbose?.length ?? 0 };
 }
 
 /** parseArgs's message; for an unknown option, the closest known one instead of its hint about positionals. */
@@ -54,6 +64,20 @@ export function logLevelOption(v: string | undefined): string | undefined {
   return v;
 }
 
+const ORDER = ['silent', 'fatal', 'error', 'warn', 'info', 'debug', 'trace'];
+
+/**
+ * The log level of a command: --log-level when given; -q errors only; else the default (warn on a terminal, where
+ * the progress line and the summary say what happened, or `base`), raised by each -v to info, debug, trace.
+ */
+export function levelFor(opts: { logLevel?: string | undefined; verbosity?: number | undefined }, base: string): string {
+  if (opts.logLevel !== undefined) return opts.logLevel;
+  const v = opts.verbosity ?? 0;
+  if (v < 0) return 'error';
+  const wanted = ORDER[Math.min(3 + v, ORDER.length - 1)]!;
+  return ORDER.indexOf(wanted) > ORDER.indexOf(base) ? wanted : base;
+}
+
 /** What most commands start from. */
 export interface Setup {
   readonly config: Config;
@@ -69,7 +93,9 @@ export interface Setup {
  * an error reported after a failure here is scrubbed too.
  */
 export function setup(ctx: CommandContext, opts: {
-  config: string; logLevel?: string | undefined; secrets: string[]; out?: Output;
+  config: string; logLevel?: string | undefined; verbosity?: number | undefined; secrets: string[]; out?: Output;
+  /** The level on a terminal when neither --log-level nor -q/-v says (the daemon's is info: a line per change). */
+  ttyLevel?: string | undefined;
   /** Checks on the config that must fail before credentials are needed (a --folder typo). */
   check?: (config: Config) => void;
 }): Setup {
@@ -78,7 +104,7 @@ export function setup(ctx: CommandContext, opts: {
   const credentials = loadCredentials(config, ctx.env);
   opts.secrets.push(...secretsOf(credentials));
   const tty = !!ctx.stderr.isTTY;
-  const level = (opts.logLevel ?? (tty ? 'warn' : config.logLevel)) as 'info';
+  const level = levelFor(opts, tty ? opts.ttyLevel ?? 'warn' : config.logLevel) as 'info';
   const out = opts.out ?? ctx.stderr;
   const log = createLogger({ level, secrets: opts.secrets, pretty: tty, journal: !tty && out === ctx.stderr && !!ctx.journal, out });
   const shared = sharedStateBefore(config);
@@ -139,7 +165,6 @@ export function reportError(ctx: CommandContext, err: unknown, secrets: readonly
 /** 1234567 -> "1,234,567" (without Intl, whose first use costs ~15 ms of start-up). */
 export const num = (n: number): string => String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 
-const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
 /** `2026-12-03T14:20:05Z (5 min ago)`, or `never`. */
 export function whenAgo(t: number | null | undefined, now: number): string {
   if (!t) return 'never';
@@ -148,13 +173,33 @@ export function whenAgo(t: number | null | undefined, now: number): string {
   return `${new Date(t).toISOString().replace(/\.\d+Z$/, 'Z')} (${rel} ago)`;
 }
 
-/** 1536 -> "1.5 KiB". */
-export function formatBytes(n: number): string {
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
+/**
+ * `line` broken at spaces into lines of at most `columns` characters (a word longer than that stays whole),
+ * continuation lines indented two more than the first: a summary on a terminal never wraps mid-word. No
+ * `columns` (not a terminal): the line as it is.
+ */
+export function wrap(line: string, columns: number | undefined): string[] {
+  if (!columns || line.length <= columns) return [line];
+  const indent = ' '.repeat(Math.min(line.length - line.trimStart().length + 2, Math.floor(columns / 2)));
+  const out: string[] = [];
+  let cur = '';
+  for (const word of line.trimStart().split(' ')) {
+    const lead = out.length ? indent : line.slice(0, line.length - line.trimStart().length);
+    if (cur && (lead + cur + ' ' + word).length > columns) {
+      out.push(lead + cur);
+      cur = word;
+    } else {
+      cur = cur ? `${cur} ${word}` : word;
+    }
   }
-  return i === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
+  out.push((out.length ? indent : line.slice(0, line.length - line.trimStart().length)) + cur);
+  return out;
 }
+
+/** The R2 bill of a run on one line: operations by class, then by operation. */
+export function billLine(ops: { classA: number; classB: number; free: number; byOp: Readonly<Record<string, number>> }, label = 'R2 bill'): string {
+  const by = Object.entries(ops.byOp).map(([k, v]) => `${k} ${num(v)}`).join(', ');
+  return `${label}: Class A ${num(ops.classA)}, Class B ${num(ops.classB)}, free ${num(ops.free)}${by ? ` (${by})` : ''}`;
+}
+
+export { formatBytes };

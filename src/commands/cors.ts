@@ -15,15 +15,17 @@ export type CorsArgs = {
   config: string;
   bucket?: string | undefined;
   json: boolean;
+  /** -1 quiet, 0, or the number of -v (common.ts levelFor). */
+  verbosity: number;
 } & ({ action: 'get' } | { action: 'clear' } | { action: 'set'; file: string });
 
 /** Parse the arguments after `cors`. Throws UsageError. */
 export function parseCorsArgs(argv: readonly string[], env: CommandContext['env']): CorsArgs {
-  const { values: v, positionals } = parseCommand('cors', argv, {
+  const { values: v, positionals, verbosity } = parseCommand('cors', argv, {
     config: { type: 'string', short: 'c' }, bucket: { type: 'string', short: 'b' }, json: { type: 'boolean' },
   }, 2);
   const [action, file] = positionals;
-  const base = { config: configPath(v.config, env), bucket: v.bucket, json: !!v.json };
+  const base = { config: configPath(v.config, env), bucket: v.bucket, json: !!v.json, verbosity };
   if (action === 'get' || action === 'clear') {
     if (file !== undefined) throw new UsageError(`cors ${action}: unexpected argument "${file}"`);
     return { ...base, action };
@@ -77,7 +79,7 @@ async function runCors(ctx: CommandContext): Promise<number> {
     const args = parseCorsArgs(ctx.args, ctx.env);
     // The policy file first: a bad file is refused before the config, the credentials or the network are touched.
     const rules = args.action === 'set' ? readPolicyFile(args.file, ctx.cwd) : undefined;
-    const { config, credentials } = setup(ctx, { config: args.config, secrets });
+    const { config, credentials } = setup(ctx, { config: args.config, verbosity: args.verbosity, secrets });
     const bucket = defaultBucket(config, args.bucket, `cors ${args.action}`);
     const s3 = clientFor(config, credentials, 2);
     client = s3.client;
@@ -86,16 +88,16 @@ async function runCors(ctx: CommandContext): Promise<number> {
     try {
       if (args.action === 'get') {
         const got = await getCors(s3.client, bucket, ctx.signal);
-        if (got === undefined) ctx.stderr.write(`r2mirror: bucket ${bucket} has no CORS policy\n`);
+        if (got === undefined && args.verbosity >= 0) ctx.stderr.write(`r2mirror: bucket ${bucket} has no CORS policy\n`);
         out(formatCorsPolicy(got ?? []));
       } else if (args.action === 'set') {
         await putCors(s3.client, bucket, rules!, ctx.signal);
         if (args.json) out(JSON.stringify({ bucket, action: 'set', rules: JSON.parse(formatCorsPolicy(rules!)) as unknown }) + '\n');
-        else out(`CORS policy of bucket ${bucket} set from ${args.file}: ${rules!.length} rule${rules!.length === 1 ? '' : 's'}\n`);
+        else if (args.verbosity >= 0) out(`CORS policy of bucket ${bucket} set from ${args.file}: ${rules!.length} rule${rules!.length === 1 ? '' : 's'}\n`);
       } else {
         await deleteCors(s3.client, bucket, ctx.signal);
         if (args.json) out(JSON.stringify({ bucket, action: 'clear', rules: [] }) + '\n');
-        else out(`CORS policy of bucket ${bucket} removed\n`);
+        else if (args.verbosity >= 0) out(`CORS policy of bucket ${bucket} removed\n`);
       }
     } catch (err) {
       throw explainS3Error(err, scope);

@@ -48,9 +48,10 @@ async function runDaemon(ctx: CommandContext): Promise<number> {
   const secrets: string[] = [];
   let notifier: Notifier | undefined;
   try {
-    const { values: v } = parseCommand('daemon', ctx.args, { config: { type: 'string', short: 'c' }, 'log-level': { type: 'string' } }, 0);
+    const { values: v, verbosity } = parseCommand('daemon', ctx.args, { config: { type: 'string', short: 'c' }, 'log-level': { type: 'string' } }, 0);
     const file = configPath(v.config, ctx.env);
-    const s = setup(ctx, { config: file, logLevel: logLevelOption(v['log-level']), secrets });
+    // On a terminal the daemon says what it does: a line per change mirrored (info), not only warnings.
+    const s = setup(ctx, { config: file, logLevel: logLevelOption(v['log-level']), verbosity, secrets, ttyLevel: 'info' });
     const mods = await loadModules();
     notifier = mods.Notifier.fromEnv(ctx.env as NodeJS.ProcessEnv, ctx.pid, s.log, { monotonicUsec: () => ctx.monotonicUsec() });
     const session: Session = { ctx, mods, file, log: s.log, secrets, notifier, inotifyLimit: mods.readInotifyLimit(), wakes: wakeUps(ctx) };

@@ -220,12 +220,14 @@ function credentialsCheck(config: Config, credentials: Credentials): Check {
 export interface DoctorArgs {
   config: string;
   json: boolean;
+  /** -1 quiet, 0, or the number of -v (common.ts levelFor). */
+  verbosity: number;
 }
 
 /** Parse the arguments after `doctor`. Throws UsageError. */
 export function parseDoctorArgs(argv: readonly string[], env: CommandContext['env']): DoctorArgs {
-  const { values: v } = parseCommand('doctor', argv, { config: { type: 'string', short: 'c' }, json: { type: 'boolean' } }, 0);
-  return { config: configPath(v.config, env), json: !!v.json };
+  const { values: v, verbosity } = parseCommand('doctor', argv, { config: { type: 'string', short: 'c' }, json: { type: 'boolean' } }, 0);
+  return { config: configPath(v.config, env), json: !!v.json, verbosity };
 }
 
 /** Run every check in order; checks that depend on a failed one are reported as skipped. */
@@ -316,7 +318,10 @@ async function runDoctor(ctx: CommandContext): Promise<number> {
     const args = parseDoctorArgs(ctx.args, ctx.env);
     const checks = await runChecks(ctx, path.resolve(ctx.cwd, args.config), secrets);
     const ok = !checks.some((c) => c.status === 'fail');
-    ctx.stdout.write(scrub(args.json ? JSON.stringify({ ok, checks }) + '\n' : formatChecks(checks), secrets));
+    // -q: only what fails or warns, nothing at all when every check passed.
+    const shown = args.verbosity < 0 ? checks.filter((c) => c.status === 'fail' || c.status === 'warn') : checks;
+    if (args.json) ctx.stdout.write(scrub(JSON.stringify({ ok, checks }) + '\n', secrets));
+    else if (shown.length) ctx.stdout.write(scrub(formatChecks(shown), secrets));
     return ok ? ExitCode.OK : ExitCode.FILES_FAILED;
   } catch (err) {
     return reportError(ctx, err, secrets);

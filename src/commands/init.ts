@@ -22,6 +22,8 @@ export interface InitArgs {
   name?: string | undefined;
   forceStdout: boolean;
   json: boolean;
+  /** -1 quiet, 0, or the number of -v (common.ts levelFor). */
+  verbosity: number;
 }
 
 /** What goes into the generated config. `path` is absolute (or "~/..."). */
@@ -36,7 +38,7 @@ export interface InitAnswers {
 
 /** Parse the arguments after `init`. Throws UsageError. */
 export function parseInitArgs(argv: readonly string[], env: CommandContext['env'], uid?: number): InitArgs {
-  const { values: v } = parseCommand('init', argv, {
+  const { values: v, verbosity } = parseCommand('init', argv, {
     config: { type: 'string', short: 'c' }, 'account-id': { type: 'string' }, endpoint: { type: 'string' },
     bucket: { type: 'string' }, path: { type: 'string' }, prefix: { type: 'string' }, name: { type: 'string' },
     'force-stdout': { type: 'boolean' }, json: { type: 'boolean' },
@@ -47,7 +49,7 @@ export function parseInitArgs(argv: readonly string[], env: CommandContext['env'
   if (v.json && v['force-stdout']) throw new UsageError('init: --json and --force-stdout cannot be combined (both print on stdout)');
   return {
     config: v.config ?? env.R2MIRROR_CONFIG ?? (uid === 0 ? undefined : userConfigPath(env)) ?? SYSTEM_CONFIG, accountId: v['account-id'], endpoint: v.endpoint, bucket: v.bucket, path: v.path,
-    prefix: v.prefix, name: v.name, forceStdout: !!v['force-stdout'], json: !!v.json,
+    prefix: v.prefix, name: v.name, forceStdout: !!v['force-stdout'], json: !!v.json, verbosity,
   };
 }
 
@@ -300,6 +302,8 @@ async function runInit(ctx: CommandContext): Promise<number> {
     if (args.json) {
       ctx.stdout.write(JSON.stringify({ config: file, mode: '0600', folder: { name: answers.name, path: answers.path, bucket: answers.bucket, prefix: answers.prefix },
         remote: answers.endpoint !== undefined ? { endpoint: answers.endpoint } : { accountId: answers.accountId }, notes, nextSteps: steps }) + '\n');
+    } else if (args.verbosity < 0) {
+      ctx.stderr.write(notes.map((n) => `note: ${n}\n`).join(''));
     } else {
       ctx.stdout.write(`wrote ${file} (mode 600)\n${notes.map((n) => `note: ${n}\n`).join('')}\nNext steps:\n` +
         steps.map((s, i) => `  ${i + 1}. ${s}\n`).join(''));

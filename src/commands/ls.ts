@@ -20,16 +20,18 @@ export interface LsArgs {
   target?: ListTarget | undefined;
   recursive: boolean;
   json: boolean;
+  /** -1 quiet, 0, or the number of -v (common.ts levelFor). */
+  verbosity: number;
 }
 
 /** Parse the arguments after `ls`. Throws UsageError. */
 export function parseLsArgs(argv: readonly string[], env: CommandContext['env']): LsArgs {
-  const { values: v, positionals } = parseCommand('ls', argv, {
+  const { values: v, positionals, verbosity } = parseCommand('ls', argv, {
     config: { type: 'string', short: 'c' }, recursive: { type: 'boolean', short: 'r' }, json: { type: 'boolean' },
   }, 1);
   return {
     config: configPath(v.config, env), target: positionals[0] === undefined ? undefined : parseTarget(positionals[0]),
-    recursive: !!v.recursive, json: !!v.json,
+    recursive: !!v.recursive, json: !!v.json, verbosity,
   };
 }
 
@@ -90,7 +92,7 @@ async function runLs(ctx: CommandContext): Promise<number> {
   let client: { destroy(): void } | undefined;
   try {
     const args = parseLsArgs(ctx.args, ctx.env);
-    const { config, credentials } = setup(ctx, { config: args.config, secrets });
+    const { config, credentials } = setup(ctx, { config: args.config, verbosity: args.verbosity, secrets });
     const targets = args.target ? [args.target] : unique(config.folders.map((f) => ({ bucket: f.bucket, prefix: f.prefix })));
     const s3 = clientFor(config, credentials, 2);
     client = s3.client;
@@ -147,8 +149,8 @@ async function runBuckets(ctx: CommandContext): Promise<number> {
   const secrets: string[] = [];
   let client: { destroy(): void } | undefined;
   try {
-    const { values: v } = parseCommand('buckets', ctx.args, { config: { type: 'string', short: 'c' }, json: { type: 'boolean' } }, 0);
-    const { config, credentials } = setup(ctx, { config: configPath(v.config, ctx.env), secrets });
+    const { values: v, verbosity } = parseCommand('buckets', ctx.args, { config: { type: 'string', short: 'c' }, json: { type: 'boolean' } }, 0);
+    const { config, credentials } = setup(ctx, { config: configPath(v.config, ctx.env), verbosity, secrets });
     const s3 = clientFor(config, credentials, 1);
     client = s3.client;
     let list;

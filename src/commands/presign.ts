@@ -25,6 +25,8 @@ export interface PresignArgs {
   /** Seconds. */
   expires: number;
   json: boolean;
+  /** -1 quiet, 0, or the number of -v (common.ts levelFor). */
+  verbosity: number;
 }
 
 const DEFAULT_EXPIRES = 3600;
@@ -43,7 +45,7 @@ export function normaliseCharset(type: string): string {
 
 /** Parse the arguments after `presign`. Throws UsageError. */
 export function parsePresignArgs(argv: readonly string[], env: CommandContext['env']): PresignArgs {
-  const { values: v, positionals } = parseCommand('presign', argv, {
+  const { values: v, positionals, verbosity } = parseCommand('presign', argv, {
     config: { type: 'string', short: 'c' }, folder: { type: 'string', short: 'f' }, put: { type: 'boolean' },
     'content-type': { type: 'string' }, expires: { type: 'string' }, json: { type: 'boolean' },
   }, 1);
@@ -57,7 +59,7 @@ export function parsePresignArgs(argv: readonly string[], env: CommandContext['e
   const contentType = typed === undefined ? undefined : normaliseCharset(typed);
   return {
     config: configPath(v.config, env), target, folder: v.folder, method: v.put ? 'PUT' : 'GET', contentType,
-    ...(contentType !== typed ? { contentTypeTyped: typed } : {}), expires: parseExpires(v.expires), json: !!v.json,
+    ...(contentType !== typed ? { contentTypeTyped: typed } : {}), expires: parseExpires(v.expires), json: !!v.json, verbosity,
   };
 }
 
@@ -190,7 +192,7 @@ async function runPresign(ctx: CommandContext): Promise<number> {
   try {
     const args = parsePresignArgs(ctx.args, ctx.env);
     const { config, credentials } = setup(ctx, {
-      config: args.config, secrets, check: (c) => checkFolderNames(c, args.folder === undefined ? [] : [args.folder]),
+      config: args.config, verbosity: args.verbosity, secrets, check: (c) => checkFolderNames(c, args.folder === undefined ? [] : [args.folder]),
     });
     const target = resolvePresignTarget(args.target, config.folders, { cwd: ctx.cwd, folder: args.folder, probe: fsProbe });
     const s3 = clientFor(config, credentials, 1);
@@ -208,6 +210,7 @@ async function runPresign(ctx: CommandContext): Promise<number> {
     } else {
       ctx.stdout.write(url + '\n');
     }
+    if (args.verbosity < 0) return 0; // -q: the link alone
     if (args.contentTypeTyped !== undefined) {
       ctx.stderr.write(`r2mirror: note: signed Content-Type "${printable(args.contentType ?? '')}", not "${printable(args.contentTypeTyped)}": ` +
         'browsers\' XMLHttpRequest (and axios) send the charset as UTF-8, and the signature covers the exact bytes\n');

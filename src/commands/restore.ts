@@ -8,10 +8,10 @@ import { Bucket } from '../remote/bucket.js';
 import type { RestoreReport } from '../restore/report.js';
 import { prefixProblem } from '../restore/rules.js';
 import { TargetError, prepareTarget, restore } from '../restore/run.js';
-import { checkFolderNames, clientFor, configPath, formatBytes, logLevelOption, num, parseCommand, reportError, setup } from './common.js';
+import { billLine, checkFolderNames, clientFor, configPath, formatBytes, logLevelOption, num, parseCommand, reportError, setup, wrap } from './common.js';
 import type { Command, CommandContext } from './context.js';
 import { writeJson } from './json-out.js';
-import { ProgressLine } from './progress.js';
+import { PROGRESS_OPTIONS, progressLine, progressOption } from './progress.js';
 
 /** Parsed `restore` options. */
 export interface RestoreArgs {
@@ -25,14 +25,17 @@ export interface RestoreArgs {
   dryRun: boolean;
   json: boolean;
   logLevel?: string | undefined;
+  /** -1 quiet, 0, or the number of -v. */
+  verbosity: number;
+  progress?: boolean | undefined;
 }
 
 /** Parse the arguments after `restore`; relative --to is taken from `cwd`. Throws UsageError. */
 export function parseRestoreArgs(argv: readonly string[], env: CommandContext['env'], cwd: string): RestoreArgs {
-  const { values: v } = parseCommand('restore', argv, {
+  const { values: v, verbosity } = parseCommand('restore', argv, {
     config: { type: 'string', short: 'c' }, folder: { type: 'string', short: 'f' }, to: { type: 'string' },
     prefix: { type: 'string' }, force: { type: 'boolean' }, 'dry-run': { type: 'boolean', short: 'n' },
-    json: { type: 'boolean' }, 'log-level': { type: 'string' },
+    json: { type: 'boolean' }, 'log-level': { type: 'string' }, ...PROGRESS_OPTIONS,
   }, 0);
   const missing = [v.folder === undefined && '--folder NAME', v.to === undefined && '--to DIR'].filter(Boolean);
   if (missing.length) throw new UsageError(`restore: missing ${missing.join(' and ')}`);
@@ -43,6 +46,7 @@ export function parseRestoreArgs(argv: readonly string[], env: CommandContext['e
   return {
     config: configPath(v.config, env), folder: v.folder!, to: path.resolve(cwd, v.to!), prefix, force: !!v.force,
     dryRun: !!v['dry-run'], json: !!v.json, logLevel: logLevelOption(v['log-level']),
+    verbosity, progress: progressOption('restore', v),
   };
 }
 
@@ -56,9 +60,9 @@ async function runRestore(ctx: CommandContext): Promise<number> {
   const t0 = Date.now();
   try {
     const args = parseRestoreArgs(ctx.args, ctx.env, ctx.cwd);
-    const line = ctx.stderr.isTTY ? new ProgressLine(ctx.stderr, 'r2mirror restore') : undefined;
+    const line = progressLine(ctx.stderr, args, 'r2mirror restore');
     const { config, credentials, log } = setup(ctx, {
-      config: args.config, logLevel: args.logLevel, secrets,
+      config: args.config, logLevel: args.logLevel, verbosity: args.verbosity, secrets,
       out: { write: (s: string) => (line ? line.log(s) : ctx.stderr.write(s)) },
       check: (c) => checkFolderNames(c, [args.folder]),
     });
@@ -70,8 +74,8 @@ async function runRestore(ctx: CommandContext): Promise<number> {
       report.ops = ops.snapshot();
       report.durationMs = Date.now() - t0;
       if (args.json) writeJson(ctx.stdout, report, secrets);
-    else ctx.stdout.write(scrub(formatRestoreReport(report), secrets));
-      log.info({ restored: report.restored, bytes: report.bytes, skipped: report.skipped, conflicts: report.conflicts.length,
+      else if (args.verbosity >= 0 || report.exitCode !== 0) ctx.stdout.write(scrub(formatRestoreReport(report, ctx.stdout.columns), secrets));
+      if (!ctx.stderr.isTTY) log.info({ restored: report.restored, bytes: report.bytes, skipped: report.skipped, conflicts: report.conflicts.length,
         failed: report.failed.length, changed: report.changed.length, ops: report.ops, dryRun: report.dryRun }, 'restore finished');
       return report.exitCode;
     } finally {
@@ -92,7 +96,7 @@ async function targetOf(args: RestoreArgs): Promise<string | undefined> {
 }
 
 /** The human summary printed at the end of `restore`. */
-export function formatRestoreReport(r: RestoreReport): string {
+export function formatRestoreReport(r: RestoreReport, columns?: number): string {
   const lines: string[] = [];
   const verb = r.dryRun ? 'would restore' : 'restored';
   lines.push(`r2mirror restore${r.dryRun ? ' --dry-run' : ''}: folder ${r.folder} (${r.bucket}/${r.prefix}) -> ${r.to}: ` +
@@ -107,7 +111,6 @@ export function formatRestoreReport(r: RestoreReport): string {
   list('conflict', r.conflicts);
   list('failed', r.failed);
   list('changed', r.changed);
-  const ops = Object.entries(r.ops.byOp).map(([k, v]) => `${k} ${num(v)}`).join(', ');
-  lines.push(`R2 operations spent: Class A ${num(r.ops.classA)}, Class B ${num(r.ops.classB)}, free ${num(r.ops.free)}${ops ? ` (${ops})` : ''}`);
-  return lines.map(printable).join('\n') + '\n';
+  lines.push(billLine(r.ops));
+  return lines.flatMap((l) => wrap(printable(l), columns)).join('\n') + '\n';
 }

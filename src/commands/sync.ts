@@ -6,10 +6,10 @@ import { parseMaxDelete } from '../config.js';
 import { UsageError, printable, scrub } from '../errors.js';
 import { Engine, type SyncReport } from '../engine.js';
 import type { Logger } from '../log.js';
-import { checkFolderNames, configPath, formatBytes, logLevelOption, num, parseCommand, reportError, setup, whenAgo } from './common.js';
+import { billLine, checkFolderNames, configPath, formatBytes, wrap, logLevelOption, num, parseCommand, reportError, setup, whenAgo } from './common.js';
 import type { Command, CommandContext } from './context.js';
 import { writeJson } from './json-out.js';
-import { ProgressLine } from './progress.js';
+import { PROGRESS_OPTIONS, progressLine, progressOption } from './progress.js';
 
 /** Parsed `sync` options. */
 export interface SyncArgs {
@@ -21,18 +21,24 @@ export interface SyncArgs {
   allowEmpty: boolean;
   trustState: boolean;
   logLevel?: string | undefined;
+  /** -1 quiet, 0, or the number of -v (common.ts levelFor). */
+  verbosity: number;
+  /** --progress / --no-progress; undefined: a progress line when stderr is a terminal and not -q. */
+  progress?: boolean | undefined;
 }
 
 /** Parse the arguments after `sync`. Throws UsageError. */
 export function parseSyncArgs(argv: readonly string[], env: CommandContext['env']): SyncArgs {
-  const { values: v } = parseCommand('sync', argv, {
+  const { values: v, verbosity } = parseCommand('sync', argv, {
     config: { type: 'string', short: 'c' }, folder: { type: 'string', short: 'f', multiple: true },
     'dry-run': { type: 'boolean', short: 'n' }, json: { type: 'boolean' }, 'max-delete': { type: 'string' },
     'allow-empty': { type: 'boolean' }, 'trust-state': { type: 'boolean' }, 'log-level': { type: 'string' },
+    ...PROGRESS_OPTIONS,
   }, 0);
   return {
     config: configPath(v.config, env), folders: [...new Set(v.folder ?? [])], dryRun: !!v['dry-run'], json: !!v.json,
     maxDelete: maxDeleteOption(v['max-delete']), allowEmpty: !!v['allow-empty'], trustState: !!v['trust-state'], logLevel: logLevelOption(v['log-level']),
+    verbosity, progress: progressOption('sync', v),
   };
 }
 
@@ -54,9 +60,9 @@ async function runSync(ctx: CommandContext): Promise<number> {
   let engine: Engine | undefined;
   try {
     const args = parseSyncArgs(ctx.args, ctx.env);
-    const progress = ctx.stderr.isTTY ? new ProgressLine(ctx.stderr, 'r2mirror') : undefined;
+    const progress = progressLine(ctx.stderr, args, 'r2mirror');
     const { config, credentials, log } = setup(ctx, {
-      config: args.config, logLevel: args.logLevel, secrets,
+      config: args.config, logLevel: args.logLevel, verbosity: args.verbosity, secrets,
       out: { write: (s: string) => (progress ? progress.log(s) : ctx.stderr.write(s)) },
       // A --folder typo is a usage error: refuse it before credentials are needed or the state DB is created.
       check: (c) => checkFolderNames(c, args.folders),
@@ -77,8 +83,8 @@ async function runSync(ctx: CommandContext): Promise<number> {
       ctx.signal.removeEventListener('abort', onAbort);
     }
     if (args.json) writeJson(ctx.stdout, report, secrets);
-    else ctx.stdout.write(scrub(formatReport(report), secrets));
-    logSummary(log, report);
+    else if (args.verbosity >= 0 || !report.ok) ctx.stdout.write(scrub(formatReport(report, Date.now(), ctx.stdout.columns), secrets));
+    if (!ctx.stderr.isTTY) logSummary(log, report); // on a terminal the summary says it
     return report.exitCode;
   } catch (err) {
     return reportError(ctx, err, secrets);
@@ -106,8 +112,28 @@ function listingLine(l: NonNullable<SyncReport['folders'][number]['listing']>, n
   return `bucket listed: ${LISTED_BECAUSE[l.why ?? ''] ?? l.why}${l.lastListedAt ? ` (${last})` : ''}`;
 }
 
-/** The human summary printed at the end of `sync`. */
-export function formatReport(r: SyncReport, now = Date.now()): string {
+/** The counters of a folder's summary, in the order shown; a row is shown only when its count is not zero. */
+const ROWS: readonly [string, (f: SyncReport['folders'][number]) => [number, number?]][] = [
+  ['uploaded', (f) => [f.uploaded.files, f.uploaded.bytes]],
+  ['adopted', (f) => [f.adopted.files, f.adopted.bytes]],
+  ['renamed', (f) => [f.copied.files]],
+  ['deleted', (f) => [f.deleted]],
+  ['trashed', (f) => [f.trashed]],
+  ['unchanged', (f) => [f.unchanged]],
+  ['skipped', (f) => [f.skipped.length]],
+  ['failed', (f) => [f.failed.length]],
+];
+
+/** A folder's counters as a short table: `uploaded  1,234  1.2 GiB`, zero counters left out. */
+function counterRows(f: SyncReport['folders'][number]): string[] {
+  const rows = ROWS.map(([label, get]) => [label, ...get(f)] as const).filter(([, n]) => n > 0);
+  if (!rows.length) return ['    nothing to mirror: no files'];
+  const width = Math.max(...rows.map(([, n]) => num(n).length));
+  return rows.map(([label, n, bytes]) => `    ${label.padEnd(10)}${num(n).padStart(width)}${bytes ? `  ${formatBytes(bytes)}` : ''}`);
+}
+
+/** The human summary printed at the end of `sync`, each line wrapped to `columns` (a terminal's width). */
+export function formatReport(r: SyncReport, now = Date.now(), columns?: number): string {
   const lines: string[] = [];
   lines.push(`r2mirror sync${r.dryRun ? ' --dry-run' : ''}: ${r.ok ? 'done' : 'finished with problems'} in ${(r.durationMs / 1000).toFixed(1)} s`);
   for (const f of r.folders) {
@@ -120,9 +146,7 @@ export function formatReport(r: SyncReport, now = Date.now()): string {
       }
       if (f.planned.length > 1000) lines.push(`    ... and ${num(f.planned.length - 1000)} more (use --json for all)`);
     } else {
-      lines.push(`  ${f.name} (${f.path}): uploaded ${num(f.uploaded.files)} (${formatBytes(f.uploaded.bytes)}), adopted ${num(f.adopted.files)}, ` +
-        `renamed ${num(f.copied.files)}, deleted ${num(f.deleted)}, trashed ${num(f.trashed)}, unchanged ${num(f.unchanged)}, ` +
-        `skipped ${num(f.skipped.length)}, failed ${num(f.failed.length)}`);
+      lines.push(`  ${f.name} (${f.path})`, ...counterRows(f));
     }
     if (f.listing) lines.push(`    ${listingLine(f.listing, now)}`);
     if (f.error) lines.push(`    ERROR: ${f.error}`);
@@ -131,11 +155,8 @@ export function formatReport(r: SyncReport, now = Date.now()): string {
     for (const x of f.skipped.slice(0, 20)) lines.push(`    skipped: ${x.rel}: ${x.reason}`);
     if (f.skipped.length > 20) lines.push(`    ... and ${num(f.skipped.length - 20)} more skipped`);
   }
-  const ops = Object.entries(r.ops.byOp).map(([k, v]) => `${k} ${num(v)}`).join(', ');
-  lines.push(`R2 operations spent: Class A ${num(r.ops.classA)}, Class B ${num(r.ops.classB)}, free ${num(r.ops.free)}${ops ? ` (${ops})` : ''}`);
-  if (r.estimate) lines.push(`R2 operations the plan would spend: Class A ${num(r.estimate.classA)}, Class B ${num(r.estimate.classB)}, free ${num(r.estimate.free)}`);
+  lines.push(billLine(r.ops));
+  if (r.estimate) lines.push(billLine({ ...r.estimate, byOp: {} }, 'R2 operations the plan would spend'));
   // Names and reasons carry whatever a file name holds: escape it per line, so no name can drive the terminal.
-  return lines.map(printable).join('\n') + '\n';
+  return lines.flatMap((l) => wrap(printable(l), columns)).join('\n') + '\n';
 }
-
-

@@ -16,11 +16,13 @@ export const USAGE = {
         --trust-state        compare with the state DB alone, sending no LIST, where the bucket was listed less than
                              daemon.verifyInterval ago and no unclean stop since (cheap cron syncs); else list
         --allow-empty        allow deleting when a folder is empty, or a disk mounted in it is gone, but objects exist (you really removed them)
-        --log-level LEVEL    fatal|error|warn|info|debug|trace|silent (default: config logLevel, ${DEFAULTS.logLevel})
+        --progress           draw the progress line even when stderr is not a terminal (then a plain line every 5 s)
+        --no-progress        never draw it (default: on a terminal, unless -q)
+        --log-level LEVEL    fatal|error|warn|info|debug|trace|silent (default: warn on a terminal, else config logLevel, ${DEFAULTS.logLevel})
 `,
   daemon: `  r2mirror daemon [options]    watch the folders and mirror every change until stopped (systemd: Type=notify)
     -c, --config FILE        config file (as for sync); SIGHUP reloads it (an invalid new one is refused, logged)
-        --log-level LEVEL    as for sync
+        --log-level LEVEL    as for sync, but info on a terminal: a line per change mirrored
                              SIGTERM/SIGINT: finish running uploads (daemon.stopTimeout), then exit 0
 `,
   status: `  r2mirror status [options]    what is mirrored, pending and failing per folder; works with or without the daemon
@@ -44,6 +46,8 @@ export const USAGE = {
         --force              replace existing files whose content differs (default: leave them, exit 1)
     -n, --dry-run            list what would be downloaded or replaced; write nothing
         --json               print the summary as one JSON object on stdout
+        --progress           as for sync
+        --no-progress        as for sync
         --log-level LEVEL    fatal|error|warn|info|debug|trace|silent
 `,
   init: `  r2mirror init [options]      write a commented config file for one folder (asks on a terminal for what is missing)

@@ -19,15 +19,17 @@ export interface VerifyArgs {
   folders: string[];
   json: boolean;
   logLevel?: string | undefined;
+  /** -1 quiet, 0, or the number of -v (common.ts levelFor). */
+  verbosity: number;
 }
 
 /** Parse the arguments after `verify`. Throws UsageError. */
 export function parseVerifyArgs(argv: readonly string[], env: CommandContext['env']): VerifyArgs {
-  const { values: v } = parseCommand('verify', argv, {
+  const { values: v, verbosity } = parseCommand('verify', argv, {
     config: { type: 'string', short: 'c' }, folder: { type: 'string', short: 'f', multiple: true }, json: { type: 'boolean' },
     'log-level': { type: 'string' },
   }, 0);
-  return { config: configPath(v.config, env), folders: [...new Set(v.folder ?? [])], json: !!v.json, logLevel: logLevelOption(v['log-level']) };
+  return { config: configPath(v.config, env), folders: [...new Set(v.folder ?? [])], json: !!v.json, logLevel: logLevelOption(v['log-level']), verbosity };
 }
 
 export const verifyCommand: Command = {
@@ -45,14 +47,14 @@ async function runVerify(ctx: CommandContext): Promise<number> {
     const started = Date.now();
     const args = parseVerifyArgs(ctx.args, ctx.env);
     const { config, credentials, log } = setup(ctx, {
-      config: args.config, logLevel: args.logLevel, secrets, check: (c) => checkFolderNames(c, args.folders),
+      config: args.config, logLevel: args.logLevel, verbosity: args.verbosity, secrets, check: (c) => checkFolderNames(c, args.folders),
     });
     const names = args.folders.length ? args.folders : config.folders.map((f) => f.name);
     const s3 = clientFor(config, credentials, 4);
     client = s3.client;
     const report = await verify(config, names, { client: s3.client, ops: s3.ops, log, signal: ctx.signal, started });
     if (args.json) writeJson(ctx.stdout, report, secrets);
-    else ctx.stdout.write(scrub(formatVerify(report, config), secrets));
+    else if (args.verbosity >= 0 || report.exitCode !== 0) ctx.stdout.write(scrub(formatVerify(report, config), secrets));
     return report.exitCode;
   } catch (err) {
     return reportError(ctx, err, secrets);

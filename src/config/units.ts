@@ -1,5 +1,6 @@
 // The config's units: sizes ("64MiB"), durations ("1h30m") and maxDelete ("5000", "12.5%"), parsed from a YAML
-// value or a command-line string, and sizes/durations written back in the user's units for messages.
+// value or a command-line string, and sizes/durations written back in the user's units for messages; byte counts
+// for people (1.5 KiB).
 // Must not: know about YAML nodes, files or positions (callers wrap the problem); import from commands/.
 
 import type { MaxDelete } from './types.js';
@@ -80,4 +81,17 @@ export function parseMaxDelete(v: unknown): MaxDelete | undefined {
   if (count) return Number.isSafeInteger(Number(count[1])) ? { kind: 'count', count: Number(count[1]) } : undefined;
   const percent = /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(v);
   return percent && Number(percent[1]) <= 100 ? { kind: 'percent', percent: Number(percent[1]) } : undefined;
+}
+
+const BYTE_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+
+/** 1536 -> "1.5 KiB". */
+export function formatBytes(n: number): string {
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < BYTE_UNITS.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 1 : 0)} ${BYTE_UNITS[i]}`;
 }

@@ -3,8 +3,13 @@
 // Must not: log or do I/O; the folder and its executor fill the report.
 
 import type { FolderConfig } from '../config.js';
-import type { FolderReport, PlannedAction } from './types.js';
+import type { FolderReport, PlannedAction, Progress } from './types.js';
 import type { Action } from '../plan.js';
+
+/** Progress counters at zero. */
+export function newProgress(): Progress {
+  return { filesTotal: 0, filesDone: 0, bytesTotal: 0, bytesDone: 0, scanned: 0, listed: 0, merging: 0, active: new Map() };
+}
 
 /** A report with nothing done yet. */
 export function emptyReport(config: Pick<FolderConfig, 'name' | 'path'>): FolderReport {

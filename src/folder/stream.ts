@@ -15,7 +15,7 @@ import type { GoneEntry, Spool } from '../state/spool.js';
 import { streamedDeviceMoves, reportDeviceMoves } from './devices.js';
 import type { KeyView, Merge } from './merge.js';
 import { addError } from './report.js';
-import type { FolderDeps, FolderReport } from './types.js';
+import type { FolderDeps, FolderReport, Progress } from './types.js';
 
 /** Where the actions of a streamed reconcile go: the transfer queue, or a dry run's plan. */
 export interface StreamSink {
@@ -39,6 +39,10 @@ export interface StreamOptions {
   readonly spared: (rel: string) => boolean;
   /** Called once the merge ended (the walk's problems are known then); returns the regular files the walk saw. */
   readonly merged: () => number;
+  /** Counts the files and objects compared, for the progress line. */
+  readonly progress?: Progress | undefined;
+  /** Every file action of this reconcile is queued (the merge and the renames ended). */
+  readonly queued?: (() => void) | undefined;
 }
 
 /** One streamed reconcile of one folder. */
@@ -77,6 +81,7 @@ export class StreamedReconcile {
     if (refusal) throw new FolderUnsafeError(refusal);
     if (checksDevices(config.deletes, this.opts.allowEmpty)) this.holdDeviceMoves();
     await this.renames();
+    this.opts.queued?.();
     await this.sink.settle();
     if (this.sink.stopped) return false;
     await this.removals();
@@ -94,6 +99,11 @@ export class StreamedReconcile {
     const { key, file, row, obj } = k;
     if (row) this.stored++;
     if (obj) this.remote++;
+    const p = this.opts.progress;
+    if (p) {
+      if (file) p.scanned++;
+      if (obj) p.listed++;
+    }
     if (file) {
       const a = planKnown(key, file, row, obj, this.opts.listed);
       if (a === undefined) this.report.unchanged++;

@@ -49,12 +49,16 @@ export class TransferRun {
     this.opts.signal?.throwIfAborted();
     const { progress } = this.opts;
     progress.filesTotal++;
-    progress.bytesTotal += a.file.size;
+    // The bytes the line waits for: an upload's, a check's until it turns out to be an adoption; never a copy's.
+    const sends = a.type === 'copy' ? 0 : a.file.size;
+    progress.bytesTotal += sends;
     this.inFlight++;
     void queue.add(async () => {
       if (this.opts.drain?.aborted) return; // stopping: queued, not started
       const started = Date.now();
-      const o = await transferFile(a, this.ctx);
+      const o = await transferFile(a, this.contextFor(a));
+      progress.active.delete(a.file.rel);
+      if (o.kind === 'adopted') progress.bytesTotal -= sends; // hashed, found in the bucket, not sent
       progress.filesDone++;
       this.done(o, a, Date.now() - started);
       this.rows.add(o);
@@ -65,6 +69,15 @@ export class TransferRun {
     }).finally(() => {
       if (--this.inFlight === 0) this.idle?.();
     });
+  }
+
+  /** The context of one action: a multipart upload also counts its bytes under its name, for the progress line. */
+  private contextFor(a: FileAction): TransferContext {
+    if (a.type !== 'upload' || a.file.size <= this.ctx.partSize) return this.ctx;
+    const entry = { size: a.file.size, sent: 0 };
+    this.opts.progress.active.set(a.file.rel, entry);
+    const onBytes = this.ctx.onBytes;
+    return { ...this.ctx, onBytes: (n) => { entry.sent += n; onBytes?.(n); } };
   }
 
   /** Wait for every queued action, commit the last rows; throws the first fatal error. */

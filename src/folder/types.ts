@@ -12,10 +12,18 @@ import type { ByteBudget } from '../transfer.js';
 
 /** Counters shown on the progress line, shared by all folders of a run. */
 export interface Progress {
+  /** Files queued for a transfer so far, and their bytes. */
   filesTotal: number;
   filesDone: number;
   bytesTotal: number;
   bytesDone: number;
+  /** Local files and listed objects the reconciles have compared so far (the line's counter while walking). */
+  scanned: number;
+  listed: number;
+  /** Reconciles still walking and listing: while any is, the totals still grow (no percent, no ETA). */
+  merging: number;
+  /** Big files being sent now, by name: size and bytes sent (the line names the biggest). */
+  readonly active: Map<string, { size: number; sent: number }>;
 }
 
 /** Files and bytes of one kind of result. */

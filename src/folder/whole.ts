@@ -37,13 +37,19 @@ export async function reconcileWhole(deps: FolderDeps, opts: ReconcileOptions, r
   }
   const ig = makeMatcher(config.exclude);
   const spool = new Spool();
+  let queued = false;
+  const allQueued = () => {
+    if (!queued) opts.progress.merging--;
+    queued = true;
+  };
+  opts.progress.merging++;
   try {
     const sink = opts.dryRun
       ? new DryRunSink({ root: config.path, followSymlinks: config.followSymlinks, partSize: deps.partSize, signal: opts.signal }, spool)
       : new RunSink(new ActionRunner(deps, log), spool, opts, report);
     const complete = await new StreamedReconcile(deps, spool, sink, {
       listed, maxDelete: opts.maxDelete, allowEmpty: opts.allowEmpty, deferNew: !moved && store.count(config.name).files > 0,
-      spared: (rel) => !config.deleteExcluded && excludedPath(ig, rel),
+      spared: (rel) => !config.deleteExcluded && excludedPath(ig, rel), progress: opts.progress, queued: allQueued,
       merged: () => {
         const { dirs, regularFiles, problems } = walk.totals;
         log.debug({ dirs, regularFiles, ms: Math.round(performance.now() - t0) }, 'walked and merged');
@@ -61,6 +67,7 @@ export async function reconcileWhole(deps: FolderDeps, opts: ReconcileOptions, r
     // A listing whose deletes a guard held back has not converged: a listing owed since a crash stays owed.
     store.markSynced(config.name, Date.now(), listed, listed && !report.error);
   } finally {
+    allQueued();
     spool.close();
   }
 }

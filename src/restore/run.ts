@@ -10,6 +10,7 @@ import PQueue from 'p-queue';
 import type { Config, FolderConfig } from '../config.js';
 import { classify, errorCode, explainS3Error } from '../errors.js';
 import type { Progress } from '../folder.js';
+import { newProgress } from '../folder/report.js';
 import { DEFAULT_PART } from '../keys.js';
 import { makeDir, syncDirs } from '../local/place.js';
 import type { Logger } from '../log.js';
@@ -111,7 +112,8 @@ class Stop {
 export async function restore(config: Config, folder: FolderConfig, req: RestoreRequest, deps: RestoreDeps): Promise<RestoreReport> {
   const listPrefix = folder.prefix + req.prefix;
   const report = newReport({ folder: folder.name, bucket: folder.bucket, prefix: listPrefix, to: req.to, dryRun: req.dryRun });
-  const progress: Progress = { filesTotal: 0, filesDone: 0, bytesTotal: 0, bytesDone: 0 };
+  const progress: Progress = newProgress();
+  progress.merging = 1; // until the listing ended
   const stop = new Stop(deps.signal);
   setMaxListeners(config.transfers * 8 + 16, stop.signal);
   const job: Job = {
@@ -142,6 +144,7 @@ async function restoreListed(config: Config, folder: FolderConfig, listPrefix: s
       for (const o of page) {
         if (stop.stopped) break;
         if (trash.some((t) => o.key.startsWith(t))) continue;
+        job.progress.listed++;
         job.progress.filesTotal++;
         job.progress.bytesTotal += o.size;
         await queue.onSizeLessThan(config.transfers * 4);
@@ -152,5 +155,6 @@ async function restoreListed(config: Config, folder: FolderConfig, listPrefix: s
   } catch (err) {
     stop.fail(err);
   }
+  job.progress.merging = 0;
   await queue.onIdle();
 }

@@ -10,7 +10,13 @@ import { fileURLToPath } from 'node:url';
 import { COMMANDS, HELP, commandFirst, unknownCommand } from '../../src/cli.js';
 import { closest } from '../../src/suggest.js';
 import { nodeSupported } from '../../src/platform.js';
-import { formatBytes, sharedStateBefore } from '../../src/commands/common.js';
+import { formatBytes, levelFor, sharedStateBefore } from '../../src/commands/common.js';
+import { parseRestoreArgs } from '../../src/commands/restore.js';
+import { parseDoctorArgs } from '../../src/commands/doctor.js';
+import { parseLsArgs } from '../../src/commands/ls.js';
+import { parseVerifyArgs } from '../../src/commands/verify.js';
+import { parsePresignArgs } from '../../src/commands/presign.js';
+import { parseCorsArgs } from '../../src/commands/cors.js';
 import { parseSyncArgs } from '../../src/commands/sync.js';
 import { parseInitArgs } from '../../src/commands/init.js';
 import { loadConfig, parseConfig, type MaxDelete } from '../../src/config.js';
@@ -22,10 +28,46 @@ test('parseSyncArgs: every option', () => {
   const a = parseSyncArgs(['-c', '/x.yaml', '-f', 'a', '--folder', 'b', '-n', '--json', '--max-delete', '25%', '--allow-empty', '--trust-state', '--log-level', 'debug'], {});
   assert.deepEqual(a, {
     config: '/x.yaml', folders: ['a', 'b'], dryRun: true, json: true,
-    maxDelete: { kind: 'percent', percent: 25 }, allowEmpty: true, trustState: true, logLevel: 'debug',
+    maxDelete: { kind: 'percent', percent: 25 }, allowEmpty: true, trustState: true, logLevel: 'debug', verbosity: 0, progress: undefined,
   });
   assert.deepEqual(parseSyncArgs(['--max-delete', '5000'], {}).maxDelete, { kind: 'count', count: 5000 });
   assert.equal(parseSyncArgs([], {}).trustState, false);
+});
+
+test('-q/--quiet and -v/--verbose on every command; --progress/--no-progress on sync and restore', () => {
+  assert.equal(parseSyncArgs(['-q'], {}).verbosity, -1);
+  assert.equal(parseSyncArgs(['--quiet'], {}).verbosity, -1);
+  assert.equal(parseSyncArgs(['-v'], {}).verbosity, 1);
+  assert.equal(parseSyncArgs(['-vv'], {}).verbosity, 2);
+  assert.equal(parseSyncArgs(['-v', '--verbose', '-v'], {}).verbosity, 3);
+  assert.throws(() => parseSyncArgs(['-q', '-v'], {}), /sync: -q\/--quiet and -v\/--verbose cannot be used together/);
+  assert.equal(parseSyncArgs(['--progress'], {}).progress, true);
+  assert.equal(parseSyncArgs(['--no-progress'], {}).progress, false);
+  assert.throws(() => parseSyncArgs(['--progress', '--no-progress'], {}), /--progress and --no-progress cannot be used together/);
+  assert.equal(parseRestoreArgs(['-f', 'x', '--to', '/t', '-q', '--no-progress'], {}, '/').verbosity, -1);
+  assert.equal(parseRestoreArgs(['-f', 'x', '--to', '/t', '--progress'], {}, '/').progress, true);
+  // every command's parser takes them
+  assert.equal(parseDoctorArgs(['-q'], {}).verbosity, -1);
+  assert.equal(parseLsArgs(['-v'], {}).verbosity, 1);
+  assert.equal(parseVerifyArgs(['-vv'], {}).verbosity, 2);
+  assert.equal(parsePresignArgs(['k', '-q'], {}).verbosity, -1);
+  assert.equal(parseCorsArgs(['get', '-v'], {}).verbosity, 1);
+  assert.equal(parseInitArgs(['-q'], {}).verbosity, -1);
+  for (const args of [['status', '-q'], ['buckets', '-v'], ['daemon', '-vv']]) {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', cliPath, ...args, '--config', '/nonexistent/r2.yaml'], { encoding: 'utf8' });
+    assert.equal(r.status, 78, `${args.join(' ')}: the config error, not a usage error: ${r.stderr}`);
+  }
+});
+
+test('the log level: --log-level, else -q errors only, else each -v one step above the default', () => {
+  assert.equal(levelFor({}, 'warn'), 'warn');
+  assert.equal(levelFor({ verbosity: -1 }, 'info'), 'error');
+  assert.equal(levelFor({ verbosity: 1 }, 'warn'), 'info');
+  assert.equal(levelFor({ verbosity: 2 }, 'warn'), 'debug');
+  assert.equal(levelFor({ verbosity: 5 }, 'warn'), 'trace');
+  assert.equal(levelFor({ verbosity: 1 }, 'debug'), 'debug', '-v never lowers a level the config set higher');
+  assert.equal(levelFor({ verbosity: 1 }, 'silent'), 'info');
+  assert.equal(levelFor({ verbosity: -1, logLevel: 'trace' }, 'warn'), 'trace');
 });
 
 test('parseSyncArgs: config from $R2MIRROR_CONFIG, else /etc/r2mirror/config.yaml', () => {

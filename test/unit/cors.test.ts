@@ -152,8 +152,8 @@ test('formatCorsPolicy prints the array form that parseCorsPolicy reads back', (
 });
 
 test('parseCorsArgs: actions, --bucket, usage errors', () => {
-  assert.deepEqual(parseCorsArgs(['get', '--bucket', 'b', '-c', '/c.yaml'], {}), { action: 'get', config: '/c.yaml', bucket: 'b', json: false });
-  assert.deepEqual(parseCorsArgs(['set', 'p.json', '--json'], { R2MIRROR_CONFIG: '/e.yaml' }), { action: 'set', file: 'p.json', config: '/e.yaml', bucket: undefined, json: true });
+  assert.deepEqual(parseCorsArgs(['get', '--bucket', 'b', '-c', '/c.yaml'], {}), { action: 'get', config: '/c.yaml', bucket: 'b', json: false, verbosity: 0 });
+  assert.deepEqual(parseCorsArgs(['set', 'p.json', '--json'], { R2MIRROR_CONFIG: '/e.yaml' }), { action: 'set', file: 'p.json', config: '/e.yaml', bucket: undefined, json: true, verbosity: 0 });
   assert.equal(parseCorsArgs(['clear', '-b', 'x'], {}).action, 'clear');
   assert.throws(() => parseCorsArgs([], {}), /cors: say get, set FILE or clear/);
   assert.throws(() => parseCorsArgs(['put', 'x'], {}), /cors: unknown action "put" \(get, set FILE, clear\)/);

@@ -318,7 +318,7 @@ test('formatReport: file names with escape sequences and line breaks are escaped
   const text = formatReport(report);
   assert.doesNotMatch(text.replace(/\n/g, ''), UNSAFE);
   assert.match(text, /failed: evil\\u001b\[2J\\rname\\n\.txt: /);
-  assert.equal(text.split('\n').length, 7, 'a line break in a name does not make a line');
+  assert.equal(text.split('\n').length, 9, 'a line break in a name does not make a line');
   const planned = new SpillList<PlannedAction>();
   planned.push({ action: 'upload', key: `p/${evil}`, reason: 'new', size: 1 });
   planned.push({ action: 'copy', key: 'p/x', from: `p/${evil}` });

@@ -67,7 +67,7 @@ test('validateConfig: a refused value names its option and the rule', () => {
 
 test('parseInitArgs, missingOptions, folderPath, defaultName', () => {
   const a = parseInitArgs(['--config', 'c.yaml', '--endpoint', 'http://h:1', '--bucket', 'b', '--path', 'd', '--prefix', 'p/', '--name', 'n'], {});
-  assert.deepEqual(a, { config: 'c.yaml', accountId: undefined, endpoint: 'http://h:1', bucket: 'b', path: 'd', prefix: 'p/', name: 'n', forceStdout: false, json: false });
+  assert.deepEqual(a, { config: 'c.yaml', accountId: undefined, endpoint: 'http://h:1', bucket: 'b', path: 'd', prefix: 'p/', name: 'n', forceStdout: false, json: false, verbosity: 0 });
   assert.equal(parseInitArgs([], { R2MIRROR_CONFIG: '/env.yaml' }).config, '/env.yaml');
   assert.throws(() => parseInitArgs(['--account-id', ACCOUNT, '--endpoint', 'http://h'], {}), /either --account-id .* or --endpoint .*, not both/);
   assert.throws(() => parseInitArgs(['--json', '--force-stdout'], {}), /cannot be combined/);

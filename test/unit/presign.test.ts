@@ -44,10 +44,10 @@ test('parseExpires: units, bare seconds, default, range 1 s .. 7 d inclusive', (
 
 test('parsePresignArgs: options and usage errors', () => {
   assert.deepEqual(parsePresignArgs(['a.txt', '--put', '--content-type', 'image/png', '--expires', '15m', '-f', 'photos', '--json', '-c', '/c.yaml'], {}), {
-    config: '/c.yaml', target: 'a.txt', folder: 'photos', method: 'PUT', contentType: 'image/png', expires: 900, json: true,
+    config: '/c.yaml', target: 'a.txt', folder: 'photos', method: 'PUT', contentType: 'image/png', expires: 900, json: true, verbosity: 0,
   });
   assert.deepEqual(parsePresignArgs(['k'], { R2MIRROR_CONFIG: '/e.yaml' }), {
-    config: '/e.yaml', target: 'k', folder: undefined, method: 'GET', contentType: undefined, expires: 3600, json: false,
+    config: '/e.yaml', target: 'k', folder: undefined, method: 'GET', contentType: undefined, expires: 3600, json: false, verbosity: 0,
   });
   // XMLHttpRequest sends charset=UTF-8 whatever the page set: the link is signed for that spelling
   const utf8 = parsePresignArgs(['k', '--put', '--content-type', 'text/plain; charset=utf-8'], {});

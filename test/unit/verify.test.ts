@@ -119,8 +119,8 @@ test('an ETag that is neither MD5 nor multipart cannot be hashed: the key does n
 
 test('parseVerifyArgs: options, repeated --folder counted once, usage errors', () => {
   assert.deepEqual(parseVerifyArgs(['-c', '/x.yaml', '-f', 'a', '--folder', 'b', '-f', 'a', '--json', '--log-level', 'debug'], {}),
-    { config: '/x.yaml', folders: ['a', 'b'], json: true, logLevel: 'debug' });
-  assert.deepEqual(parseVerifyArgs([], { R2MIRROR_CONFIG: '/env.yaml' }), { config: '/env.yaml', folders: [], json: false, logLevel: undefined });
+    { config: '/x.yaml', folders: ['a', 'b'], json: true, logLevel: 'debug', verbosity: 0 });
+  assert.deepEqual(parseVerifyArgs([], { R2MIRROR_CONFIG: '/env.yaml' }), { config: '/env.yaml', folders: [], json: false, logLevel: undefined, verbosity: 0 });
   assert.throws(() => parseVerifyArgs(['--fix'], {}), /verify: Unknown option '--fix'/);
   assert.throws(() => parseVerifyArgs(['extra'], {}), /unexpected argument "extra"/);
 });
