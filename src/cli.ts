@@ -7,8 +7,8 @@ import fs from 'node:fs';
 import { ExitCode, Interrupted, interruptedExitCode, printable } from './errors.js';
 import { closest } from './suggest.js';
 import type { Command, CommandContext } from './commands/context.js';
-import { USAGE } from './commands/usage.js';
-import { MIN_NODE_TEXT, RECOMMENDED_NODE, nodeSupported } from './platform.js';
+import { BUILTINS, GENERAL, USAGE } from './commands/usage.js';
+import { MIN_NODE_TEXT, RECOMMENDED_NODE, isJournalStream, nodeSupported } from './platform.js';
 
 const VERSION = (JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -34,6 +34,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   entry('cors', async () => (await import('./commands/cors.js')).corsCommand),
   entry('ls', async () => (await import('./commands/ls.js')).lsCommand),
   entry('buckets', async () => (await import('./commands/ls.js')).bucketsCommand),
+  entry('completion', async () => (await import('./commands/completion.js')).completionCommand),
 ];
 
 /** Every word that may follow `r2mirror`. */
@@ -44,24 +45,8 @@ export const HELP = `r2mirror ${VERSION}: mirror local folders to Cloudflare R2 
 
 Usage:
 ${COMMANDS.map((c) => c.help).join('\n')}
-  r2mirror help [COMMAND]      show this help, or one command's (also: r2mirror COMMAND --help)
-  r2mirror version             print the version (also: --version)
-
-Every command also takes:
-    -q, --quiet              errors only: no progress line, no log line below error, no summary or note unless
-                             something failed (the exit code says how it went)
-    -v, --verbose            more log lines: -v a line per file (info), -vv debug, -vvv trace (--log-level wins)
-
-Credentials: remote.credentialsFile, R2_ACCESS_KEY_ID / R2_SECRET_ACCESS_KEY (or AWS_ACCESS_KEY_ID /
-AWS_SECRET_ACCESS_KEY [+ AWS_SESSION_TOKEN]), systemd's $CREDENTIALS_DIRECTORY/credentials, or the
-AWS_PROFILE section of ~/.aws/credentials.
-
-Options may come before the command: r2mirror -c FILE sync is r2mirror sync -c FILE.
-Output: a progress line on a terminal; JSON log lines (pino) on stderr otherwise; results on stdout.
-Exit codes: 0 all done, 1 some files failed, deletes were refused or verify found differences, 2 usage,
-75 endpoint unreachable or state DB busy, 78 configuration (bad file, credentials rejected, missing bucket,
-unusable state DB), 130 interrupted by SIGINT (Ctrl-C), 143 stopped by SIGTERM.
-`;
+${BUILTINS}
+${GENERAL}`;
 
 /** Run the CLI; resolves to the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
@@ -101,7 +86,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const signals = processSignals();
   try {
-    const [run, { isJournalStream }] = await Promise.all([command.load(), import('./log.js')]);
+    const run = await command.load();
     return await run.run(contextFor(rest, signals, isJournalStream(process.env.JOURNAL_STREAM, 2)));
   } finally {
     signals.dispose();

@@ -5,7 +5,6 @@
 // error goes in as `{ err }` (the Error object; the serializer below renders it).
 // Must not: write anywhere but opts.out, or render an error's raw SDK shape (request, response, headers).
 
-import { fstatSync } from 'node:fs';
 import { pino, type Logger, type DestinationStream, type Level } from 'pino';
 import { formatBytes } from './config/units.js';
 import { describeError, errorCode, printable, scrub } from './errors.js';
@@ -34,20 +33,7 @@ export function priorityPrefix(line: string): string {
   return `<${(m && PRIORITY[Number(m[1])]) ?? 6}>`;
 }
 
-/**
- * True when file descriptor `fd` is the stream systemd's journal reads: $JOURNAL_STREAM ("device:inode") names it.
- * A process started under systemd whose stderr was redirected elsewhere (a file, a pipe) inherits the variable
- * but not the stream, hence the check of the descriptor itself (systemd.exec(5)).
- */
-export function isJournalStream(journalStream: string | undefined, fd: number): boolean {
-  if (!journalStream) return false;
-  try {
-    const st = fstatSync(fd, { bigint: true });
-    return journalStream === `${st.dev}:${st.ino}`;
-  } catch {
-    return false;
-  }
-}
+export { isJournalStream } from './platform.js';
 
 const LEVELS: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
 const SKIP = new Set(['level', 'time', 'pid', 'hostname', 'msg', 'name']);

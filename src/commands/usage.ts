@@ -91,4 +91,29 @@ export const USAGE = {
     -c, --config FILE        config file (default: $R2MIRROR_CONFIG, ~/.config/r2mirror/config.yaml, /etc/r2mirror/config.yaml)
         --json               one JSON array of {name, creationDate}
 `,
+  completion: `  r2mirror completion bash|zsh|fish
+                               print the shell completion script (bash: source <(r2mirror completion bash); see README)
+`,
 } as const satisfies Record<string, string>;
+
+/** What `r2mirror --help` says after the commands: the options every command takes, credentials, output, exit codes. */
+export const GENERAL = `Every command also takes:
+    -q, --quiet              errors only: no progress line, no log line below error, no summary or note unless
+                             something failed (the exit code says how it went)
+    -v, --verbose            more log lines: -v a line per file (info), -vv debug, -vvv trace (--log-level wins)
+
+Credentials: remote.credentialsFile, R2_ACCESS_KEY_ID / R2_SECRET_ACCESS_KEY (or AWS_ACCESS_KEY_ID /
+AWS_SECRET_ACCESS_KEY [+ AWS_SESSION_TOKEN]), systemd's $CREDENTIALS_DIRECTORY/credentials, or the
+AWS_PROFILE section of ~/.aws/credentials.
+
+Options may come before the command: r2mirror -c FILE sync is r2mirror sync -c FILE.
+Output: a progress line on a terminal; JSON log lines (pino) on stderr otherwise; results on stdout.
+Exit codes: 0 all done, 1 some files failed, deletes were refused or verify found differences, 2 usage,
+75 endpoint unreachable or state DB busy, 78 configuration (bad file, credentials rejected, missing bucket,
+unusable state DB), 130 interrupted by SIGINT (Ctrl-C), 143 stopped by SIGTERM.
+`;
+
+/** The usage block of the commands that are not in USAGE's table: help and version. */
+export const BUILTINS = `  r2mirror help [COMMAND]      show this help, or one command's (also: r2mirror COMMAND --help)
+  r2mirror version             print the version (also: --version)
+`;

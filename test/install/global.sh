@@ -29,6 +29,10 @@ for v in 10 11 latest; do
   "$r2mirror" --version | grep -E '^r2mirror [0-9]+\.[0-9]+\.[0-9]+$' || fail "--version from the npm $v install"
 done
 # the newest npm's install from here on
+man1="$W/globallatest/share/man/man1/r2mirror.1"
+[ -f "$man1" ] || fail "npm install -g did not install the man page as $man1"
+MANWIDTH=80 man -l "$man1" 2>/dev/null | grep -q 'r2mirror sync \[options\]' || [ ! -x "$(command -v man)" ] || fail "man -l $man1 does not show the sync command"
+"$r2mirror" completion bash | bash -n || fail "the installed 'completion bash' is not a bash script"
 
 mkdir -p "$W/folder/sub" "$W/state"
 for i in 1 2 3; do head -c $((i * 1000)) /dev/urandom > "$W/folder/sub/file$i.bin"; done

@@ -187,7 +187,7 @@ test('--version, --help and help COMMAND load neither the AWS SDK nor SQLite nor
     return JSON.parse(line.slice(7)) as string[];
   };
   const heavy = /@aws-sdk|better-sqlite3|\/pino\//;
-  for (const args of [['--version'], ['version'], ['--help'], ['help', 'sync'], ['sync', '--help']]) {
+  for (const args of [['--version'], ['version'], ['--help'], ['help', 'sync'], ['sync', '--help'], ['completion', 'bash']]) {
     const mods = loaded(args);
     assert.ok(mods.some((u) => u.endsWith('/cli.ts')), 'the recorder sees the CLI');
     assert.deepEqual(mods.filter((u) => heavy.test(u)), [], args.join(' '));

@@ -1,0 +1,69 @@
+// The usage texts (usage.ts) read back as data: each command's synopsis, summary and options with their value
+// placeholders. Shell completion and the man page are generated from it, so they say what --help says.
+// Must not: import anything but usage.ts.
+
+import { GENERAL, USAGE } from './usage.js';
+
+/** One option as --help shows it. */
+export interface OptionDoc {
+  readonly short?: string | undefined;
+  readonly long: string;
+  /** The value placeholder (FILE, DIR, NAME, LEVEL, ...), undefined for a flag. */
+  readonly value?: string | undefined;
+  readonly description: string;
+}
+
+/** One command as --help shows it. */
+export interface CommandDoc {
+  readonly name: string;
+  /** `r2mirror sync [options]` */
+  readonly synopsis: string;
+  readonly summary: string;
+  /** Words that may follow the command (cors: get, set, clear; completion: bash, zsh, fish). */
+  readonly actions: readonly string[];
+  readonly options: readonly OptionDoc[];
+}
+
+const OPTION = /^ {4}(?:(-\w), | {4})(--[a-z-]+)(?: ([A-Z][A-Z|%]*))?\s{2,}(.*)$/;
+const CONTINUATION = /^ {20,}(\S.*)$/;
+
+/** Options of one usage block (continuation lines joined to the option before). */
+function optionsOf(block: string): OptionDoc[] {
+  const out: { short?: string | undefined; long: string; value?: string | undefined; description: string }[] = [];
+  for (const line of block.split('\n').slice(1)) {
+    const m = OPTION.exec(line);
+    if (m) {
+      out.push({ short: m[1], long: m[2]!, value: m[3] || undefined, description: m[4]!.trim() });
+      continue;
+    }
+    const c = CONTINUATION.exec(line);
+    if (c && out.length) out[out.length - 1]!.description += ` ${c[1]}`;
+  }
+  return out;
+}
+
+/** The command's usage block read back. */
+export function commandDoc(name: keyof typeof USAGE): CommandDoc {
+  const block: string = USAGE[name];
+  const lines = block.split('\n');
+  const head = /^ {2}(r2mirror \S+(?: \S+)*?)(?:\s{2,}(.*))?$/.exec(lines[0]!)!;
+  // A synopsis too long for one line has its summary on the next
+  const summary = head[2] ?? /^\s+(.*)$/.exec(lines[1] ?? '')?.[1] ?? '';
+  const synopsis = head[1]!;
+  const words = /^r2mirror \S+ ([a-z]+(?:\|[a-z]+)+)\b/.exec(synopsis)?.[1] ?? /^r2mirror \S+ ([a-z]+)\|/.exec(synopsis)?.[1];
+  const actions = name === 'cors' ? ['get', 'set', 'clear'] : words ? words.split('|') : [];
+  return { name, synopsis, summary: summary.trim(), actions, options: optionsOf(block) };
+}
+
+/** Every command, in --help's order. */
+export function commandDocs(): CommandDoc[] {
+  return (Object.keys(USAGE) as (keyof typeof USAGE)[]).map(commandDoc);
+}
+
+/** -q/-v, which every command takes. */
+export function commonOptions(): OptionDoc[] {
+  return optionsOf(GENERAL.slice(0, GENERAL.indexOf('\n\n')));
+}
+
+/** The log levels --log-level takes. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
