@@ -841,7 +841,7 @@ describe('command line errors (exit 2, nothing touched)', () => {
   test('an unknown command', async () => {
     const r = await runCli(['frobnicate', '--config', w.configFile]);
     expectRun(r, 2);
-    assert.equal(r.stderr, 'r2mirror: unknown command "frobnicate" (commands: sync, daemon, status, verify, restore, init, doctor, presign, cors, ls, buckets, help, version)\n' +
+    assert.equal(r.stderr, 'r2mirror: unknown command "frobnicate" (commands: sync, daemon, status, verify, restore, init, doctor, presign, cors, ls, buckets, completion, help, version)\n' +
       'Try "r2mirror --help".\n');
     await untouched();
     const typo = await runCli(['stauts', '--config', w.configFile]);
