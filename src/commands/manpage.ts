@@ -1,5 +1,5 @@
 // The man page r2mirror(1), generated from the usage texts (help-model.ts) so it says what --help says.
-// `npm run man` writes man/r2mirror.1, which the package ships (package.json "man"); test/unit/docs.test.ts fails
+// `npm run man` writes man/man1/r2mirror.1, which the package ships (package.json "man"); test/unit/docs.test.ts fails
 // when the file and the usage texts disagree.
 // Must not: import anything but the usage texts.
 

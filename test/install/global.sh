@@ -29,9 +29,14 @@ for v in 10 11 latest; do
   "$r2mirror" --version | grep -E '^r2mirror [0-9]+\.[0-9]+\.[0-9]+$' || fail "--version from the npm $v install"
 done
 # the newest npm's install from here on
-man1="$W/globallatest/share/man/man1/r2mirror.1"
-[ -f "$man1" ] || fail "npm install -g did not install the man page as $man1"
-MANWIDTH=80 man -l "$man1" 2>/dev/null | grep -q 'r2mirror sync \[options\]' || [ ! -x "$(command -v man)" ] || fail "man -l $man1 does not show the sync command"
+# npm 10 and 11 link the man page into the prefix; npm 12 no longer links any package's man pages
+# (npm/cli#9035), so there it is read from the package with man -M.
+[ -f "$W/global11/share/man/man1/r2mirror.1" ] || fail "npm 11's install -g did not link the man page"
+pkgman="$W/globallatest/lib/node_modules/r2mirror/man"
+[ -f "$pkgman/man1/r2mirror.1" ] || fail "the package has no man/man1/r2mirror.1"
+if command -v man >/dev/null; then
+  MANWIDTH=80 man -M "$pkgman" r2mirror 2>/dev/null | grep -q 'r2mirror sync \[options\]' || fail "man -M $pkgman r2mirror does not show the sync command"
+fi
 "$r2mirror" completion bash | bash -n || fail "the installed 'completion bash' is not a bash script"
 
 mkdir -p "$W/folder/sub" "$W/state"

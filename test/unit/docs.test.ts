@@ -30,10 +30,10 @@ test('the usage texts read back: every command and every option of --help', () =
   assert.deepEqual(docs.find((d) => d.name === 'completion')!.actions, ['bash', 'zsh', 'fish']);
 });
 
-test('man/r2mirror.1 is the page generated from --help, shipped in the package, and valid roff', () => {
-  const file = path.join(REPO, 'man/r2mirror.1');
-  assert.equal(fs.readFileSync(file, 'utf8'), manPage(pkg.version), 'run `npm run man` to regenerate man/r2mirror.1');
-  assert.deepEqual(pkg.man, ['./man/r2mirror.1']);
+test('man/man1/r2mirror.1 is the page generated from --help, shipped in the package, and valid roff', () => {
+  const file = path.join(REPO, 'man/man1/r2mirror.1');
+  assert.equal(fs.readFileSync(file, 'utf8'), manPage(pkg.version), 'run `npm run man` to regenerate man/man1/r2mirror.1');
+  assert.deepEqual(pkg.man, ['./man/man1/r2mirror.1']);
   assert.ok(pkg.files.includes('man'));
   const page = manPage(pkg.version);
   for (const d of commandDocs()) assert.ok(page.includes(`.SS "${d.synopsis.replace(/-/g, '\\-')}"`), `the page lacks ${d.name}`);
