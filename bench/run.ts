@@ -12,7 +12,8 @@
 // Scenarios (deterministic data in a temp dir):
 //   A  5,000 files of 1-64 KiB in 105 nested dirs: initial sync, no-change sync, sync after rewriting 1% (50 files)
 //   B  A's files + 20 x 8 MiB + 1 x 200 MiB: initial sync, no-change sync
-//   C  the 200 MiB file alone: r2mirror vs a plain lib-storage Upload (SDK defaults) through the same proxy
+//   C  the 200 MiB file alone: r2mirror vs a plain lib-storage Upload (SDK defaults) through the same proxy; then
+//      r2mirror again with --bwlimit 16MiB (its throughput should be the limit)
 //   D  `r2mirror daemon` (bench/daemon.ts): event-to-object latency of 200 single-file changes in a 1,000-file tree;
 //      a 100,000-file tree seeded by one sync, then watched: arm and initial-reconcile time, RSS, idle CPU and
 //      requests over an idle minute, SIGTERM
@@ -54,6 +55,8 @@ const PREFIX = 'bench/';
 const RSS_LIMIT_MIB = 200;
 const NO_CHANGE_LIMIT_MS = 1000;
 const THROUGHPUT_RATIO = 0.9;
+/** Scenario C also uploads the big file at this limit (issue #14: throughput within 10% of it). */
+const BWLIMIT_MIB = 16;
 /** No new run starts after this much time (plus scenario S's own budget when it runs); what ran so far is still reported. */
 const TOTAL_BUDGET_MS = 45 * 60_000;
 /** Per-run timeouts: a run that exceeds its timeout is killed (SIGKILL) and reported. */
@@ -63,7 +66,7 @@ type Scenario = 'A' | 'B' | 'C' | 'D' | 'S';
 /** The default run; S (long) runs only when asked for. */
 const ALL_SCENARIOS: readonly Scenario[] = ['A', 'B', 'C', 'D'];
 const VALID_SCENARIOS: readonly Scenario[] = [...ALL_SCENARIOS, 'S'];
-const GROUPS = ['A initial', 'A no-change', 'A 1% change', 'B initial', 'B no-change', 'C r2mirror', 'C plain Upload', 'D seed sync'] as const;
+const GROUPS = ['A initial', 'A no-change', 'A 1% change', 'B initial', 'B no-change', 'C r2mirror', 'C plain Upload', 'C r2mirror --bwlimit', 'D seed sync'] as const;
 type Group = (typeof GROUPS)[number];
 
 interface Options {
@@ -370,12 +373,12 @@ class Bench {
   }
 
   /** One `r2mirror sync --json` run; checks the summary against what the scenario expects. */
-  async sync(group: Group, rep: number, of: number, config: string, files: number, expectUploaded: number, timeoutMs: number): Promise<Rec> {
+  async sync(group: Group, rep: number, of: number, config: string, files: number, expectUploaded: number, timeoutMs: number, extra: string[] = []): Promise<Rec> {
     const flags = this.opts.profile
       ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR, '--cpu-prof-name', `${group.replace(/[^A-Za-z0-9]+/g, '-')}-${rep}.cpuprofile`]
       : [];
     const v0 = this.proxy.violations().length;
-    const m = await this.measure(CLI_JS, ['sync', '--config', config, '--json'], {}, timeoutMs, flags);
+    const m = await this.measure(CLI_JS, ['sync', '--config', config, '--json', ...extra], {}, timeoutMs, flags);
     const problems: string[] = [];
     let json: SyncJson | undefined;
     try {
@@ -611,6 +614,11 @@ class Bench {
         }
       }
       await this.dropBucket(bucket);
+      // The same file at a bandwidth limit: the upload's throughput should be the limit.
+      const limited = await this.newBucket('cl');
+      const rec = await this.sync('C r2mirror --bwlimit', r, reps.upload, this.writeConfig(`cl-${r}`, this.bigRoot, limited), 1, 1, TIMEOUT.upload, ['--bwlimit', `${BWLIMIT_MIB}MiB`]);
+      if (await this.headSize(limited, `${PREFIX}big200.bin`) !== BIG_SIZE) rec.problems.push('object missing or of the wrong size');
+      await this.dropBucket(limited);
     }
   }
 }
@@ -707,6 +715,7 @@ function uploadTable(groups: Map<Group, Rec[]>): string | undefined {
   const t = mdTable(['200 MiB upload', 'runs', 'MiB/s (upload)', 'MiB/s (whole process)', 'CPU s', 'peak RSS MiB', 'parts', 'requests by op'], [
     row('r2mirror sync', mine, '8 MiB x 25, queue 4'),
     row('plain lib-storage Upload', plain, '5 MiB x 40, queue 4'),
+    ...(groups.get('C r2mirror --bwlimit') ? [row(`r2mirror sync --bwlimit ${BWLIMIT_MIB}MiB`, groups.get('C r2mirror --bwlimit'), '8 MiB x 25, queue 4')] : []),
   ]);
   const ratio = (x: number) => (Number.isFinite(x) ? `${(x * 100).toFixed(0)}%` : '-');
   return `${t}\n\nr2mirror / plain throughput: ${ratio(pairedRatio(mine, plain))} = median of the per-repetition ratios (each pair ran back to back, ` +
@@ -745,6 +754,15 @@ function targets(groups: Map<Group, Rec[]>): TargetRow[] {
       target: `(also) no-change sync of ${n} files (B): 0 HEAD/GET, <= ${Math.ceil(n / 1000)} LIST`,
       measured: `${reads} HEAD/GET, ${maxLists} LIST; ${(median(bnc.map((r) => r.wallMs)) / 1000).toFixed(2)} s`,
       verdict: reads === 0 && maxLists <= Math.ceil(n / 1000) ? 'PASS' : 'FAIL',
+    });
+  }
+  const limited = groups.get('C r2mirror --bwlimit');
+  if (limited) {
+    const rate = throughput(limited, (r) => r.uploadMs);
+    out.push({
+      target: `--bwlimit ${BWLIMIT_MIB}MiB: ${BIG_SIZE / MiB} MiB upload throughput within 10% of the limit`,
+      measured: `${rate.toFixed(1)} MiB/s (median of ${limited.length})`,
+      verdict: Math.abs(rate - BWLIMIT_MIB) <= BWLIMIT_MIB * 0.1 ? 'PASS' : 'FAIL',
     });
   }
   const mine = groups.get('C r2mirror');

@@ -10,10 +10,10 @@ import { readText } from './config/files.js';
 import type { Config, Env } from './config/types.js';
 
 export type {
-  Config, Credentials, DaemonConfig, DeleteMode, FolderConfig, LogLevel, MaxDelete, RemoteConfig,
+  BandwidthEntry, Config, Credentials, DaemonConfig, DeleteMode, FolderConfig, LogLevel, MaxDelete, RemoteConfig,
 } from './config/types.js';
 export { DEFAULTS, deepFreeze } from './config/schema.js';
-export { parseDuration, parseMaxDelete, parseSize } from './config/units.js';
+export { bandwidthAt, fmtBandwidth, parseBandwidth, parseDuration, parseMaxDelete, parseSize } from './config/units.js';
 export { SYSTEM_CONFIG, defaultStatePath, findConfigFile, stateFileName, stateFilesOf, userConfigPath } from './config/files.js';
 export { loadCredentials, secretsOf } from './config/credentials.js';
 export { parseConfig };

@@ -6,12 +6,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { findConfigFile, loadConfig, loadCredentials, secretsOf, type Config, type Credentials } from '../config.js';
+import { findConfigFile, loadConfig, loadCredentials, parseBandwidth, secretsOf, type BandwidthEntry, type Config, type Credentials } from '../config.js';
 import { ConfigError, ExitCode, FatalError, UsageError, describeError, interruptedExitCode, isAbortError, printable, scrub } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { formatBytes } from '../config/units.js';
 import { closest } from '../suggest.js';
 import { createClient, type OpCounter } from '../remote/bucket.js';
+import { Throttle } from '../remote/throttle.js';
 import type { CommandContext, Output } from './context.js';
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -56,6 +57,21 @@ function withSuggestion(err: Error & { code?: string }, options: NonNullable<Par
   const names = Object.entries(options).flatMap(([long, o]) => [`--${long}`, ...(o.short ? [`-${o.short}`] : [])]);
   const guess = closest(typed, [...names.filter((n) => n.startsWith('--')), '--help']);
   return guess === undefined ? err.message : `Unknown option '${typed}'. Did you mean ${guess}?`;
+}
+
+/** `--bwlimit RATE|SCHEDULE` (the config's bandwidth grammar), or undefined. Throws UsageError. */
+export function bwlimitOption(v: string | undefined): readonly BandwidthEntry[] | undefined {
+  if (v === undefined) return undefined;
+  try {
+    return parseBandwidth(v);
+  } catch (err) {
+    throw new UsageError(`--bwlimit: ${(err as Error).message}`);
+  }
+}
+
+/** The config with --bwlimit in place of its bandwidth (when given). */
+export function withBandwidth(config: Config, bw: readonly BandwidthEntry[] | undefined): Config {
+  return bw === undefined ? config : { ...config, bandwidth: bw };
 }
 
 /** Validate a --log-level value. */
@@ -130,7 +146,7 @@ export function sharedStateBefore(config: Config): string | undefined {
 export function clientFor(config: Config, credentials: Credentials, maxSockets = config.transfers * 4 + 4): { client: S3Client; ops: OpCounter } {
   return createClient({
     endpoint: config.remote.endpoint, accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey, sessionToken: credentials.sessionToken,
-    requestTimeoutMs: config.requestTimeout, maxSockets,
+    requestTimeoutMs: config.requestTimeout, maxSockets, throttle: config.bandwidth ? new Throttle(config.bandwidth) : undefined,
   });
 }
 

@@ -3,12 +3,13 @@
 // Must not: hold the pipeline (queue, retries, ETag checks, file placement), write files, or open the state DB.
 
 import path from 'node:path';
+import type { BandwidthEntry } from '../config.js';
 import { UsageError, printable, scrub } from '../errors.js';
 import { Bucket } from '../remote/bucket.js';
 import type { RestoreReport } from '../restore/report.js';
 import { prefixProblem } from '../restore/rules.js';
 import { TargetError, prepareTarget, restore } from '../restore/run.js';
-import { billLine, checkFolderNames, clientFor, configPath, formatBytes, logLevelOption, num, parseCommand, reportError, setup, wrap } from './common.js';
+import { billLine, bwlimitOption, withBandwidth, checkFolderNames, clientFor, configPath, formatBytes, logLevelOption, num, parseCommand, reportError, setup, wrap } from './common.js';
 import type { Command, CommandContext } from './context.js';
 import { writeJson } from './json-out.js';
 import { PROGRESS_OPTIONS, progressLine, progressOption } from './progress.js';
@@ -28,6 +29,8 @@ export interface RestoreArgs {
   /** -1 quiet, 0, or the number of -v. */
   verbosity: number;
   progress?: boolean | undefined;
+  /** --bwlimit, in place of the config's bandwidth. */
+  bandwidth?: readonly BandwidthEntry[] | undefined;
 }
 
 /** Parse the arguments after `restore`; relative --to is taken from `cwd`. Throws UsageError. */
@@ -35,7 +38,7 @@ export function parseRestoreArgs(argv: readonly string[], env: CommandContext['e
   const { values: v, verbosity } = parseCommand('restore', argv, {
     config: { type: 'string', short: 'c' }, folder: { type: 'string', short: 'f' }, to: { type: 'string' },
     prefix: { type: 'string' }, force: { type: 'boolean' }, 'dry-run': { type: 'boolean', short: 'n' },
-    json: { type: 'boolean' }, 'log-level': { type: 'string' }, ...PROGRESS_OPTIONS,
+    json: { type: 'boolean' }, 'log-level': { type: 'string' }, bwlimit: { type: 'string' }, ...PROGRESS_OPTIONS,
   }, 0);
   const missing = [v.folder === undefined && '--folder NAME', v.to === undefined && '--to DIR'].filter(Boolean);
   if (missing.length) throw new UsageError(`restore: missing ${missing.join(' and ')}`);
@@ -46,7 +49,7 @@ export function parseRestoreArgs(argv: readonly string[], env: CommandContext['e
   return {
     config: configPath(v.config, env), folder: v.folder!, to: path.resolve(cwd, v.to!), prefix, force: !!v.force,
     dryRun: !!v['dry-run'], json: !!v.json, logLevel: logLevelOption(v['log-level']),
-    verbosity, progress: progressOption('restore', v),
+    verbosity, progress: progressOption('restore', v), ...(v.bwlimit !== undefined ? { bandwidth: bwlimitOption(v.bwlimit) } : {}),
   };
 }
 
@@ -68,7 +71,7 @@ async function runRestore(ctx: CommandContext): Promise<number> {
     });
     const folder = config.folders.find((f) => f.name === args.folder)!;
     const toReal = await targetOf(args);
-    const { client, ops } = clientFor(config, credentials);
+    const { client, ops } = clientFor(withBandwidth(config, args.bandwidth), credentials);
     try {
       const report = await restore(config, folder, args, { bucket: new Bucket(client, folder.bucket), toReal, log, signal: ctx.signal, progress: line });
       report.ops = ops.snapshot();

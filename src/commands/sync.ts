@@ -1,12 +1,12 @@
 // `r2mirror sync`: reconcile every configured folder once, print a summary, exit with a code that says how it went.
 // Must not: reconcile itself (the engine does), touch `process`, or print a credential.
 
-import type { MaxDelete } from '../config.js';
+import type { BandwidthEntry, MaxDelete } from '../config.js';
 import { parseMaxDelete } from '../config.js';
 import { UsageError, printable, scrub } from '../errors.js';
 import { Engine, type SyncReport } from '../engine.js';
 import type { Logger } from '../log.js';
-import { billLine, checkFolderNames, configPath, formatBytes, wrap, logLevelOption, num, parseCommand, reportError, setup, whenAgo } from './common.js';
+import { billLine, bwlimitOption, withBandwidth, checkFolderNames, configPath, formatBytes, wrap, logLevelOption, num, parseCommand, reportError, setup, whenAgo } from './common.js';
 import type { Command, CommandContext } from './context.js';
 import { writeJson } from './json-out.js';
 import { PROGRESS_OPTIONS, progressLine, progressOption } from './progress.js';
@@ -25,6 +25,8 @@ export interface SyncArgs {
   verbosity: number;
   /** --progress / --no-progress; undefined: a progress line when stderr is a terminal and not -q. */
   progress?: boolean | undefined;
+  /** --bwlimit, in place of the config's bandwidth. */
+  bandwidth?: readonly BandwidthEntry[] | undefined;
 }
 
 /** Parse the arguments after `sync`. Throws UsageError. */
@@ -33,12 +35,12 @@ export function parseSyncArgs(argv: readonly string[], env: CommandContext['env'
     config: { type: 'string', short: 'c' }, folder: { type: 'string', short: 'f', multiple: true },
     'dry-run': { type: 'boolean', short: 'n' }, json: { type: 'boolean' }, 'max-delete': { type: 'string' },
     'allow-empty': { type: 'boolean' }, 'trust-state': { type: 'boolean' }, 'log-level': { type: 'string' },
-    ...PROGRESS_OPTIONS,
+    bwlimit: { type: 'string' }, ...PROGRESS_OPTIONS,
   }, 0);
   return {
     config: configPath(v.config, env), folders: [...new Set(v.folder ?? [])], dryRun: !!v['dry-run'], json: !!v.json,
     maxDelete: maxDeleteOption(v['max-delete']), allowEmpty: !!v['allow-empty'], trustState: !!v['trust-state'], logLevel: logLevelOption(v['log-level']),
-    verbosity, progress: progressOption('sync', v),
+    verbosity, progress: progressOption('sync', v), ...(v.bwlimit !== undefined ? { bandwidth: bwlimitOption(v.bwlimit) } : {}),
   };
 }
 
@@ -67,7 +69,7 @@ async function runSync(ctx: CommandContext): Promise<number> {
       // A --folder typo is a usage error: refuse it before credentials are needed or the state DB is created.
       check: (c) => checkFolderNames(c, args.folders),
     });
-    engine = Engine.open(config, credentials, log, { dryRun: args.dryRun });
+    engine = Engine.open(withBandwidth(config, args.bandwidth), credentials, log, { dryRun: args.dryRun });
     // SIGTERM/SIGINT end the run within daemon.stopTimeout, however it is stuck.
     ctx.stopDeadline(config.daemon.stopTimeout);
     const onAbort = () => log.warn({ reason: String((ctx.signal.reason as Error)?.message) }, 'stopping: finishing nothing new, aborting transfers (send again to exit at once)');

@@ -16,6 +16,8 @@ export const USAGE = {
         --trust-state        compare with the state DB alone, sending no LIST, where the bucket was listed less than
                              daemon.verifyInterval ago and no unclean stop since (cheap cron syncs); else list
         --allow-empty        allow deleting when a folder is empty, or a disk mounted in it is gone, but objects exist (you really removed them)
+        --bwlimit RATE       at most RATE bytes per second each way, all transfers together: 10MiB, off, or a
+                             schedule "08:00,2MiB 19:00,off" (default: the config's bandwidth, else none)
         --progress           draw the progress line even when stderr is not a terminal (then a plain line every 5 s)
         --no-progress        never draw it (default: on a terminal, unless -q)
         --log-level LEVEL    fatal|error|warn|info|debug|trace|silent (default: warn on a terminal, else config logLevel, ${DEFAULTS.logLevel})
@@ -46,6 +48,7 @@ export const USAGE = {
         --force              replace existing files whose content differs (default: leave them, exit 1)
     -n, --dry-run            list what would be downloaded or replaced; write nothing
         --json               print the summary as one JSON object on stdout
+        --bwlimit RATE       as for sync (downloads are paced as uploads are)
         --progress           as for sync
         --no-progress        as for sync
         --log-level LEVEL    fatal|error|warn|info|debug|trace|silent

@@ -7,10 +7,10 @@ import { ConfigError } from '../errors.js';
 import { folders } from './folders.js';
 import { defaultStatePath } from './files.js';
 import { DAEMON_KEYS, DEFAULTS, JURISDICTIONS, LOG_LEVELS, METRICS_KEYS, REMOTE_KEYS, TOP_KEYS, deepFreeze } from './schema.js';
-import type { Config, DaemonConfig, Env, RemoteConfig } from './types.js';
-import { GiB, MiB, fmtDuration, fmtSize, parseDuration, parseSize } from './units.js';
+import type { BandwidthEntry, Config, DaemonConfig, Env, RemoteConfig } from './types.js';
+import { GiB, MiB, fmtDuration, fmtSize, parseBandwidth, parseDuration, parseSize } from './units.js';
 import { localPath, maxDelete } from './values.js';
-import { bounded, fail, failAt, fields, int, oneOf, openDocument, show, str, type Ctx, type Field } from './yaml.js';
+import { bounded, fail, failAt, fields, int, oneOf, openDocument, scalar, show, str, type Ctx, type Field } from './yaml.js';
 
 /** Parse and validate config text (pure apart from path resolution); `file` is for messages and relative paths. */
 export function parseConfig(text: string, file: string, env: Env): Config {
@@ -33,10 +33,21 @@ export function parseConfig(text: string, file: string, env: Env): Config {
     requestTimeout: top.requestTimeout ? bounded(c, top.requestTimeout, parseDuration, 1000, 864e5, fmtDuration) : DEFAULTS.requestTimeout,
     logLevel: top.logLevel ? oneOf(c, top.logLevel, LOG_LEVELS) : DEFAULTS.logLevel,
     maxDelete: top.maxDelete ? maxDelete(c, top.maxDelete) : DEFAULTS.maxDelete,
+    ...(top.bandwidth ? { bandwidth: bandwidth(c, top.bandwidth) } : {}),
     daemon: top.daemon ? daemonSettings(c, top.daemon) : DEFAULTS.daemon,
     ...(top.metrics ? { metrics: metricsSettings(c, top.metrics) } : {}),
   };
   return deepFreeze<Config>({ ...settings, folders: folders(c, need('folders'), settings.maxDelete) });
+}
+
+/** `bandwidth`: units.ts's grammar (shared with --bwlimit), its errors at the value's line. */
+function bandwidth(c: Ctx, f: Field): BandwidthEntry[] {
+  const v = scalar(c, f, 'a rate or a schedule');
+  try {
+    return parseBandwidth(v);
+  } catch (err) {
+    return failAt(c, f, (err as Error).message);
+  }
 }
 
 function daemonSettings(c: Ctx, f: Field): DaemonConfig {

@@ -31,7 +31,7 @@ export const DEFAULTS = deepFreeze({
   daemon: { quietPeriod: 2000, maxDelay: 30_000, rescanInterval: 3_600_000, verifyInterval: 86_400_000, stopTimeout: 30_000, pollInterval: 300_000 },
 } as const);
 
-export const TOP_KEYS = ['remote', 'state', 'transfers', 'memory', 'partSize', 'retries', 'requestTimeout', 'logLevel', 'maxDelete', 'daemon', 'metrics', 'folders'] as const;
+export const TOP_KEYS = ['remote', 'state', 'transfers', 'memory', 'partSize', 'retries', 'requestTimeout', 'bandwidth', 'logLevel', 'maxDelete', 'daemon', 'metrics', 'folders'] as const;
 export const DAEMON_KEYS = ['quietPeriod', 'maxDelay', 'rescanInterval', 'verifyInterval', 'stopTimeout', 'pollInterval'] as const;
 export const METRICS_KEYS = ['listen'] as const;
 export const REMOTE_KEYS = ['accountId', 'jurisdiction', 'endpoint', 'credentialsFile'] as const;

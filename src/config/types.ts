@@ -5,6 +5,11 @@
 export type DeleteMode = 'mirror' | 'keep' | 'trash';
 /** pino log levels. */
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+/** A bandwidth limit: bytes per second from a time of day on (minutes after local midnight); null: no limit. */
+export interface BandwidthEntry {
+  readonly minute: number;
+  readonly rate: number | null;
+}
 /** Largest delete plan a reconcile may carry out: an absolute count or a share of the folder's objects. */
 export type MaxDelete = { kind: 'count'; count: number } | { kind: 'percent'; percent: number };
 
@@ -45,6 +50,8 @@ export interface Config {
   readonly requestTimeout: number;
   readonly logLevel: LogLevel;
   readonly maxDelete: MaxDelete;
+  /** The bandwidth limit (each direction, all transfers together), a schedule by time of day; absent: none. */
+  readonly bandwidth?: readonly BandwidthEntry[];
   readonly daemon: DaemonConfig;
   /** The Prometheus endpoint of the daemon; absent when not configured. */
   readonly metrics?: { readonly listen: string };

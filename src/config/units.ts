@@ -3,7 +3,7 @@
 // for people (1.5 KiB).
 // Must not: know about YAML nodes, files or positions (callers wrap the problem); import from commands/.
 
-import type { MaxDelete } from './types.js';
+import type { BandwidthEntry, MaxDelete } from './types.js';
 
 export const KiB = 1024;
 export const MiB = 1024 ** 2;
@@ -94,4 +94,66 @@ export function formatBytes(n: number): string {
     i++;
   }
   return i === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 1 : 0)} ${BYTE_UNITS[i]}`;
+}
+
+/** The smallest limit: below it a 5 MiB part would take longer than a request may. */
+export const MIN_BANDWIDTH = 16 * KiB;
+
+const BANDWIDTH_HELP = 'use bytes per second ("10MiB", "500KiB"), "off", or a schedule of HH:MM,RATE entries ("08:00,2MiB 19:00,off")';
+
+/** One RATE: a size per second of at least MIN_BANDWIDTH, or "off"/0 (no limit). Throws with the reason. */
+function parseRate(v: string): number | null {
+  if (/^\s*(off|0)\s*$/i.test(v)) return null;
+  const n = parseSize(v.replace(/\s*\/\s*s$/i, '')); // "10MiB/s" reads as "10MiB"
+  if (n < MIN_BANDWIDTH) throw new Error(`${JSON.stringify(v)} is below the smallest limit, 16 KiB per second`);
+  return n;
+}
+
+/**
+ * The one bandwidth grammar, for the config's `bandwidth` and `--bwlimit`: a rate ("10MiB", a number of bytes,
+ * "off"), or a schedule like rclone's, "08:00,2MiB 19:00,off": from each time of day the rate after it, the last
+ * one running on past midnight until the first. A single rate is a schedule of one entry at 00:00. Throws an
+ * Error whose message says what is wrong and how to write it.
+ */
+export function parseBandwidth(v: unknown): BandwidthEntry[] {
+  if (typeof v === 'number') return [{ minute: 0, rate: parseRate(String(v)) }];
+  if (typeof v !== 'string' || v.trim() === '') throw new Error(`invalid bandwidth ${showValue(v)}: ${BANDWIDTH_HELP}`);
+  if (!v.includes(',')) {
+    try {
+      return [{ minute: 0, rate: parseRate(v) }];
+    } catch (err) {
+      throw new Error(`invalid bandwidth ${showValue(v)}: ${(err as Error).message.startsWith('invalid size') ? BANDWIDTH_HELP : (err as Error).message}`);
+    }
+  }
+  const out: BandwidthEntry[] = [];
+  for (const w of v.trim().split(/\s+/)) {
+    const m = /^(\d{1,2}):(\d{2}),(.+)$/.exec(w);
+    const minute = m ? Number(m[1]) * 60 + Number(m[2]) : NaN;
+    if (!m || Number(m[1]) > 23 || Number(m[2]) > 59) throw new Error(`invalid bandwidth schedule entry ${JSON.stringify(w)}: write HH:MM,RATE (00:00 to 23:59), e.g. "08:00,2MiB"; ${BANDWIDTH_HELP}`);
+    let rate: number | null;
+    try {
+      rate = parseRate(m[3]!);
+    } catch (err) {
+      throw new Error(`invalid rate in bandwidth schedule entry ${JSON.stringify(w)}: ${(err as Error).message.startsWith('invalid size') ? BANDWIDTH_HELP : (err as Error).message}`);
+    }
+    if (out.length && minute <= out[out.length - 1]!.minute) throw new Error(`bandwidth schedule entry ${JSON.stringify(w)} must come later in the day than the one before it`);
+    out.push({ minute, rate });
+  }
+  return out;
+}
+
+/** The limit in force at local time `d` (bytes per second, null: none). */
+export function bandwidthAt(schedule: readonly BandwidthEntry[], d: Date): number | null {
+  const now = d.getHours() * 60 + d.getMinutes();
+  let current = schedule[schedule.length - 1]!; // before the first entry of the day: the last one of yesterday
+  for (const e of schedule) if (e.minute <= now) current = e;
+  return current.rate;
+}
+
+/** "10 MiB/s", "off", or the schedule as written back ("08:00,2 MiB/s 19:00,off"). */
+export function fmtBandwidth(schedule: readonly BandwidthEntry[]): string {
+  const rate = (r: number | null) => (r === null ? 'off' : `${formatBytes(r)}/s`);
+  if (schedule.length === 1 && schedule[0]!.minute === 0) return rate(schedule[0]!.rate);
+  const hm = (m: number) => `${String(Math.floor(m / 60)).padStart(2, '0')}:${String(m % 60).padStart(2, '0')}`;
+  return schedule.map((e) => `${hm(e.minute)},${rate(e.rate)}`).join(' ');
 }

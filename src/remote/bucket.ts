@@ -10,6 +10,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { deleteErrorReason, isNoSuchUpload, isNotFound } from '../errors.js';
 import { normalizeEtag } from '../keys.js';
+import type { Throttle } from './throttle.js';
 
 /** One object as a listing shows it. */
 export interface RemoteObject {
@@ -89,6 +90,27 @@ export interface ClientOptions {
   readonly maxSockets: number;
   /** SDK attempts per request (its own retry with backoff for throttling, 5xx and resets). */
   readonly maxAttempts?: number;
+  /** The bandwidth limit for request bodies and GetObject bodies; absent: none (nothing in the way). */
+  readonly throttle?: Throttle | undefined;
+}
+
+/**
+ * Every attempt's request body goes out paced, and a GetObject body is read paced: in the deserialize step, which
+ * runs once per attempt, so a retry paces its bytes again and the SDK keeps its Buffer to retry with.
+ */
+function paceRequests(client: S3Client, throttle: Throttle): void {
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const req = args.request as { body?: unknown };
+      const body = req?.body === undefined ? undefined : throttle.body(req.body);
+      const request = body === undefined || body === req.body ? args.request : Object.assign(Object.create(Object.getPrototypeOf(req) as object) as object, req, { body });
+      const out = await next({ ...args, request });
+      const res = out.response as { body?: unknown };
+      if (context.commandName === 'GetObjectCommand' && res?.body !== undefined) res.body = throttle.response(res.body);
+      return out;
+    },
+    { step: 'deserialize', name: 'r2mirrorThrottle', priority: 'low' },
+  );
 }
 
 /** Build the one S3Client of a process, configured for R2, with the operation counter attached. */
@@ -113,6 +135,7 @@ export function createClient(opts: ClientOptions): { client: S3Client; ops: OpCo
       httpsAgent: { keepAlive: true, maxSockets: opts.maxSockets },
     },
   });
+  if (opts.throttle) paceRequests(client, opts.throttle);
   const ops = new OpCounter();
   // The deserialize step runs once per attempt (inside the retry loop), so retries are counted as R2 bills them.
   client.middlewareStack.add(
