@@ -402,7 +402,7 @@ class Bench {
     const violations = this.proxy.violations().slice(v0);
     if (violations.length) problems.push(`${violations.length} R2 rule violation(s): ${violations.slice(0, 3).join('; ')}`);
     let uploadMs: number | undefined;
-    if (group === 'C r2mirror') {
+    if (group === 'C r2mirror' || group === 'C r2mirror --bwlimit') {
       for (const line of m.stderr.split('\n')) {
         if (!line.startsWith('{') || !line.includes('"uploaded"')) continue;
         try {
