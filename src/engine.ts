@@ -12,7 +12,7 @@ import { Folder, newProgress, type FolderReport, type Progress, type ReconcileOp
 import type { Logger } from './log.js';
 import { trustState } from './policy.js';
 import { Bucket, createClient, type OpCounter, type OpCounts } from './remote/bucket.js';
-import { Throttle } from './remote/throttle.js';
+import { Throttle, throttleExtraMs } from './remote/throttle.js';
 import { Store, type FolderRow } from './state/store.js';
 import { ByteBudget } from './transfer.js';
 
@@ -78,7 +78,7 @@ export class Engine {
       const { client, ops } = createClient({
         endpoint: config.remote.endpoint, accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey,
         sessionToken: credentials.sessionToken, requestTimeoutMs: config.requestTimeout, maxSockets: config.transfers * 4 + 4, maxAttempts: opts.maxAttempts,
-        throttle: config.bandwidth ? new Throttle(config.bandwidth) : undefined,
+        throttle: config.bandwidth ? new Throttle(config.bandwidth) : undefined, throttleExtraMs: throttleExtraMs(config),
       });
       // Bill each request to the folder whose bucket and prefix it touches (longest prefix wins).
       const owners = [...config.folders].sort((a, b) => b.prefix.length - a.prefix.length);

@@ -12,7 +12,7 @@ import { createLogger, type Logger } from '../log.js';
 import { formatBytes } from '../config/units.js';
 import { closest } from '../suggest.js';
 import { createClient, type OpCounter } from '../remote/bucket.js';
-import { Throttle } from '../remote/throttle.js';
+import { Throttle, throttleExtraMs } from '../remote/throttle.js';
 import type { CommandContext, Output } from './context.js';
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -89,9 +89,10 @@ const ORDER = ['silent', 'fatal', 'error', 'warn', 'info', 'debug', 'trace'];
 export function levelFor(opts: { logLevel?: string | undefined; verbosity?: number | undefined }, base: string): string {
   if (opts.logLevel !== undefined) return opts.logLevel;
   const v = opts.verbosity ?? 0;
-  if (v < 0) return 'error';
-  const wanted = ORDER[Math.min(3 + v, ORDER.length - 1)]!;
-  return ORDER.indexOf(wanted) > ORDER.indexOf(base) ? wanted : base;
+  const louder = (a: string, b: string) => (ORDER.indexOf(a) > ORDER.indexOf(b) ? a : b);
+  // -q: errors only, or quieter still when the config says so; no -v: the default as it is (a config's "error" stays)
+  if (v < 0) return louder(base, 'error') === base ? 'error' : base;
+  return v === 0 ? base : louder(ORDER[Math.min(3 + v, ORDER.length - 1)]!, base);
 }
 
 /** What most commands start from. */
@@ -147,6 +148,7 @@ export function clientFor(config: Config, credentials: Credentials, maxSockets =
   return createClient({
     endpoint: config.remote.endpoint, accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey, sessionToken: credentials.sessionToken,
     requestTimeoutMs: config.requestTimeout, maxSockets, throttle: config.bandwidth ? new Throttle(config.bandwidth) : undefined,
+    throttleExtraMs: throttleExtraMs(config),
   });
 }
 

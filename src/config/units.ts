@@ -96,7 +96,7 @@ export function formatBytes(n: number): string {
   return i === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 1 : 0)} ${BYTE_UNITS[i]}`;
 }
 
-/** The smallest limit: below it a 5 MiB part would take longer than a request may. */
+/** The smallest limit (a 5 MiB part takes 5 min at it; the request timeout grows with the limit, remote/throttle.ts). */
 export const MIN_BANDWIDTH = 16 * KiB;
 
 const BANDWIDTH_HELP = 'use bytes per second ("10MiB", "500KiB"), "off", or a schedule of HH:MM,RATE entries ("08:00,2MiB 19:00,off")';

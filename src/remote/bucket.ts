@@ -92,6 +92,8 @@ export interface ClientOptions {
   readonly maxAttempts?: number;
   /** The bandwidth limit for request bodies and GetObject bodies; absent: none (nothing in the way). */
   readonly throttle?: Throttle | undefined;
+  /** With a throttle: the request timeout is extended by the time this many bytes take at its smallest rate. */
+  readonly throttleExtraMs?: number | undefined;
 }
 
 /**
@@ -104,10 +106,16 @@ function paceRequests(client: S3Client, throttle: Throttle): void {
       const req = args.request as { body?: unknown };
       const body = req?.body === undefined ? undefined : throttle.body(req.body);
       const request = body === undefined || body === req.body ? args.request : Object.assign(Object.create(Object.getPrototypeOf(req) as object) as object, req, { body });
-      const out = await next({ ...args, request });
-      const res = out.response as { body?: unknown };
-      if (context.commandName === 'GetObjectCommand' && res?.body !== undefined) res.body = throttle.response(res.body);
-      return out;
+      try {
+        const out = await next({ ...args, request });
+        const res = out.response as { body?: unknown };
+        if (context.commandName === 'GetObjectCommand' && res?.body !== undefined) res.body = throttle.response(res.body);
+        return out;
+      } finally {
+        // An attempt that ended early (timeout, reset, an answer before 100-continue) leaves its paced body
+        // unread: destroyed, it reserves no more bandwidth and holds no timer.
+        if (body !== req.body) (body as Readable).destroy();
+      }
     },
     { step: 'deserialize', name: 'r2mirrorThrottle', priority: 'low' },
   );
@@ -127,7 +135,7 @@ export function createClient(opts: ClientOptions): { client: S3Client; ops: OpCo
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: opts.maxAttempts ?? 3,
     requestHandler: {
-      requestTimeout: opts.requestTimeoutMs,
+      requestTimeout: opts.requestTimeoutMs + (opts.throttle ? opts.throttleExtraMs ?? 0 : 0),
       // Without this the SDK only logs a warning when requestTimeout passes and waits forever on a silent server.
       throwOnRequestTimeout: true,
       connectionTimeout: Math.min(opts.requestTimeoutMs, 10_000),

@@ -6,7 +6,7 @@
 // while the limit is off.
 
 import { Readable, Transform, pipeline } from 'node:stream';
-import type { BandwidthEntry } from '../config.js';
+import type { BandwidthEntry, Config } from '../config.js';
 import { bandwidthAt } from '../config.js';
 
 /** Bytes released at a time: small enough for a smooth rate, large enough to cost nothing per byte. */
@@ -87,6 +87,49 @@ export function paced(bucket: TokenBucket): Transform {
   });
 }
 
+/**
+ * A Buffer as a body read at `bucket`'s rate: a piece is reserved only when the reader asks for it (after an
+ * HTTP 100-continue, as the socket drains), so a body nobody reads takes no bandwidth from the others.
+ */
+export function pacedBuffer(bucket: TokenBucket, buf: Buffer): Readable {
+  let off = 0;
+  let timer: NodeJS.Timeout | undefined;
+  return new Readable({
+    read() {
+      if (timer) return;
+      if (off >= buf.length) {
+        this.push(null);
+        return;
+      }
+      const piece = buf.subarray(off, off + PIECE);
+      off += piece.length;
+      const wait = bucket.reserve(piece.length);
+      if (wait <= 0) {
+        this.push(piece);
+        return;
+      }
+      timer = setTimeout(() => {
+        timer = undefined;
+        this.push(piece);
+      }, wait);
+    },
+    destroy(err, cb) {
+      if (timer) clearTimeout(timer);
+      cb(err);
+    },
+  });
+}
+
+/**
+ * What a request may queue behind at the limit: the transfers' memory budget, one part (8 MiB unless set; parts
+ * streamed from disk are bigger only for files over 80 GiB) and the chunks of streamed bodies, in ms at the
+ * schedule's smallest rate; 0 without a limit.
+ */
+export function throttleExtraMs(config: Pick<Config, 'bandwidth' | 'memory' | 'partSize' | 'transfers'>): number {
+  if (!config.bandwidth) return 0;
+  return Throttle.backlogMs(config.bandwidth, config.memory + (config.partSize ?? 8 * 1024 * 1024) + config.transfers * 4 * 1024 * 1024);
+}
+
 /** The limit of one process: uploads and downloads each at the rate in force. */
 export class Throttle {
   readonly up: TokenBucket;
@@ -96,10 +139,14 @@ export class Throttle {
     this.down = new TokenBucket(schedule, now, wall);
   }
 
-  /** A new schedule for both directions (the daemon's SIGHUP). */
-  set(schedule: readonly BandwidthEntry[]): void {
-    this.up.set(schedule);
-    this.down.set(schedule);
+  /**
+   * How long a request may wait, at the smallest rate of the schedule, behind `backlog` bytes reserved before
+   * its own (the transfers' memory budget bounds them): the request timeout is extended by it, or a paced
+   * request would time out at a low limit while its bytes are still queued.
+   */
+  static backlogMs(schedule: readonly BandwidthEntry[], backlog: number): number {
+    const rates = schedule.map((e) => e.rate).filter((r): r is number => r !== null);
+    return rates.length ? Math.ceil((backlog / Math.min(...rates)) * 1000) : 0;
   }
 
   /**
@@ -108,12 +155,7 @@ export class Throttle {
    */
   body(b: unknown): unknown {
     if (this.up.rate() === null) return b;
-    if (b instanceof Uint8Array) {
-      if (b.length === 0) return b;
-      const t = paced(this.up);
-      t.end(Buffer.from(b.buffer, b.byteOffset, b.length));
-      return t;
-    }
+    if (b instanceof Uint8Array) return b.length === 0 ? b : pacedBuffer(this.up, Buffer.from(b.buffer, b.byteOffset, b.length));
     return b instanceof Readable ? pipeline(b, paced(this.up), () => undefined) : b;
   }
 

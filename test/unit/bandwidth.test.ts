@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Readable } from 'node:stream';
 import { bandwidthAt, fmtBandwidth, parseBandwidth, parseConfig } from '../../src/config.js';
-import { TokenBucket, Throttle, paced } from '../../src/remote/throttle.js';
+import { TokenBucket, Throttle, paced, throttleExtraMs } from '../../src/remote/throttle.js';
 import { parseSyncArgs } from '../../src/commands/sync.js';
 import { parseRestoreArgs } from '../../src/commands/restore.js';
 
@@ -79,6 +79,15 @@ test('paced streams: bytes released at the rate, a Buffer body kept for the next
   assert.equal(off.body(buf), buf, 'the limit off: the body itself');
   const src = Readable.from([Buffer.alloc(10)]);
   assert.equal(off.response(src), src);
+  // a Buffer body nobody reads reserves nothing: another body gets the whole rate
+  const shared = new Throttle(parseBandwidth('1MiB'));
+  const unread = shared.body(Buffer.alloc(4 * MiB)) as Readable;
+  assert.equal(shared.up.reserve(0), 0, 'nothing was reserved by the unread body');
+  unread.destroy();
+  // the request timeout grows by what the memory budget takes at the smallest rate of the schedule
+  assert.equal(throttleExtraMs({ memory: 48 * MiB, transfers: 8, bandwidth: parseBandwidth('08:00,1MiB 19:00,4MiB') }), (48 + 8 + 32) * 1000);
+  assert.equal(throttleExtraMs({ memory: 48 * MiB, transfers: 8, bandwidth: parseBandwidth('off') }), 0);
+  assert.equal(throttleExtraMs({ memory: 48 * MiB, transfers: 8 }), 0);
   // a destroyed paced stream leaves no timer behind (the test would hang otherwise)
   const p = paced(new TokenBucket(parseBandwidth('16KiB')));
   p.write(Buffer.alloc(MiB));
