@@ -114,6 +114,9 @@ export function commandFirst(argv: readonly string[]): readonly string[] {
 
 /** The usage error for a command that does not exist, with the closest one when there is one. */
 export function unknownCommand(name: string): string {
+  if (/^(-[qv]+|--quiet|--verbose)$/.test(name)) {
+    return `r2mirror: ${name} goes with a command (r2mirror ${name} sync); the version is r2mirror --version\nTry "r2mirror --help".\n`;
+  }
   const guess = closest(name, NAMES);
   const hint = guess === undefined ? `commands: ${NAMES.join(', ')}` : `did you mean "${guess}"?`;
   return `r2mirror: unknown command "${printable(name)}" (${hint})\nTry "r2mirror --help".\n`;

@@ -52,8 +52,8 @@ _r2mirror() {
     esac
   done
   case $prev in
-    ${withValue('file')}) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-    ${withValue('dir')}) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+    ${withValue('file')}) compopt -o filenames 2>/dev/null; mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
+    ${withValue('dir')}) compopt -o filenames 2>/dev/null; mapfile -t COMPREPLY < <(compgen -d -- "$cur"); return ;;
     ${withValue('level')}) COMPREPLY=($(compgen -W ${sq(LOG_LEVELS.join(' '))} -- "$cur")); return ;;
     ${withValue('other')}) COMPREPLY=(); return ;;
   esac
@@ -64,7 +64,7 @@ ${cases.join('\n')}
     *) words='' ;;
   esac
   # after "cors set" comes the policy file: let bash complete file names
-  if [[ $cmd == cors && $prev == set ]]; then COMPREPLY=($(compgen -f -- "$cur")); return; fi
+  if [[ $cmd == cors && $prev == set ]]; then compopt -o filenames 2>/dev/null; mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return; fi
   COMPREPLY=($(compgen -W "$words" -- "$cur"))
 }
 complete -o default -F _r2mirror r2mirror

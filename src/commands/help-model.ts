@@ -22,25 +22,42 @@ export interface CommandDoc {
   /** Words that may follow the command (cors: get, set, clear; completion: bash, zsh, fish). */
   readonly actions: readonly string[];
   readonly options: readonly OptionDoc[];
+  /** Lines under the options that belong to no option (what a signal does, what the command costs). */
+  readonly notes: readonly string[];
 }
 
 const OPTION = /^ {4}(?:(-\w), | {4})(--[a-z-]+)(?: ([A-Z][A-Z|%]*))?\s{2,}(.*)$/;
 const CONTINUATION = /^ {20,}(\S.*)$/;
 
-/** Options of one usage block (continuation lines joined to the option before). */
-function optionsOf(block: string): OptionDoc[] {
+/**
+ * A line of an option's description wraps onto the next only when it ran long; an indented line after a short
+ * one is a note of the command's own.
+ */
+const WRAPPED = 100;
+
+/** Options of one usage block (continuation lines joined to the option before), and the notes among them. */
+function optionsAndNotes(block: string): { options: OptionDoc[]; notes: string[] } {
   const out: { short?: string | undefined; long: string; value?: string | undefined; description: string }[] = [];
+  const notes: string[] = [];
+  let last = 0;
   for (const line of block.split('\n').slice(1)) {
     const m = OPTION.exec(line);
     if (m) {
       out.push({ short: m[1], long: m[2]!, value: m[3] || undefined, description: m[4]!.trim() });
+      last = line.length;
       continue;
     }
     const c = CONTINUATION.exec(line);
-    if (c && out.length) out[out.length - 1]!.description += ` ${c[1]}`;
+    if (!c || !out.length) continue;
+    if (last >= WRAPPED && !notes.length) out[out.length - 1]!.description += ` ${c[1]}`;
+    else if (notes.length && last >= WRAPPED) notes[notes.length - 1] += ` ${c[1]}`;
+    else notes.push(c[1]!);
+    last = line.length;
   }
-  return out;
+  return { options: out, notes };
 }
+
+const optionsOf = (block: string): OptionDoc[] => optionsAndNotes(block).options;
 
 /** The command's usage block read back. */
 export function commandDoc(name: keyof typeof USAGE): CommandDoc {
@@ -52,7 +69,7 @@ export function commandDoc(name: keyof typeof USAGE): CommandDoc {
   const synopsis = head[1]!;
   const words = /^r2mirror \S+ ([a-z]+(?:\|[a-z]+)+)\b/.exec(synopsis)?.[1] ?? /^r2mirror \S+ ([a-z]+)\|/.exec(synopsis)?.[1];
   const actions = name === 'cors' ? ['get', 'set', 'clear'] : words ? words.split('|') : [];
-  return { name, synopsis, summary: summary.trim(), actions, options: optionsOf(block) };
+  return { name, synopsis, summary: summary.trim(), actions, ...optionsAndNotes(block) };
 }
 
 /** Every command, in --help's order. */

@@ -28,7 +28,8 @@ function paragraph(label: string): string {
 /** The page, for `version`. */
 export function manPage(version: string): string {
   const docs = commandDocs();
-  const commands = docs.map((d) => `.SS "${roff(d.synopsis)}"\n${roff(d.summary)}\n${d.options.map(option).join('')}`).join('');
+  const commands = docs.map((d) => `.SS "${roff(d.synopsis)}"\n${roff(d.summary)}\n${d.options.map(option).join('')}` +
+    d.notes.map((n) => `.PP\n${roff(n)}\n`).join('')).join('');
   const exits = paragraph('Exit codes:').split(/, (?=\d+ )/).map((e) => {
     const [code, ...what] = e.split(' ');
     return `.TP\n.B ${code}\n${roff(what.join(' ').replace(/\.$/, ''))}\n`;

@@ -39,12 +39,12 @@ export class ActionRunner {
     });
   }
 
-  private transferContext(signal: AbortSignal, opts: RunOptions): TransferContext {
+  /** What every transfer of the run shares; TransferRun adds each action's byte count (onBytes) for the progress line. */
+  private transferContext(signal: AbortSignal): TransferContext {
     const { config, bucket } = this.deps;
     return {
       bucket, root: config.path, followSymlinks: config.followSymlinks, partSize: this.deps.partSize, budget: this.deps.budget,
-      retries: this.deps.retries, deleteVanished: config.deletes === 'mirror', log: this.log, signal,
-      backoffMs: this.deps.backoffMs, onBytes: (n: number) => { opts.progress.bytesDone += n; },
+      retries: this.deps.retries, deleteVanished: config.deletes === 'mirror', log: this.log, signal, backoffMs: this.deps.backoffMs,
     };
   }
 

@@ -6,7 +6,7 @@
 import { setMaxListeners } from 'node:events';
 import type { Action } from '../plan.js';
 import { transferFile, type Outcome, type TransferContext } from '../transfer.js';
-import type { FolderDeps, ReconcileOptions } from './types.js';
+import type { FolderDeps, Progress, ReconcileOptions } from './types.js';
 
 const COMMIT_EVERY = 200;
 
@@ -50,15 +50,20 @@ export class TransferRun {
     const { progress } = this.opts;
     progress.filesTotal++;
     // The bytes the line waits for: an upload's, a check's until it turns out to be an adoption; never a copy's.
-    const sends = a.type === 'copy' ? 0 : a.file.size;
-    progress.bytesTotal += sends;
+    const expected = a.type === 'copy' ? 0 : a.file.size;
+    progress.bytesTotal += expected;
     this.inFlight++;
     void queue.add(async () => {
       if (this.opts.drain?.aborted) return; // stopping: queued, not started
       const started = Date.now();
-      const o = await transferFile(a, this.contextFor(a));
-      progress.active.delete(a.file.rel);
-      if (o.kind === 'adopted') progress.bytesTotal -= sends; // hashed, found in the bucket, not sent
+      const bytes = new ByteCount(progress, a, expected, a.type === 'upload' && a.file.size > this.ctx.partSize);
+      let o: Outcome;
+      try {
+        o = await transferFile(a, { ...this.ctx, onBytes: bytes.onBytes });
+      } finally {
+        progress.active.delete(a.file.rel);
+      }
+      bytes.settle(o.kind === 'uploaded' ? o.bytes : undefined);
       progress.filesDone++;
       this.done(o, a, Date.now() - started);
       this.rows.add(o);
@@ -71,21 +76,44 @@ export class TransferRun {
     });
   }
 
-  /** The context of one action: a multipart upload also counts its bytes under its name, for the progress line. */
-  private contextFor(a: FileAction): TransferContext {
-    if (a.type !== 'upload' || a.file.size <= this.ctx.partSize) return this.ctx;
-    const entry = { size: a.file.size, sent: 0 };
-    this.opts.progress.active.set(a.file.rel, entry);
-    const onBytes = this.ctx.onBytes;
-    return { ...this.ctx, onBytes: (n) => { entry.sent += n; onBytes?.(n); } };
-  }
-
   /** Wait for every queued action, commit the last rows; throws the first fatal error. */
   async finish(): Promise<void> {
     if (this.inFlight > 0) await new Promise<void>((resolve) => (this.idle = resolve));
     this.idle = undefined;
     this.rows.flush();
     if (this.fatal !== undefined) throw this.fatal;
+  }
+}
+
+/**
+ * One action's bytes on the progress line: counted as they are sent, never past the file's size whatever a
+ * retry sends again, then trued up by the outcome: an upload counts exactly what it stored (in the total too,
+ * for a rename's copy that became an upload), anything else (adopted, failed, gone) takes its bytes back out.
+ * A multipart upload is also shown by name with its share sent.
+ */
+export class ByteCount {
+  private counted = 0;
+  private readonly size: number;
+  private readonly entry: { size: number; sent: number } | undefined;
+  constructor(private readonly p: Progress, a: FileAction, private readonly expected: number, big: boolean) {
+    this.size = a.file.size;
+    this.entry = big ? { size: a.file.size, sent: 0 } : undefined;
+    if (this.entry) p.active.set(a.file.rel, this.entry);
+  }
+  readonly onBytes = (n: number): void => {
+    const add = Math.max(0, Math.min(n, this.size - this.counted));
+    this.counted += add;
+    this.p.bytesDone += add;
+    if (this.entry) this.entry.sent = this.counted;
+  };
+  settle(stored: number | undefined): void {
+    if (stored === undefined) {
+      this.p.bytesTotal -= this.expected;
+      this.p.bytesDone -= this.counted;
+    } else {
+      this.p.bytesTotal += stored - this.expected;
+      this.p.bytesDone += stored - this.counted;
+    }
   }
 }
 

@@ -59,6 +59,11 @@ test('-q/--quiet and -v/--verbose on every command; --progress/--no-progress on 
   }
 });
 
+test('-v or -q without a command says what it goes with', () => {
+  assert.equal(unknownCommand('-v'), 'r2mirror: -v goes with a command (r2mirror -v sync); the version is r2mirror --version\nTry "r2mirror --help".\n');
+  assert.match(unknownCommand('--quiet'), /--quiet goes with a command/);
+});
+
 test('the log level: --log-level, else -q errors only, else each -v one step above the default', () => {
   assert.equal(levelFor({}, 'warn'), 'warn');
   assert.equal(levelFor({ verbosity: -1 }, 'info'), 'error');
@@ -68,6 +73,8 @@ test('the log level: --log-level, else -q errors only, else each -v one step abo
   assert.equal(levelFor({ verbosity: 1 }, 'debug'), 'debug', '-v never lowers a level the config set higher');
   assert.equal(levelFor({ verbosity: 1 }, 'silent'), 'info');
   assert.equal(levelFor({ verbosity: -1, logLevel: 'trace' }, 'warn'), 'trace');
+  assert.equal(levelFor({}, 'error'), 'error', "a config's quieter logLevel stays");
+  assert.equal(levelFor({ verbosity: -1 }, 'silent'), 'silent', '-q is never louder than the config');
 });
 
 test('parseSyncArgs: config from $R2MIRROR_CONFIG, else /etc/r2mirror/config.yaml', () => {

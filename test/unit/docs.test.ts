@@ -62,6 +62,7 @@ test('completion: a usage error names the shells; the scripts name every command
 function bashOffers(words: string[]): string[] {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'r2m-comp-'));
   fs.writeFileSync(path.join(dir, 'r2.bash'), completionScript('bash'));
+  fs.writeFileSync(path.join(dir, 'My Docs.yaml'), '');
   const script = `source r2.bash; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _r2mirror; printf '%s\\n' "\${COMPREPLY[@]}"`;
   const r = spawnSync('bash', ['-c', script], { cwd: dir, encoding: 'utf8' });
   fs.rmSync(dir, { recursive: true, force: true });
@@ -79,6 +80,7 @@ test('bash completion: commands, options, values after an option, options before
   assert.deepEqual(bashOffers(['r2mirror', 'completion', 'f']), ['fish']);
   assert.deepEqual(bashOffers(['r2mirror', 'restore', '-']).filter((o) => o === '--to' || o === '-q' || o === '--progress'), ['--to', '--progress', '-q']);
   assert.deepEqual(bashOffers(['r2mirror', 'sync', '--config', 'r2.ba']), ['r2.bash'], 'a file after --config');
+  assert.deepEqual(bashOffers(['r2mirror', 'sync', '--config', 'My']), ['My Docs.yaml'], 'a name with a space is one completion');
   assert.deepEqual(bashOffers(['r2mirror', 'sync', '--folder', 'x']), [], 'nothing to guess after --folder');
 });
 
@@ -98,19 +100,23 @@ test('zsh completion (when zsh is installed): a real completion in an interactiv
   fs.writeFileSync(path.join(dir, '_r2mirror'), completionScript('zsh'));
   // An interactive zsh on a pseudo-terminal (zsh/zpty) with the script on $fpath: type, press Tab, read the line.
   const driver = `zmodload zsh/zpty
+setopt extendedglob
 zpty -b z 'zsh -f -i'
 zpty -w z "fpath=(${dir} \\$fpath); autoload -Uz compinit; compinit -u -D; PS1='> '"
-sleep 0.5
 zpty -w -n z "$1"$'\\t'
-sleep 1.5
 out=''
-while zpty -r -t z chunk; do out+=$chunk; done
+# read until the completed line shows (or 10 s): a loaded machine may take seconds for compinit
+for i in {1..50}; do
+  while zpty -r -t z chunk; do out+=$chunk; done
+  [[ \${out//$'\\e'\\[[0-9;?]#[a-zA-Z]/} == *"$2"* ]] && break
+  sleep 0.2
+done
 print -r -- "$out"
 zpty -d z`;
   fs.writeFileSync(path.join(dir, 'driver.zsh'), driver);
-  const typed = (line: string) => spawnSync('zsh', ['-f', path.join(dir, 'driver.zsh'), line], { encoding: 'utf8', timeout: 15_000 }).stdout
+  const typed = (line: string, expect: string) => spawnSync('zsh', ['-f', path.join(dir, 'driver.zsh'), line, expect], { encoding: 'utf8', timeout: 20_000 }).stdout
     .replace(/\x1b\[[0-9;?]*[a-zA-Z]/g, '');
-  assert.match(typed('r2mirror sync --dr'), /r2mirror sync --dry-run /);
-  assert.match(typed('r2mirror verif'), /r2mirror verify /);
+  assert.match(typed('r2mirror sync --dr', 'sync --dry-run '), /r2mirror sync --dry-run /);
+  assert.match(typed('r2mirror verif', 'verify '), /r2mirror verify /);
   fs.rmSync(dir, { recursive: true, force: true });
 });

@@ -10,6 +10,7 @@ import { wrap } from '../../src/commands/common.js';
 import type { SyncReport } from '../../src/engine.js';
 import { newProgress, type Progress } from '../../src/folder.js';
 import { prettyLine } from '../../src/log.js';
+import { ByteCount } from '../../src/folder/transfers.js';
 
 const MiB = 1024 * 1024;
 const progress = (p: Partial<Progress>): Progress => Object.assign(newProgress(), p);
@@ -51,6 +52,28 @@ test('the progress line: a counter while walking and listing, then percent, rate
   const evil = progress({ filesTotal: 1, bytesTotal: 10 * MiB });
   evil.active.set('a\x1b[2Jb', { size: 10 * MiB, sent: 0 });
   assert.doesNotMatch(progressText(evil, undefined, 200), /\x1b/, 'a name cannot drive the terminal');
+});
+
+test('the byte counts stay true: a retry is not counted twice, an adoption or failure takes its bytes out, a copy that uploads adds them', () => {
+  const p = progress({});
+  const file = (size: number) => ({ type: 'upload', key: 'k', reason: 'new', file: { rel: 'videos/a.mp4', key: 'k', size } }) as never;
+  p.bytesTotal += 100;
+  const up = new ByteCount(p, file(100), 100, true);
+  up.onBytes(60);
+  up.onBytes(60); // a retry sends the first part again
+  assert.equal(p.bytesDone, 100, 'never past the size');
+  assert.deepEqual(p.active.get('videos/a.mp4'), { size: 100, sent: 100 }, 'the file in flight is at most 100%');
+  up.settle(100);
+  assert.deepEqual([p.bytesDone, p.bytesTotal], [100, 100]);
+  p.bytesTotal += 50;
+  const failed = new ByteCount(p, file(50), 50, false);
+  failed.onBytes(20);
+  failed.settle(undefined);
+  assert.deepEqual([p.bytesDone, p.bytesTotal], [100, 100], 'a failed or adopted file leaves the line as if it was never queued');
+  const copy = new ByteCount(p, file(30), 0, false); // a rename's copy, expected to send nothing
+  copy.onBytes(30);
+  copy.settle(30);
+  assert.deepEqual([p.bytesDone, p.bytesTotal], [130, 130], 'it became an upload');
 });
 
 test('the progress line is never drawn again after stop(): no stale line follows the summary', () => {
