@@ -58,8 +58,9 @@ export function progressText(p: Progress, rate: number | undefined, width: numbe
   const parts: string[] = [];
   if (p.merging > 0) {
     // The walk and the listing still run: the totals still grow, so no percent and no ETA.
-    parts.push(`scanning: ${num(p.scanned)} files${p.listed ? `, ${num(p.listed)} objects listed` : ''}`);
-    if (p.filesTotal) parts.push(`${num(p.filesDone)}/${num(p.filesTotal)} files sent`, `${formatBytes(p.bytesDone)}`);
+    // sync walks and lists; restore only lists
+    parts.push(p.scanned || !p.listed ? `scanning: ${num(p.scanned)} files${p.listed ? `, ${num(p.listed)} objects listed` : ''}` : `listing: ${num(p.listed)} objects`);
+    if (p.filesTotal) parts.push(`${num(p.filesDone)}/${num(p.filesTotal)} files done`, `${formatBytes(p.bytesDone)}`);
   } else {
     const pct = p.bytesTotal > 0 ? (p.bytesDone / p.bytesTotal) * 100 : p.filesTotal > 0 ? (p.filesDone / p.filesTotal) * 100 : 100;
     parts.push(`${Math.min(100, Math.floor(pct))}%`, `${num(p.filesDone)}/${num(p.filesTotal)} files`, `${formatBytes(p.bytesDone)}/${formatBytes(p.bytesTotal)}`);

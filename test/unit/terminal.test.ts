@@ -40,7 +40,8 @@ test('the progress line: a counter while walking and listing, then percent, rate
   assert.equal(scanning, 'scanning: 12,345 files, 10,000 objects listed');
   assert.doesNotMatch(scanning, /ETA|%/, 'no percent or ETA while the totals still grow');
   const sending = progressText(progress({ merging: 1, scanned: 500, filesTotal: 20, filesDone: 5, bytesDone: 3 * MiB }), 2 * MiB, 200);
-  assert.equal(sending, 'scanning: 500 files · 5/20 files sent · 3.0 MiB · 2.0 MiB/s');
+  assert.equal(sending, 'scanning: 500 files · 5/20 files done · 3.0 MiB · 2.0 MiB/s');
+  assert.equal(progressText(progress({ merging: 1, listed: 3000, filesTotal: 9 }), undefined, 200), 'listing: 3,000 objects · 0/9 files done · 0 B', 'a restore lists, it does not walk');
   const big = progress({ filesTotal: 4, filesDone: 1, bytesTotal: 400 * MiB, bytesDone: 100 * MiB });
   big.active.set('videos/a.mp4', { size: 300 * MiB, sent: 99 * MiB });
   big.active.set('small.bin', { size: 20 * MiB, sent: 0 });
