@@ -120,18 +120,11 @@ export class Engine {
     const reports: FolderReport[] = [];
     let fatal: unknown;
     const listed = lastListingsOf(this.store, this.config);
+    // Every folder counts as walking from the start, until its reconcile has queued all its transfers (or ended).
+    this.progress.merging += names.length;
     await Promise.all(names.map(async (n) => {
-      const folder = this.folders.get(n)!;
-      const cfg = this.config.folders.find((f) => f.name === n)!;
-      const trust = opts.trustState ? trustState({
-        lastListedAt: listed.get(n), needsListing: this.store.needsList(n), now: started, verifyInterval: this.config.daemon.verifyInterval,
-      }) : undefined;
       try {
-        const report = await this.reconcileFolder(folder, {
-          scope: { kind: trust?.trust ? 'local' : 'listing' }, dryRun, maxDelete: opts.maxDelete ?? cfg.maxDelete, allowEmpty: !!opts.allowEmpty, signal, progress: this.progress,
-        });
-        if (trust) report.listing = trust.trust ? { listed: false, lastListedAt: trust.lastListedAt } : { listed: true, why: trust.why, lastListedAt: trust.lastListedAt };
-        reports.push(report);
+        reports.push(await this.syncFolder(n, { ...opts, signal }, listed.get(n), started));
       } catch (err) {
         if (!fatal) {
           fatal = err;
@@ -147,6 +140,22 @@ export class Engine {
     const report = summarize(reports, dryRun, Date.now() - started, this.ops.snapshot());
     if (runId !== undefined) this.store.runFinished(runId, Date.now(), { ...report, folders: undefined });
     return report;
+  }
+
+  /** One folder of syncOnce: listing or trusting the state DB as --trust-state says; releases its part of `merging`. */
+  private async syncFolder(n: string, opts: SyncOptions, lastListedAt: number | undefined, started: number): Promise<FolderReport> {
+    const [mergeHeld, cfg] = [once(() => this.progress.merging--), this.config.folders.find((f) => f.name === n)!];
+    const trust = opts.trustState ? trustState({ lastListedAt, needsListing: this.store.needsList(n), now: started, verifyInterval: this.config.daemon.verifyInterval }) : undefined;
+    try {
+      const report = await this.reconcileFolder(this.folders.get(n)!, {
+        scope: { kind: trust?.trust ? 'local' : 'listing' }, dryRun: !!opts.dryRun, maxDelete: opts.maxDelete ?? cfg.maxDelete, allowEmpty: !!opts.allowEmpty,
+        signal: opts.signal, progress: this.progress, mergeHeld,
+      });
+      if (trust) report.listing = listingOf(trust);
+      return report;
+    } finally {
+      mergeHeld(); // a folder that never got to walk (its root missing, a fatal error) holds nothing
+    }
   }
 
   /** Names of the configured folders. */
@@ -304,4 +313,18 @@ function summarize(folders: FolderReport[], dryRun: boolean, durationMs: number,
     } } : {}),
   };
   return report;
+}
+
+/** `fn` the first time the result is called, nothing after. */
+function once(fn: () => void): () => void {
+  let done = false;
+  return () => {
+    if (!done) fn();
+    done = true;
+  };
+}
+
+/** What the summary says of --trust-state's choice: the state DB trusted, or the bucket listed and why. */
+function listingOf(t: ReturnType<typeof trustState>): NonNullable<FolderReport['listing']> {
+  return t.trust ? { listed: false, lastListedAt: t.lastListedAt } : { listed: true, why: t.why, lastListedAt: t.lastListedAt };
 }

@@ -90,6 +90,12 @@ export interface ReconcileOptions {
   readonly allowEmpty: boolean;
   readonly signal?: AbortSignal | undefined;
   readonly progress: Progress;
+  /**
+   * Releases this folder's part of `progress.merging` that the caller counted before the reconcile began (a sync of
+   * several folders counts them all up front, so no percent shows while one has not started walking). Idempotent;
+   * without it the reconcile counts itself.
+   */
+  readonly mergeHeld?: (() => void) | undefined;
   /** Once aborted, start no new transfer; running ones finish (a graceful stop). `signal` aborts them too. */
   readonly drain?: AbortSignal | undefined;
 }

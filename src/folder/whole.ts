@@ -39,10 +39,13 @@ export async function reconcileWhole(deps: FolderDeps, opts: ReconcileOptions, r
   const spool = new Spool();
   let queued = false;
   const allQueued = () => {
-    if (!queued) opts.progress.merging--;
+    if (!queued) {
+      if (opts.mergeHeld) opts.mergeHeld();
+      else opts.progress.merging--;
+    }
     queued = true;
   };
-  opts.progress.merging++;
+  if (!opts.mergeHeld) opts.progress.merging++;
   try {
     const sink = opts.dryRun
       ? new DryRunSink({ root: config.path, followSymlinks: config.followSymlinks, partSize: deps.partSize, signal: opts.signal }, spool)
