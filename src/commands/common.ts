@@ -191,19 +191,53 @@ export function whenAgo(t: number | null | undefined, now: number): string {
   return `${new Date(t).toISOString().replace(/\.\d+Z$/, 'Z')} (${rel} ago)`;
 }
 
+/** Code points a terminal draws two columns wide (East Asian Wide and Fullwidth, emoji), as [first, last]. */
+const WIDE: readonly (readonly [number, number])[] = [
+  [0x1100, 0x115f], [0x2e80, 0x303e], [0x3041, 0x33ff], [0x3400, 0x4dbf], [0x4e00, 0x9fff], [0xa000, 0xa4cf],
+  [0xac00, 0xd7a3], [0xf900, 0xfaff], [0xfe30, 0xfe4f], [0xff00, 0xff60], [0xffe0, 0xffe6], [0x1f300, 0x1f64f],
+  [0x1f900, 0x1f9ff], [0x20000, 0x3fffd],
+];
+
+/** Columns one code point takes: 0 for a combining mark, 2 for a wide one, else 1. */
+function columnsOf(cp: number): number {
+  if ((cp >= 0x300 && cp <= 0x36f) || (cp >= 0x200b && cp <= 0x200f)) return 0;
+  return WIDE.some(([a, b]) => cp >= a && cp <= b) ? 2 : 1;
+}
+
+/** The columns `s` takes on a terminal (a file name in Japanese takes two per character). */
+export function displayWidth(s: string): number {
+  let w = 0;
+  for (const ch of s) w += columnsOf(ch.codePointAt(0)!);
+  return w;
+}
+
+/** `s` cut to at most `width` columns, with "…" where it was cut. */
+export function fitWidth(s: string, width: number): string {
+  if (displayWidth(s) <= width) return s;
+  let out = '';
+  let w = 0;
+  for (const ch of s) {
+    const c = columnsOf(ch.codePointAt(0)!);
+    if (w + c > width - 1) break;
+    out += ch;
+    w += c;
+  }
+  return out + '…';
+}
+
 /**
- * `line` broken at spaces into lines of at most `columns` characters (a word longer than that stays whole),
+ * `line` broken at spaces into lines of at most `columns` terminal columns (a word longer than that stays whole),
  * continuation lines indented two more than the first: a summary on a terminal never wraps mid-word. No
  * `columns` (not a terminal): the line as it is.
  */
 export function wrap(line: string, columns: number | undefined): string[] {
-  if (!columns || line.length <= columns) return [line];
+  if (!columns || displayWidth(line) <= columns) return [line];
   const indent = ' '.repeat(Math.min(line.length - line.trimStart().length + 2, Math.floor(columns / 2)));
   const out: string[] = [];
   let cur = '';
   for (const word of line.trimStart().split(' ')) {
     const lead = out.length ? indent : line.slice(0, line.length - line.trimStart().length);
-    if (cur && (lead + cur + ' ' + word).length > columns) {
+    if (cur && displayWidth(lead + cur + ' ' + word) > columns) {
       out.push(lead + cur);
       cur = word;
     } else {

@@ -6,7 +6,9 @@
 
 import type { Progress } from '../folder.js';
 import { UsageError, printable } from '../errors.js';
-import { formatBytes, num } from './common.js';
+import { displayWidth, fitWidth, formatBytes, num } from './common.js';
+
+export { displayWidth, fitWidth };
 import type { Output } from './context.js';
 
 /** `--progress` / `--no-progress`, for the commands that draw the line. */
@@ -53,7 +55,7 @@ export class RateWindow {
 /** Files at least this big show by name while they are sent. */
 export const BIG_FILE = 8 * 1024 * 1024;
 
-/** The text of the line (without the label), at most `width` characters. */
+/** The text of the line (without the label), at most `width` terminal columns. */
 export function progressText(p: Progress, rate: number | undefined, width: number): string {
   const parts: string[] = [];
   if (p.merging > 0) {
@@ -73,13 +75,13 @@ export function progressText(p: Progress, rate: number | undefined, width: numbe
     // The biggest file in flight, by its path, or by its name alone when the path does not fit.
     const [rel, f] = big[0]!;
     const tail = ` ${Math.floor((f.sent / Math.max(1, f.size)) * 100)}%${big.length > 1 ? ` (+${big.length - 1} more)` : ''}`;
-    const room = width - parts.join(' · ').length - 3 - tail.length;
+    const room = width - displayWidth(parts.join(' · ')) - 3 - tail.length;
     const name = printable(rel);
     const short = name.includes('/') ? `…/${name.slice(name.lastIndexOf('/') + 1)}` : name;
-    parts.push((name.length <= room ? name : short) + tail);
+    parts.push((displayWidth(name) <= room ? name : short) + tail);
   }
   const line = parts.join(' · ');
-  return line.length <= width ? line : line.slice(0, Math.max(0, width - 1)) + '…';
+  return fitWidth(line, width);
 }
 
 /** A progress line on `out`; log lines print above it. */

@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ProgressLine, RateWindow, formatEta, progressLine, progressText } from '../../src/commands/progress.js';
+import { ProgressLine, RateWindow, displayWidth, fitWidth, formatEta, progressLine, progressText } from '../../src/commands/progress.js';
 import { formatReport } from '../../src/commands/sync.js';
 import { wrap } from '../../src/commands/common.js';
 import type { SyncReport } from '../../src/engine.js';
@@ -50,6 +50,12 @@ test('the progress line: a counter while walking and listing, then percent, rate
   assert.doesNotMatch(progressText(big, undefined, 200), /ETA/, 'no ETA before a rate is known');
   assert.ok(progressText(big, 10 * MiB, 40).length <= 40, 'cut to the width');
   assert.match(progressText(big, 10 * MiB, 80), / · …\/a\.mp4 33% \(\+1 more\)$/, 'the name alone when the path does not fit');
+  const wide = progress({ filesTotal: 1, bytesTotal: 300 * MiB });
+  wide.active.set('写真/北海道の旅行/夕焼けの海岸線と灯台.mp4', { size: 300 * MiB, sent: 0 });
+  for (const w of [40, 60, 80]) assert.ok(displayWidth(progressText(wide, MiB, w)) <= w, `Japanese names fit ${w} columns: ${progressText(wide, MiB, w)}`);
+  assert.equal(displayWidth('夕焼け'), 6);
+  assert.equal(displayWidth('cafe\u0301'), 4, 'a combining accent takes no column');
+  assert.equal(fitWidth('写真写真写真', 7), '写真写…');
   const evil = progress({ filesTotal: 1, bytesTotal: 10 * MiB });
   evil.active.set('a\x1b[2Jb', { size: 10 * MiB, sent: 0 });
   assert.doesNotMatch(progressText(evil, undefined, 200), /\x1b/, 'a name cannot drive the terminal');
@@ -147,6 +153,7 @@ test('the summary wraps to the terminal at word boundaries; on a pipe it does no
   assert.equal(bill.join(' ').replace(/\s+/g, ' '), formatReport(r).split('\n').find((l) => l.startsWith('R2 bill:')), 'no word lost or cut');
   assert.equal(formatReport(r).split('\n').filter((l) => l.startsWith('R2 bill')).length, 1);
   assert.deepEqual(wrap('    short', 80), ['    short']);
+  for (const l of wrap('    failed: 写真/北海道 の 旅行 夕焼け の 海岸線 と 灯台 が 見える', 24)) assert.ok(displayWidth(l) <= 24, `"${l}" is wider than 24 columns`);
   assert.deepEqual(wrap('    a-very-long-word-that-cannot-break', 10), ['    a-very-long-word-that-cannot-break']);
 });
 
