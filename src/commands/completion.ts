@@ -83,6 +83,7 @@ function zshSpec(o: OptionDoc): string[] {
 
 /** The zsh script: an autoloadable `_r2mirror` (put it in $fpath) that also works when sourced. */
 export function zshCompletion(docs: readonly CommandDoc[], common: readonly OptionDoc[]): string {
+  const valued = [...new Set(docs.flatMap((d) => d.options).filter((o) => o.value !== undefined).flatMap(names))].join('|');
   const cmds = [...docs.map((d) => sq(`${d.name}:${brief(d.summary).replace(/:/g, '\\:')}`)), sq('help:show the help of r2mirror or of a command'), sq('version:print the version')];
   const cases = docs.map((d) => {
     const actions = d.name === 'cors' ? [sq('1:action:(get set clear)'), sq('2:policy file:_files')] : d.actions.length ? [sq(`1:${d.name === 'completion' ? 'shell' : 'action'}:(${d.actions.join(' ')})`)] : [];
@@ -97,12 +98,21 @@ _r2mirror() {
   commands=(
     ${cmds.join('\n    ')}
   )
-  if (( CURRENT == 2 )); then
+  # the command is the first word that is neither an option nor an option's value (options may come first)
+  local i cmd=''
+  for (( i = 2; i < CURRENT; i++ )); do
+    case \${words[i]} in
+      (${valued}) (( i++ )) ;;
+      (-*) ;;
+      (*) cmd=\${words[i]}; break ;;
+    esac
+  done
+  if [[ -z $cmd ]]; then
     _describe -t commands 'r2mirror command' commands
     return
   fi
-  local cmd=\${words[2]}
-  (( CURRENT-- )); shift words
+  # from here on the command is words[1], as _arguments expects
+  (( CURRENT -= i - 1 )); shift $(( i - 1 )) words
   case $cmd in
     help) _describe -t commands 'r2mirror command' commands ;;
 ${cases.join('\n')}

@@ -92,6 +92,7 @@ test('fish completion (when fish is installed): commands, options, levels', { sk
   assert.deepEqual(offers('r2mirror sync --dr'), ['--dry-run']);
   assert.ok(offers('r2mirror sync --log-level ').includes('debug'));
   assert.deepEqual(offers('r2mirror cors ').sort(), ['clear', 'get', 'set']);
+  assert.deepEqual(offers('r2mirror -c x.yaml sync --dr'), ['--dry-run'], 'options before the command');
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -118,5 +119,6 @@ zpty -d z`;
     .replace(/\x1b\[[0-9;?]*[a-zA-Z]/g, '');
   assert.match(typed('r2mirror sync --dr', 'sync --dry-run '), /r2mirror sync --dry-run /);
   assert.match(typed('r2mirror verif', 'verify '), /r2mirror verify /);
+  assert.match(typed('r2mirror -c x.yaml sync --no-p', 'sync --no-progress '), /r2mirror -c x\.yaml sync --no-progress /, 'options before the command');
   fs.rmSync(dir, { recursive: true, force: true });
 });
