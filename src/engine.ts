@@ -13,6 +13,7 @@ import type { Logger } from './log.js';
 import { trustState } from './policy.js';
 import { Bucket, createClient, type OpCounter, type OpCounts } from './remote/bucket.js';
 import { Throttle, throttleExtraMs } from './remote/throttle.js';
+import { tendTrash } from './folder/trash.js';
 import { Store, type FolderRow } from './state/store.js';
 import { ByteBudget } from './transfer.js';
 
@@ -178,17 +179,16 @@ export class Engine {
     }
   }
 
-  /** The one per-folder step of `sync` and the daemon: reconcile, then record its failures for `status`. */
+  /** The one per-folder step of `sync` and the daemon: reconcile, record its failures for `status`; after a listing, the trash. */
   private async reconcileFolder(folder: Folder, opts: ReconcileOptions): Promise<FolderReport> {
     const report = await folder.reconcile(opts);
     if (!opts.dryRun) this.recordOutcome(report, opts.scope);
+    if (!opts.dryRun && opts.scope.kind === 'listing' && !report.error) await tendTrash(this.client, this.config.folders.find((f) => f.name === report.name)!, this.store, this.log, opts.signal);
     return report;
   }
 
   /** Transfers queued or running. */
-  queueDepth(): number {
-    return this.queue.size + this.queue.pending;
-  }
+  queueDepth = (): number => this.queue.size + this.queue.pending;
 
   /** What the daemon records in (and reads from) the state DB: it holds no Store of its own. */
   daemonRecord(): DaemonRecord {

@@ -31,6 +31,8 @@ export interface RestoreArgs {
   progress?: boolean | undefined;
   /** --bwlimit, in place of the config's bandwidth. */
   bandwidth?: readonly BandwidthEntry[] | undefined;
+  /** --from-trash: from the folder's trash prefix instead of its mirror. */
+  fromTrash: boolean;
 }
 
 /** Parse the arguments after `restore`; relative --to is taken from `cwd`. Throws UsageError. */
@@ -38,7 +40,7 @@ export function parseRestoreArgs(argv: readonly string[], env: CommandContext['e
   const { values: v, verbosity } = parseCommand('restore', argv, {
     config: { type: 'string', short: 'c' }, folder: { type: 'string', short: 'f' }, to: { type: 'string' },
     prefix: { type: 'string' }, force: { type: 'boolean' }, 'dry-run': { type: 'boolean', short: 'n' },
-    json: { type: 'boolean' }, 'log-level': { type: 'string' }, bwlimit: { type: 'string' }, ...PROGRESS_OPTIONS,
+    json: { type: 'boolean' }, 'log-level': { type: 'string' }, bwlimit: { type: 'string' }, 'from-trash': { type: 'boolean' }, ...PROGRESS_OPTIONS,
   }, 0);
   const missing = [v.folder === undefined && '--folder NAME', v.to === undefined && '--to DIR'].filter(Boolean);
   if (missing.length) throw new UsageError(`restore: missing ${missing.join(' and ')}`);
@@ -49,7 +51,7 @@ export function parseRestoreArgs(argv: readonly string[], env: CommandContext['e
   return {
     config: configPath(v.config, env), folder: v.folder!, to: path.resolve(cwd, v.to!), prefix, force: !!v.force,
     dryRun: !!v['dry-run'], json: !!v.json, logLevel: logLevelOption(v['log-level']),
-    verbosity, progress: progressOption('restore', v), ...(v.bwlimit !== undefined ? { bandwidth: bwlimitOption(v.bwlimit) } : {}),
+    verbosity, progress: progressOption('restore', v), fromTrash: !!v['from-trash'], ...(v.bwlimit !== undefined ? { bandwidth: bwlimitOption(v.bwlimit) } : {}),
   };
 }
 
@@ -67,7 +69,11 @@ async function runRestore(ctx: CommandContext): Promise<number> {
     const { config, credentials, log } = setup(ctx, {
       config: args.config, logLevel: args.logLevel, verbosity: args.verbosity, secrets,
       out: { write: (s: string) => (line ? line.log(s) : ctx.stderr.write(s)) },
-      check: (c) => checkFolderNames(c, [args.folder]),
+      check: (c) => {
+        checkFolderNames(c, [args.folder]);
+        const f = c.folders.find((x) => x.name === args.folder)!;
+        if (args.fromTrash && f.deletes !== 'trash') throw new UsageError(`restore --from-trash: folder ${f.name} keeps no trash (deletes: ${f.deletes}; only deletes: trash moves deleted files to ${f.trashPrefix})`);
+      },
     });
     const folder = config.folders.find((f) => f.name === args.folder)!;
     const toReal = await targetOf(args);

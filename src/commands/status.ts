@@ -2,7 +2,8 @@
 // and the R2 operations spent. Reads the state DB without locking it, and the live state of a running daemon.
 // Must not: write the state DB or take its lock; send any request to the bucket.
 
-import { loadConfig } from '../config.js';
+import { loadConfig, type FolderConfig } from '../config.js';
+import { fmtDuration } from '../config/units.js';
 import type { DaemonLive, FolderLive } from '../daemon/live.js';
 import { printable } from '../errors.js';
 import { Store } from '../state/store.js';
@@ -36,6 +37,11 @@ export interface FolderStatusReport {
   ops: { classA: number; classB: number; free: number };
   /** An unclean stop (kill, power loss) may have left the DB behind the bucket: the next reconcile lists it. */
   needsList: boolean;
+  /**
+   * A folder with trashRetention: what its trash held at the last listing, and how it expires ('rule': the bucket's
+   * lifecycle rule, 'self': r2mirror deletes expired objects at each listing); null before the first listing.
+   */
+  trash: { prefix: string; retention: number; expiry: 'rule' | 'self'; reason: string | null; files: number; bytes: number; listedAt: number } | null;
 }
 
 async function runStatus(ctx: CommandContext): Promise<number> {
@@ -68,6 +74,7 @@ async function runStatus(ctx: CommandContext): Promise<number> {
             verified: verifiedOf(store, f),
             ops: row?.ops ?? { classA: 0, classB: 0, free: 0 },
             needsList: (!!same && row.needsList) || interrupted.has(f.name),
+            trash: trashOf(store, f),
           };
         }),
       };
@@ -92,6 +99,13 @@ function verifiedOf(store: Store, f: { name: string; bucket: string; prefix: str
   return { at: v.at, ok: r.ok === true, keys: r.keys ?? 0, agree: r.agree ?? 0, differences: r.differences ?? 0, error: r.error ?? null };
 }
 
+/** The recorded trash of a folder with trashRetention, when it is the trash the config names now. */
+function trashOf(store: Store, f: FolderConfig): FolderStatusReport['trash'] {
+  const t = f.trashRetention === undefined ? undefined : store.trash(f.name);
+  if (!t || t.prefix !== f.trashPrefix) return null;
+  return { prefix: t.prefix, retention: f.trashRetention!, expiry: t.expiry, reason: t.reason ?? null, files: t.files, bytes: t.bytes, listedAt: t.listedAt };
+}
+
 function formatStatus(o: { daemon: { pid: number; startedAt: number; updatedAt: number } | null; folders: FolderStatusReport[] }, running: boolean, now: number): string {
   const lines: string[] = [];
   lines.push(o.daemon ? `daemon: running, pid ${o.daemon.pid}, since ${whenAgo(o.daemon.startedAt, now)}`
@@ -108,6 +122,11 @@ function formatStatus(o: { daemon: { pid: number; startedAt: number; updatedAt: 
     lines.push(`  last verify:     ${whenAgo(f.lastVerify, now)} (full bucket listing)`);
     lines.push(`  last verified:   ${f.verified ? `${whenAgo(f.verified.at, now)}: ${f.verified.ok ? `ok, ${num(f.verified.keys)} keys agree` : `${num(f.verified.differences)} difference(s)`}` : 'never'} (r2mirror verify)`);
     lines.push(`  R2 operations:   Class A ${num(f.ops.classA)}, Class B ${num(f.ops.classB)}, free ${num(f.ops.free)} (all runs)`);
+    if (f.trash) {
+      const how = f.trash.expiry === 'rule' ? 'by the bucket\'s lifecycle rule' : `by r2mirror at each listing (${f.trash.reason})`;
+      lines.push(`  trash:           ${num(f.trash.files)} files, ${formatBytes(f.trash.bytes)} under ${f.trash.prefix} (listed ${whenAgo(f.trash.listedAt, now)}); ` +
+        `expire after ${fmtDuration(f.trash.retention)}, ${how}`);
+    }
     lines.push(`  failed:          ${num(f.failed.length)}`);
     for (const x of f.failed.slice(0, 50)) lines.push(`    ${x.rel}: ${x.reason}${x.attempts > 1 ? ` (${x.attempts} attempts)` : ''}`);
     if (f.failed.length > 50) lines.push(`    ... and ${num(f.failed.length - 50)} more (use --json for all)`);

@@ -46,6 +46,7 @@ export const USAGE = {
         --to DIR             where to write the files (created if missing; may be the folder itself)
         --prefix P           only keys under P, relative to the folder's prefix (e.g. photos/2024/)
         --force              replace existing files whose content differs (default: leave them, exit 1)
+        --from-trash         from the folder's trash (deletes: trash) instead of its mirror: bring back deleted files
     -n, --dry-run            list what would be downloaded or replaced; write nothing
         --json               print the summary as one JSON object on stdout
         --bwlimit RATE       as for sync (downloads are paced as uploads are)

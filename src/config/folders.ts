@@ -8,7 +8,8 @@ import { realPath, within } from './files.js';
 import { BUCKET_RE, DEFAULTS, DELETE_MODES, FOLDER_KEYS, NAME_RE } from './schema.js';
 import type { FolderConfig, MaxDelete } from './types.js';
 import { keyPrefix, localPath, maxDelete, patterns } from './values.js';
-import { bool, deref, fail, failAt, fields, oneOf, show, str, type Ctx, type Field, type Fields, type YamlNode } from './yaml.js';
+import { fmtDuration, parseDuration } from './units.js';
+import { bool, bounded, deref, fail, failAt, fields, oneOf, show, str, type Ctx, type Field, type Fields, type YamlNode } from './yaml.js';
 
 /** The folders at f (a non-empty list), each inheriting the top-level maxDelete unless it sets its own. */
 export function folders(c: Ctx, f: Field, topMaxDelete: MaxDelete): FolderConfig[] {
@@ -57,6 +58,9 @@ function folder(c: Ctx, f: Field, topMaxDelete: MaxDelete): Draft {
   const trashPrefix = m.trashPrefix ? keyPrefix(c, m.trashPrefix) : DEFAULTS.trashRoot + prefix;
   if (m.trashPrefix && trashPrefix === '') failAt(c, m.trashPrefix, 'must not be empty');
   const exclude = m.exclude ? patterns(c, m.exclude) : [];
+  const deletes = m.deletes ? oneOf(c, m.deletes, DELETE_MODES) : DEFAULTS.deletes;
+  const trashRetention = m.trashRetention ? bounded(c, m.trashRetention, parseDuration, 1000, 3650 * 86_400_000, fmtDuration) : undefined;
+  if (m.trashRetention && deletes !== 'trash') failAt(c, m.trashRetention, `only applies with deletes: trash (this folder has deletes: ${deletes})`);
   const cfg: FolderConfig = {
     name,
     path,
@@ -64,8 +68,9 @@ function folder(c: Ctx, f: Field, topMaxDelete: MaxDelete): Draft {
     prefix,
     exclude,
     deleteExcluded: m.deleteExcluded ? bool(c, m.deleteExcluded) : DEFAULTS.deleteExcluded,
-    deletes: m.deletes ? oneOf(c, m.deletes, DELETE_MODES) : DEFAULTS.deletes,
+    deletes,
     trashPrefix,
+    ...(trashRetention !== undefined ? { trashRetention } : {}),
     followSymlinks: m.followSymlinks ? bool(c, m.followSymlinks) : DEFAULTS.followSymlinks,
     oneFileSystem: m.oneFileSystem ? bool(c, m.oneFileSystem) : DEFAULTS.oneFileSystem,
     maxDelete: m.maxDelete ? maxDelete(c, m.maxDelete) : topMaxDelete,

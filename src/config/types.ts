@@ -32,6 +32,8 @@ export interface FolderConfig {
   readonly deleteExcluded: boolean;
   readonly deletes: DeleteMode;
   readonly trashPrefix: string;
+  /** deletes: trash: objects in the trash expire this long (ms) after they were moved there; absent: kept. */
+  readonly trashRetention?: number;
   readonly followSymlinks: boolean;
   /** Stay on the root's file system: a disk mounted inside the folder is neither mirrored nor deleted from. */
   readonly oneFileSystem: boolean;

@@ -17,12 +17,14 @@ export interface RemoteObject {
   readonly key: string;
   readonly size: number;
   readonly etag: string;
+  /** ms since the epoch, as the listing says (a trash object's: when it was moved there). */
+  readonly lastModified?: number | undefined;
 }
 
 /** R2 billing classes. Class A: writes and lists; Class B: reads; free: deletes and aborts. */
 export type OpClass = 'A' | 'B' | 'free';
 
-const CLASS_B = new Set(['HeadObjectCommand', 'GetObjectCommand', 'HeadBucketCommand', 'GetBucketCorsCommand', 'GetBucketLocationCommand']);
+const CLASS_B = new Set(['HeadObjectCommand', 'GetObjectCommand', 'HeadBucketCommand', 'GetBucketCorsCommand', 'GetBucketLocationCommand', 'GetBucketLifecycleConfigurationCommand']);
 const FREE = new Set(['DeleteObjectCommand', 'DeleteObjectsCommand', 'DeleteBucketCommand', 'AbortMultipartUploadCommand', 'DeleteBucketCorsCommand']);
 
 /** The R2 billing class of an SDK command name (`PutObjectCommand` -> 'A'). */
@@ -281,7 +283,7 @@ export class Bucket {
         Bucket: this.name, Prefix: prefix || undefined, ContinuationToken: token, MaxKeys: 1000,
         StartAfter: token ? undefined : range.startAfter,
       }), { abortSignal: signal });
-      const page = (res.Contents ?? []).map((o) => ({ key: o.Key!, size: o.Size ?? 0, etag: normalizeEtag(o.ETag) }));
+      const page = (res.Contents ?? []).map((o) => ({ key: o.Key!, size: o.Size ?? 0, etag: normalizeEtag(o.ETag), lastModified: o.LastModified?.getTime() }));
       const last = page.at(-1);
       if (end && last && Buffer.compare(Buffer.from(last.key, 'utf8'), end) >= 0) {
         yield page.filter((o) => Buffer.compare(Buffer.from(o.key, 'utf8'), end) <= 0);

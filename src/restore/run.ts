@@ -29,6 +29,8 @@ export interface RestoreRequest {
   readonly force: boolean;
   /** Plan only: write nothing. */
   readonly dryRun: boolean;
+  /** From the folder's trash (deletes: trash) instead of its prefix: files deleted on disk, brought back. */
+  readonly fromTrash?: boolean | undefined;
 }
 
 /** What a run is given. */
@@ -110,20 +112,22 @@ class Stop {
 
 /** Restore `folder` (its keys under `req.prefix`) into `req.to`; throws on a fatal error, else returns the report. */
 export async function restore(config: Config, folder: FolderConfig, req: RestoreRequest, deps: RestoreDeps): Promise<RestoreReport> {
-  const listPrefix = folder.prefix + req.prefix;
+  // From the trash, the keys are trashPrefix + the file's path, as the mirror's are prefix + path.
+  const base = req.fromTrash ? folder.trashPrefix : folder.prefix;
+  const listPrefix = base + req.prefix;
   const report = newReport({ folder: folder.name, bucket: folder.bucket, prefix: listPrefix, to: req.to, dryRun: req.dryRun });
   const progress: Progress = newProgress();
   progress.merging = 1; // until the listing ended
   const stop = new Stop(deps.signal);
   setMaxListeners(config.transfers * 8 + 16, stop.signal);
   const job: Job = {
-    bucket: deps.bucket, folderPrefix: folder.prefix, to: req.to, toReal: deps.toReal, rows: recordedRows(config, folder, deps.log),
+    bucket: deps.bucket, folderPrefix: base, to: req.to, toReal: deps.toReal, rows: req.fromTrash ? new Map() : recordedRows(config, folder, deps.log),
     partSize: config.partSize ?? DEFAULT_PART, force: req.force, dryRun: req.dryRun, retries: config.retries,
     signal: stop.signal, log: deps.log, report, progress, dirs: new Set(),
   };
   deps.progress?.start(progress);
   try {
-    await restoreListed(config, folder, listPrefix, job, stop);
+    await restoreListed(config, folder, listPrefix, job, stop, !!req.fromTrash);
     await syncDirs(job.dirs);
   } finally {
     deps.progress?.stop();
@@ -134,10 +138,10 @@ export async function restore(config: Config, folder: FolderConfig, req: Restore
 }
 
 /** List the objects under `listPrefix` and restore each on a queue of `transfers` at once; returns when all are done. */
-async function restoreListed(config: Config, folder: FolderConfig, listPrefix: string, job: Job, stop: Stop): Promise<void> {
-  // Trash prefixes of this bucket's folders: never restored (config keeps them outside every folder prefix; this
-  // is the belt to those braces).
-  const trash = config.folders.filter((g) => g.bucket === folder.bucket && g.deletes === 'trash').map((g) => g.trashPrefix);
+async function restoreListed(config: Config, folder: FolderConfig, listPrefix: string, job: Job, stop: Stop, fromTrash: boolean): Promise<void> {
+  // Trash prefixes of this bucket's folders: never restored with the mirror (config keeps them outside every folder
+  // prefix; this is the belt to those braces).
+  const trash = fromTrash ? [] : config.folders.filter((g) => g.bucket === folder.bucket && g.deletes === 'trash').map((g) => g.trashPrefix);
   const queue = new PQueue({ concurrency: config.transfers });
   try {
     for await (const page of job.bucket.list(listPrefix, job.signal)) {

@@ -6,6 +6,20 @@
 import type { StateDb } from './db.js';
 
 /** Per-folder bookkeeping. */
+/** A folder's trash as recorded: where, how it expires, and what its last listing found. */
+export interface TrashState {
+  readonly prefix: string;
+  /** The expiry in whole days, as the lifecycle rule has it. */
+  readonly days: number;
+  /** 'rule': the bucket's lifecycle rule expires it; 'self': r2mirror deletes expired objects at each listing. */
+  readonly expiry: 'rule' | 'self';
+  /** Why the bucket has no rule (expiry 'self'). */
+  readonly reason?: string | undefined;
+  readonly files: number;
+  readonly bytes: number;
+  readonly listedAt: number;
+}
+
 export interface FolderRow {
   readonly name: string;
   readonly bucket: string;
@@ -116,6 +130,21 @@ export class FolderTable {
    */
   recordVerify(name: string, bucket: string, prefix: string, at: number, result: unknown): boolean {
     return this.sdb.guard(() => this.sdb.stmts.verifySet.run({ name, bucket, prefix, at, result: JSON.stringify(result) }).changes > 0);
+  }
+
+  /** Record what the folder's trash holds and how it expires (a folder with trashRetention; its row must exist). */
+  recordTrash(name: string, trash: TrashState): void {
+    this.sdb.guard(() => this.sdb.stmts.trashSet.run(JSON.stringify(trash), name));
+  }
+
+  /** What was last recorded of the folder's trash; undefined if nothing (or a damaged value). */
+  trash(name: string): TrashState | undefined {
+    const r = this.sdb.guard(() => this.sdb.stmts.trashGet.get(name));
+    try {
+      return r?.trash ? JSON.parse(r.trash) as TrashState : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /** The last recorded verification of a folder (result: its JSON summary, null if unreadable); undefined if none. */

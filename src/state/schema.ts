@@ -81,6 +81,10 @@ export const MIGRATIONS: readonly string[] = [
   -- directory is now on another device lived on a disk that is not mounted: never a delete.
   ALTER TABLE objects ADD COLUMN dev TEXT;
   `,
+  // 4: the trash of a folder with trashRetention: its expiry rule and its size at the last listing (JSON).
+  `
+  ALTER TABLE folders ADD COLUMN trash TEXT;
+  `,
 ];
 
 /** The schema version this build writes. A DB with a higher version comes from a newer r2mirror. */

@@ -17,6 +17,7 @@ export type RawTuple = [key: string, rel: string, size: number, mtime_ns: string
 export type Statements = ReturnType<typeof prepareStatements>;
 
 /** Prepare every statement (once, when the DB is opened). */
+// long because: a table of SQL statements, one per line; splitting it would only scatter them.
 export function prepareStatements(db: Database) {
   return {
     // folders
@@ -38,6 +39,8 @@ export function prepareStatements(db: Database) {
         WHERE folders.bucket = excluded.bucket AND folders.prefix = excluded.prefix`),
     verifyGet: db.prepare<[string], { bucket: string; prefix: string; verified_at: number | null; verify_result: string | null }>(
       'SELECT bucket, prefix, verified_at, verify_result FROM folders WHERE name = ?'),
+    trashSet: db.prepare('UPDATE folders SET trash = ? WHERE name = ?'),
+    trashGet: db.prepare<[string], { trash: string | null }>('SELECT trash FROM folders WHERE name = ?'),
     // objects
     rows: db.prepare<[string], RawRow>('SELECT key, rel, size, mtime_ns, ino, etag, md5, part_size, synced_at, dev FROM objects WHERE folder = ?'),
     row: db.prepare<[string, string], RawRow>('SELECT key, rel, size, mtime_ns, ino, etag, md5, part_size, synced_at, dev FROM objects WHERE folder = ? AND key = ?'),

@@ -6,14 +6,14 @@
 
 import { StateDb, type StoreOptions } from './db.js';
 import { FailureTable, type FailureRow } from './failures.js';
-import { FolderTable, type FolderRow, type FolderStatus } from './folders.js';
+import { FolderTable, type FolderRow, type FolderStatus, type TrashState } from './folders.js';
 import { lockTakenElsewhere } from './lock.js';
 import { ObjectTable, type ObjectRow } from './objects.js';
 import { LiveTable, RunTable, type LiveRow, type UnfinishedRun } from './runs.js';
 
 export type { StoreOptions } from './db.js';
 export type { FailureRow } from './failures.js';
-export type { FolderRow, FolderStatus } from './folders.js';
+export type { FolderRow, FolderStatus, TrashState } from './folders.js';
 export type { ObjectRow } from './objects.js';
 export type { LiveRow, UnfinishedRun } from './runs.js';
 
@@ -74,6 +74,10 @@ export class Store {
   recordVerify(name: string, bucket: string, prefix: string, at: number, result: unknown): boolean {
     return this.foldersT.recordVerify(name, bucket, prefix, at, result);
   }
+  /** Record what the folder's trash holds and how it expires. */
+  recordTrash(name: string, trash: TrashState): void { this.foldersT.recordTrash(name, trash); }
+  /** What was last recorded of the folder's trash. */
+  trash(name: string): TrashState | undefined { return this.foldersT.trash(name); }
   /** The last recorded verification of a folder; undefined if none. */
   verification(name: string): { bucket: string; prefix: string; at: number; result: unknown } | undefined { return this.foldersT.verification(name); }
 

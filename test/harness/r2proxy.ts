@@ -17,6 +17,8 @@ export interface ProxyOptions {
   writeRateLimit?: boolean;
   /** Fault plan; default none. */
   faults?: FaultPlan;
+  /** false: answer the bucket lifecycle API with 501 NotImplemented, as a server without it does (default true). */
+  lifecycle?: boolean;
 }
 
 /** A seeded fault schedule: each eligible request is faulted with probability `rate`. */
@@ -65,9 +67,9 @@ const GiB = 1024 * MiB;
 const CLASS_A = new Set([
   'ListBuckets', 'CreateBucket', 'ListObjects', 'ListObjectsV2', 'PutObject', 'CopyObject',
   'CompleteMultipartUpload', 'CreateMultipartUpload', 'ListMultipartUploads', 'UploadPart', 'UploadPartCopy',
-  'ListParts', 'PutBucketCors',
+  'ListParts', 'PutBucketCors', 'PutBucketLifecycleConfiguration',
 ]);
-const CLASS_B = new Set(['HeadBucket', 'HeadObject', 'GetObject', 'GetBucketCors']);
+const CLASS_B = new Set(['HeadBucket', 'HeadObject', 'GetObject', 'GetBucketCors', 'GetBucketLifecycleConfiguration']);
 const WRITES = new Set(['PutObject', 'CopyObject', 'CompleteMultipartUpload']);
 /** Query subresources that make a request something other than the plain object/bucket operation. */
 const SUBRESOURCES = [
@@ -79,6 +81,7 @@ const SUBRESOURCES = [
 const UNIMPLEMENTED_SUBRESOURCES = ['acl', 'tagging', 'versioning', 'object-lock', 'retention', 'legal-hold'];
 
 const CORS_OPS: Record<string, string> = { GET: 'GetBucketCors', PUT: 'PutBucketCors', DELETE: 'DeleteBucketCors' };
+const LIFECYCLE_OPS: Record<string, string> = { GET: 'GetBucketLifecycleConfiguration', PUT: 'PutBucketLifecycleConfiguration', DELETE: 'DeleteBucketLifecycle' };
 
 /** Identifies the S3 operation and R2 billing class of a path-style request. */
 export function identifyOp(
@@ -100,6 +103,7 @@ export function identifyOp(
     if (method === 'GET') op = 'ListBuckets';
   } else if (key === undefined) {
     if (has('cors')) op = CORS_OPS[method] ?? 'Other';
+    else if (has('lifecycle')) op = LIFECYCLE_OPS[method] ?? 'Other';
     else if (sub) op = 'Other';
     else if (method === 'PUT') op = 'CreateBucket';
     else if (method === 'DELETE') op = 'DeleteBucket';
@@ -182,12 +186,16 @@ export class R2Proxy {
   private readonly faultRecords: FaultRecord[] = [];
   private closed: Promise<void> | undefined;
 
+  /** ProxyOptions.lifecycle; a test may change it between runs. */
+  lifecycle: boolean;
+
   private constructor(private readonly server: Server, opts: ProxyOptions) {
     const port = (server.address() as AddressInfo).port;
     this.endpoint = `http://127.0.0.1:${port}`;
     this.target = new URL(opts.target);
     this.rules = opts.rules ?? true;
     this.writeRateLimit = opts.writeRateLimit ?? true;
+    this.lifecycle = opts.lifecycle ?? true;
     this.setFaults(opts.faults);
   }
 
@@ -270,6 +278,11 @@ export class R2Proxy {
 
     let body: Buffer | undefined;
     let rollbackWrite = () => {};
+    if (!this.lifecycle && info.key === undefined && info.query.has('lifecycle')) {
+      // a server without the API, not a request R2 would refuse: answered, but no rule broken
+      req.resume();
+      return this.sendError(req, res, rejection(501, 'NotImplemented', "Subresource '?lifecycle' not implemented"));
+    }
     if (this.rules) {
       const broken = this.checkRequest(info, req.headers);
       if (broken) return this.reject(req, res, where, broken);

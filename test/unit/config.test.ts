@@ -226,6 +226,13 @@ test('two folders with overlapping prefixes in one bucket are refused, naming bo
   assert.equal(ok(two('x/', 'xy/')).folders.length, 2);
 });
 
+test('trashRetention: a duration, only with deletes: trash', () => {
+  assert.equal(ok(one('    prefix: p', '    deletes: trash', '    trashRetention: 30d')).folders[0]!.trashRetention, 30 * 86_400_000);
+  assert.equal(ok(one('    prefix: p', '    deletes: trash')).folders[0]!.trashRetention, undefined);
+  bad(one('    prefix: p', '    trashRetention: 30d'), /^\/etc\/r2\.yaml:8:21: folders\[0\]\.trashRetention: only applies with deletes: trash \(this folder has deletes: mirror\)/);
+  bad(one('    prefix: p', '    deletes: trash', '    trashRetention: soon'), /folders\[0\]\.trashRetention: invalid duration "soon"/);
+});
+
 test('a trash prefix that overlaps a mirrored prefix in the same bucket is refused', () => {
   // a folder that mirrors the whole bucket cannot trash: must say to set a prefix (and trashPrefix)
   const e = bad(one('    deletes: trash'),
@@ -381,7 +388,7 @@ test('unknown keys are errors at every level, with a suggestion when one is clos
   bad(y('remote:', '  endpont: http://h'), /^\/etc\/r2\.yaml:2:3: remote: unknown key "endpont" \(did you mean "endpoint"\?\)$/);
   bad(one('    delete: keep'), /^\/etc\/r2\.yaml:7:5: folders\[0\]: unknown key "delete" \(did you mean "deletes"\?\)$/);
   bad(one('    followsymlinks: true'), /folders\[0\]: unknown key "followsymlinks" \(did you mean "followSymlinks"\?\)/);
-  bad(one('    colour: blue'), /^\/etc\/r2\.yaml:7:5: folders\[0\]: unknown key "colour" \(known keys: name, path, bucket, prefix, exclude, deleteExcluded, deletes, trashPrefix, followSymlinks, oneFileSystem, maxDelete\)$/);
+  bad(one('    colour: blue'), /^\/etc\/r2\.yaml:7:5: folders\[0\]: unknown key "colour" \(known keys: name, path, bucket, prefix, exclude, deleteExcluded, deletes, trashPrefix, trashRetention, followSymlinks, oneFileSystem, maxDelete\)$/);
 });
 
 test('secret-looking keys are refused with a pointer to the environment, never echoing the value', () => {

@@ -47,7 +47,7 @@ test('prefixProblem and parseRestoreArgs', () => {
   assert.match(prefixProblem('a/../b')!, /"\.\."/);
   assert.match(prefixProblem('a\nb')!, /control characters/);
   const a = parseRestoreArgs(['-c', '/c.yaml', '-f', 'data', '--to', 'out', '--prefix', 'docs/', '--force', '-n', '--json'], {}, '/home/u');
-  assert.deepEqual(a, { config: '/c.yaml', folder: 'data', to: '/home/u/out', prefix: 'docs/', force: true, dryRun: true, json: true, logLevel: undefined, verbosity: 0, progress: undefined });
+  assert.deepEqual(a, { config: '/c.yaml', folder: 'data', to: '/home/u/out', prefix: 'docs/', force: true, dryRun: true, json: true, logLevel: undefined, verbosity: 0, progress: undefined, fromTrash: false });
   assert.throws(() => parseRestoreArgs([], {}, '/'), /restore: missing --folder NAME and --to DIR/);
   assert.throws(() => parseRestoreArgs(['--folder', 'x'], {}, '/'), /restore: missing --to DIR$/);
   assert.throws(() => parseRestoreArgs(['--folder', 'x', '--to', 'y', '--prefix', '/a'], {}, '/'), /--prefix "\/a" must not start/);
