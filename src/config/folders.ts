@@ -59,7 +59,8 @@ function folder(c: Ctx, f: Field, topMaxDelete: MaxDelete): Draft {
   if (m.trashPrefix && trashPrefix === '') failAt(c, m.trashPrefix, 'must not be empty');
   const exclude = m.exclude ? patterns(c, m.exclude) : [];
   const deletes = m.deletes ? oneOf(c, m.deletes, DELETE_MODES) : DEFAULTS.deletes;
-  const trashRetention = m.trashRetention ? bounded(c, m.trashRetention, parseDuration, 1000, 3650 * 86_400_000, fmtDuration) : undefined;
+  const trashRetention = m.trashRetention ? bounded(c, m.trashRetention, parseDuration, 86_400_000, 3650 * 86_400_000, fmtDuration) : undefined;
+  if (m.trashRetention && trashRetention! % 86_400_000 !== 0) failAt(c, m.trashRetention, `must be whole days, as a bucket lifecycle rule counts them (got ${show(fmtDuration(trashRetention!))})`);
   if (m.trashRetention && deletes !== 'trash') failAt(c, m.trashRetention, `only applies with deletes: trash (this folder has deletes: ${deletes})`);
   const cfg: FolderConfig = {
     name,
@@ -109,6 +110,16 @@ function checkOverlaps(c: Ctx, ds: readonly Draft[]): void {
         `${show(g.cfg.prefix)} in bucket "${t.cfg.bucket}", so trashed objects would be mirrored or deleted; ${fix}`);
     }
   }
+  // Two trashes that overlap would take each other's files (and one's trashRetention would expire the other's).
+  const trashes = ds.filter((d) => d.cfg.deletes === 'trash');
+  trashes.forEach((b, j) => {
+    for (const a of trashes.slice(0, j)) {
+      if (a.cfg.bucket !== b.cfg.bucket || !overlaps(a.cfg.trashPrefix, b.cfg.trashPrefix)) continue;
+      const where = b.m.trashPrefix ?? b.m.deletes!;
+      fail(c, where.node, where.path, `the trash prefixes of folders "${a.cfg.name}" (${a.f.path}) and "${b.cfg.name}" overlap in bucket ` +
+        `"${b.cfg.bucket}": ${show(a.cfg.trashPrefix)} and ${show(b.cfg.trashPrefix)}; give each folder a trashPrefix that is not inside the other's`);
+    }
+  });
 }
 
 // Two folders whose local trees nest would upload the inner tree twice (and watch it twice): as written, and

@@ -3,7 +3,8 @@
 // the bucket's other rules. Expiry by the server costs r2mirror no request.
 // Must not: remove or change a rule r2mirror did not write; import local/, state/ or anything above remote/; log.
 
-import { GetBucketLifecycleConfigurationCommand, PutBucketLifecycleConfigurationCommand, type LifecycleRule, type S3Client } from '@aws-sdk/client-s3';
+import { createHash } from 'node:crypto';
+import { DeleteBucketLifecycleCommand, GetBucketLifecycleConfigurationCommand, PutBucketLifecycleConfigurationCommand, type LifecycleRule, type S3Client } from '@aws-sdk/client-s3';
 import { errorCode, httpStatus } from '../errors.js';
 
 /** What ensureTrashRule found: the rule was already there, it was written now, or the bucket has no lifecycle API. */
@@ -11,7 +12,19 @@ export type RuleOutcome = { readonly kind: 'unchanged' | 'installed' } | { reado
 
 /** The ID of r2mirror's rule for a trash prefix (IDs are at most 255 characters). */
 export function trashRuleId(prefix: string): string {
-  return `r2mirror-trash:${prefix}`.slice(0, 255);
+  const id = `r2mirror-trash:${prefix}`;
+  // a prefix too long for an ID is named by its hash: two long prefixes never share a rule
+  return id.length <= 255 ? id : `r2mirror-trash:sha256:${createHash('sha256').update(prefix).digest('hex')}`;
+}
+
+/** Read-modify-write of one bucket's configuration, one at a time (folders of one bucket reconcile at once). */
+const busy = new WeakMap<S3Client, Map<string, Promise<unknown>>>();
+function serialised<T>(client: S3Client, bucket: string, fn: () => Promise<T>): Promise<T> {
+  let m = busy.get(client);
+  if (!m) busy.set(client, (m = new Map()));
+  const run = (m.get(bucket) ?? Promise.resolve()).then(fn, fn);
+  m.set(bucket, run.catch(() => undefined));
+  return run;
 }
 
 /** Whole days, at least 1: what an expiry rule can say of `ms`. */
@@ -48,17 +61,41 @@ function isOurs(r: LifecycleRule, prefix: string, days: number): boolean {
  * Make the bucket expire objects under `prefix` `days` after they were written (moved to the trash): nothing when
  * the rule is already there, else the bucket's other rules and ours. Throws on other errors (network, bucket gone).
  */
-export async function ensureTrashRule(client: S3Client, bucket: string, prefix: string, days: number, signal?: AbortSignal): Promise<RuleOutcome> {
-  try {
-    const rules = await rulesOf(client, bucket, signal);
+export function ensureTrashRule(client: S3Client, bucket: string, prefix: string, days: number, signal?: AbortSignal): Promise<RuleOutcome> {
+  return serialised(client, bucket, async () => {
+    let rules: LifecycleRule[];
+    try {
+      rules = await rulesOf(client, bucket, signal);
+    } catch (err) {
+      const reason = unsupported(err);
+      if (reason === undefined) throw err;
+      return { kind: 'unsupported', reason };
+    }
     if (rules.some((r) => isOurs(r, prefix, days))) return { kind: 'unchanged' };
     const others = rules.filter((r) => r.ID !== trashRuleId(prefix));
     const ours: LifecycleRule = { ID: trashRuleId(prefix), Status: 'Enabled', Filter: { Prefix: prefix }, Expiration: { Days: days } };
-    await client.send(new PutBucketLifecycleConfigurationCommand({ Bucket: bucket, LifecycleConfiguration: { Rules: [...others, ours] } }), { abortSignal: signal });
+    try {
+      await client.send(new PutBucketLifecycleConfigurationCommand({ Bucket: bucket, LifecycleConfiguration: { Rules: [...others, ours] } }), { abortSignal: signal });
+    } catch (err) {
+      // A refused write (no API, no permission, too many rules, a configuration the server will not take): the
+      // trash is expired by r2mirror instead, and status says why.
+      const status = httpStatus(err);
+      const reason = unsupported(err) ?? (status !== undefined && status >= 400 && status < 500 ? `the bucket refused the rule: ${errorCode(err) ?? status}` : undefined);
+      if (reason === undefined) throw err;
+      return { kind: 'unsupported', reason };
+    }
     return { kind: 'installed' };
-  } catch (err) {
-    const reason = unsupported(err);
-    if (reason === undefined) throw err;
-    return { kind: 'unsupported', reason };
-  }
+  });
+}
+
+/** Remove r2mirror's rule for `prefix` (trashRetention was taken off), keeping the others; true when one was there. */
+export function removeTrashRule(client: S3Client, bucket: string, prefix: string, signal?: AbortSignal): Promise<boolean> {
+  return serialised(client, bucket, async () => {
+    const rules = await rulesOf(client, bucket, signal);
+    const others = rules.filter((r) => r.ID !== trashRuleId(prefix));
+    if (others.length === rules.length) return false;
+    if (others.length) await client.send(new PutBucketLifecycleConfigurationCommand({ Bucket: bucket, LifecycleConfiguration: { Rules: others } }), { abortSignal: signal });
+    else await client.send(new DeleteBucketLifecycleCommand({ Bucket: bucket }), { abortSignal: signal });
+    return true;
+  });
 }

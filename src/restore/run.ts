@@ -141,7 +141,7 @@ export async function restore(config: Config, folder: FolderConfig, req: Restore
 async function restoreListed(config: Config, folder: FolderConfig, listPrefix: string, job: Job, stop: Stop, fromTrash: boolean): Promise<void> {
   // Trash prefixes of this bucket's folders: never restored with the mirror (config keeps them outside every folder
   // prefix; this is the belt to those braces).
-  const trash = fromTrash ? [] : config.folders.filter((g) => g.bucket === folder.bucket && g.deletes === 'trash').map((g) => g.trashPrefix);
+  const trash = config.folders.filter((g) => g.bucket === folder.bucket && g.deletes === 'trash' && !(fromTrash && g.name === folder.name)).map((g) => g.trashPrefix);
   const queue = new PQueue({ concurrency: config.transfers });
   try {
     for await (const page of job.bucket.list(listPrefix, job.signal)) {

@@ -137,6 +137,11 @@ export class FolderTable {
     this.sdb.guard(() => this.sdb.stmts.trashSet.run(JSON.stringify(trash), name));
   }
 
+  /** Forget the folder's trash record (its trashRetention was taken off). */
+  clearTrash(name: string): void {
+    this.sdb.guard(() => this.sdb.stmts.trashSet.run(null, name));
+  }
+
   /** What was last recorded of the folder's trash; undefined if nothing (or a damaged value). */
   trash(name: string): TrashState | undefined {
     const r = this.sdb.guard(() => this.sdb.stmts.trashGet.get(name));

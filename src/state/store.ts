@@ -76,6 +76,8 @@ export class Store {
   }
   /** Record what the folder's trash holds and how it expires. */
   recordTrash(name: string, trash: TrashState): void { this.foldersT.recordTrash(name, trash); }
+  /** Forget the folder's trash record. */
+  clearTrash(name: string): void { this.foldersT.clearTrash(name); }
   /** What was last recorded of the folder's trash. */
   trash(name: string): TrashState | undefined { return this.foldersT.trash(name); }
   /** The last recorded verification of a folder; undefined if none. */

@@ -6,7 +6,12 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { GetBucketLifecycleConfigurationCommand, PutBucketLifecycleConfigurationCommand } from '@aws-sdk/client-s3';
+import { GetBucketLifecycleConfigurationCommand, ListObjectsV2Command, PutBucketLifecycleConfigurationCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { loadConfig } from '../../src/config.js';
+import { tendTrash } from '../../src/folder/trash.js';
+import { createLogger } from '../../src/log.js';
+import { createClient } from '../../src/remote/bucket.js';
+import { Store } from '../../src/state/store.js';
 import { fixture, md5, type Fixture } from '../harness/mirror.js';
 
 const TRASH = 'trash/host1/data/';
@@ -66,27 +71,50 @@ describe('trashRetention', () => {
     assert.equal((await f.objects()).get(`${f.prefix}b.txt`)?.etag, md5('content of b.txt\n'));
   });
 
-  test('without a lifecycle API the listing deletes the expired trash itself, and says so once', async () => {
+  test('without a lifecycle API the listing deletes the expired trash itself: only trash, only when expired; said once', async () => {
     f.proxy.lifecycle = false;
-    f.writeConfig(`    deletes: trash\n    trashPrefix: ${TRASH}\n    trashRetention: 2s`);
     fs.rmSync(path.join(f.root, 'c.txt'));
     const first = await f.run(['--json']);
     assert.equal(first.code, 0, first.stderr);
     assert.equal(first.json.totals.trashed, 1);
     assert.ok(first.logs.some((l) => l.msg === 'no lifecycle rule for the trash: expired trash is deleted at each listing instead'), first.stderr);
-    const inTrash = async () => [...(await listTrash(f))];
-    assert.ok((await inTrash()).includes(`${TRASH}c.txt`), 'just trashed: not expired yet');
-    await new Promise((r) => setTimeout(r, 2500));
-    const second = await f.run([]);
-    assert.equal(second.code, 0, second.stderr);
-    assert.ok(second.logs.some((l) => l.msg === 'expired trash deleted' && l.deleted >= 1), second.stderr);
-    assert.ok(!second.logs.some((l) => l.msg === 'no lifecycle rule for the trash: expired trash is deleted at each listing instead'), 'said once');
-    assert.deepEqual(await inTrash(), [], 'the expired trash is gone');
+    assert.ok((await listKeys(f, TRASH)).includes(`${TRASH}c.txt`), 'just trashed: not expired');
+    const again = await f.run([]);
+    assert.ok(!again.logs.some((l) => l.msg === 'no lifecycle rule for the trash: expired trash is deleted at each listing instead'), 'said once');
+    // a sibling prefix that merely starts like the trash, and the mirror itself, are never touched
+    await f.client.send(new PutObjectCommand({ Bucket: f.bucket, Key: 'trash/host1/data2/other.txt', Body: 'not ours' }));
+    // 31 days later (the listing's clock, the way the engine calls it after a listing reconcile)
+    const config = loadConfig(f.configFile, {});
+    const { client } = createClient({ endpoint: f.proxy.endpoint, accessKeyId: f.env.accessKeyId, secretAccessKey: f.env.secretAccessKey, requestTimeoutMs: 30_000, maxSockets: 4 });
+    const store = Store.open(f.statePath, { readonly: false, lock: true });
+    try {
+      await tendTrash(client, config.folders[0]!, store, createLogger({ level: 'silent', out: { write: () => true } }), undefined, Date.now() + 31 * 86_400_000);
+      assert.deepEqual(await listKeys(f, TRASH), [], 'the expired trash is gone');
+      assert.deepEqual(await listKeys(f, 'trash/host1/data2/'), ['trash/host1/data2/other.txt'], 'a sibling prefix is kept');
+      assert.deepEqual((await listKeys(f, f.prefix)).sort(), [`${f.prefix}a.txt`, `${f.prefix}b.txt`], 'the mirror is kept');
+      assert.equal(store.trash('data')?.files, 0);
+    } finally {
+      store.close();
+      client.destroy();
+    }
     const st = await f.cmd('status', ['--json']);
     assert.equal(st.json.folders[0].trash.expiry, 'self');
-    assert.equal(st.json.folders[0].trash.files, 0);
     assert.match(st.json.folders[0].trash.reason, /no bucket lifecycle API/);
     f.proxy.lifecycle = true;
+  });
+
+  test("taking trashRetention off removes r2mirror's rule (and only it): the trash is kept again", async () => {
+    // the lifecycle API is back: the listing records the rule as r2mirror's
+    assert.equal((await f.run([])).code, 0);
+    assert.equal((await f.cmd('status', ['--json'])).json.folders[0].trash.expiry, 'rule');
+    assert.ok((await rules()).some((x) => x.ID === `r2mirror-trash:${TRASH}`));
+    f.writeConfig(`    deletes: trash\n    trashPrefix: ${TRASH}`);
+    const r = await f.run([]);
+    assert.equal(r.code, 0, r.stderr);
+    const left = await rules();
+    assert.ok(!left.some((x) => x.ID === `r2mirror-trash:${TRASH}`), JSON.stringify(left));
+    assert.ok(left.some((x) => x.ID === 'someone-else'), 'the other rule is kept');
+    assert.equal((await f.cmd('status', ['--json'])).json.folders[0].trash, null);
   });
 
   test('--from-trash on a folder without a trash is a usage error', async () => {
@@ -98,9 +126,8 @@ describe('trashRetention', () => {
   });
 });
 
-/** The keys under the trash prefix, straight from the server. */
-async function listTrash(f: Fixture): Promise<string[]> {
-  const { ListObjectsV2Command } = await import('@aws-sdk/client-s3');
-  const res = await f.client.send(new ListObjectsV2Command({ Bucket: f.bucket, Prefix: TRASH }));
+/** The keys under `prefix`, straight from the server. */
+async function listKeys(f: Fixture, prefix: string): Promise<string[]> {
+  const res = await f.client.send(new ListObjectsV2Command({ Bucket: f.bucket, Prefix: prefix }));
   return (res.Contents ?? []).map((o) => o.Key!);
 }

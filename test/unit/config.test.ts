@@ -231,6 +231,11 @@ test('trashRetention: a duration, only with deletes: trash', () => {
   assert.equal(ok(one('    prefix: p', '    deletes: trash')).folders[0]!.trashRetention, undefined);
   bad(one('    prefix: p', '    trashRetention: 30d'), /^\/etc\/r2\.yaml:8:21: folders\[0\]\.trashRetention: only applies with deletes: trash \(this folder has deletes: mirror\)/);
   bad(one('    prefix: p', '    deletes: trash', '    trashRetention: soon'), /folders\[0\]\.trashRetention: invalid duration "soon"/);
+  bad(one('    prefix: p', '    deletes: trash', '    trashRetention: 36h'), /folders\[0\]\.trashRetention: must be whole days, as a bucket lifecycle rule counts them \(got "36h"\)/);
+  bad(one('    prefix: p', '    deletes: trash', '    trashRetention: 2h'), /folders\[0\]\.trashRetention: must be from 1d to 3650d \(got "2h"\)/);
+  // two trashes in one bucket that overlap would take each other's files
+  bad(y(...REMOTE, 'folders:', '  - {name: a, path: /a, bucket: bkt, prefix: a, deletes: trash, trashPrefix: t}', '  - name: b', '    path: /b', '    bucket: bkt', '    prefix: b',
+    '    deletes: trash', '    trashPrefix: t/b'), /folders\[1\]\.trashPrefix: the trash prefixes of folders "a" \(folders\[0\]\) and "b" overlap in bucket "bkt": "t\/" and "t\/b\/"/);
 });
 
 test('a trash prefix that overlaps a mirrored prefix in the same bucket is refused', () => {
