@@ -5,7 +5,8 @@
 
 import { parseArgs } from 'node:util';
 import { ExitCode, UsageError, printable } from '../errors.js';
-import { LOG_LEVELS, commandDocs, commonOptions, type CommandDoc, type OptionDoc } from './help-model.js';
+import { LOG_LEVELS } from '../config/schema.js';
+import { commandDocs, commonOptions, type CommandDoc, type OptionDoc } from './help-model.js';
 import type { Command, CommandContext } from './context.js';
 
 export const SHELLS = ['bash', 'zsh', 'fish'] as const;

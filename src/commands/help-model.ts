@@ -81,6 +81,3 @@ export function commandDocs(): CommandDoc[] {
 export function commonOptions(): OptionDoc[] {
   return optionsOf(GENERAL.slice(0, GENERAL.indexOf('\n\n')));
 }
-
-/** The log levels --log-level takes. */
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;

@@ -7,8 +7,6 @@
 import type { Progress } from '../folder.js';
 import { UsageError, printable } from '../errors.js';
 import { displayWidth, fitWidth, formatBytes, num } from './common.js';
-
-export { displayWidth, fitWidth };
 import type { Output } from './context.js';
 
 /** `--progress` / `--no-progress`, for the commands that draw the line. */
@@ -51,9 +49,6 @@ export class RateWindow {
     return dt < 1000 ? undefined : ((bytes - first.bytes) * 1000) / dt;
   }
 }
-
-/** Files at least this big show by name while they are sent. */
-export const BIG_FILE = 8 * 1024 * 1024;
 
 /** The text of the line (without the label), at most `width` terminal columns. */
 export function progressText(p: Progress, rate: number | undefined, width: number): string {

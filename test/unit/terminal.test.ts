@@ -4,9 +4,9 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ProgressLine, RateWindow, displayWidth, fitWidth, formatEta, progressLine, progressText } from '../../src/commands/progress.js';
+import { ProgressLine, RateWindow, formatEta, progressLine, progressText } from '../../src/commands/progress.js';
 import { formatReport } from '../../src/commands/sync.js';
-import { wrap } from '../../src/commands/common.js';
+import { displayWidth, fitWidth, wrap } from '../../src/commands/common.js';
 import type { SyncReport } from '../../src/engine.js';
 import { newProgress, type Progress } from '../../src/folder.js';
 import { prettyLine } from '../../src/log.js';
