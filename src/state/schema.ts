@@ -85,6 +85,38 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE folders ADD COLUMN trash TEXT;
   `,
+  // 5: multipart uploads in progress and their confirmed parts, so an interrupted upload resumes where it stopped.
+  `
+  -- One row per open multipart upload of ours: written right after CreateMultipartUpload answered, removed once the
+  -- upload is completed or aborted. The file's identity when it began: a file that changed since starts over.
+  CREATE TABLE uploads (
+    folder      TEXT NOT NULL REFERENCES folders(name) ON DELETE CASCADE,
+    key         TEXT NOT NULL,
+    upload_id   TEXT NOT NULL,
+    bucket      TEXT NOT NULL,
+    part_size   INTEGER NOT NULL,
+    size        INTEGER NOT NULL,
+    mtime_ns    TEXT NOT NULL,
+    ctime_ns    TEXT NOT NULL,
+    ino         TEXT NOT NULL,
+    started_at  INTEGER NOT NULL,     -- ms since epoch of CreateMultipartUpload
+    touched_at  INTEGER NOT NULL,     -- ms since epoch of the last attempt to send or resume it
+    PRIMARY KEY (folder, key)
+  ) STRICT, WITHOUT ROWID;
+
+  -- A part the server confirmed (UploadPart answered with this ETag for bytes whose MD5 we computed).
+  CREATE TABLE upload_parts (
+    folder      TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    upload_id   TEXT NOT NULL,
+    part_number INTEGER NOT NULL,
+    size        INTEGER NOT NULL,
+    md5         TEXT NOT NULL,        -- hex MD5 of the part's bytes
+    etag        TEXT NOT NULL,        -- as the server reported it, without quotes
+    PRIMARY KEY (folder, key, part_number),
+    FOREIGN KEY (folder, key) REFERENCES uploads(folder, key) ON DELETE CASCADE
+  ) STRICT, WITHOUT ROWID;
+  `,
 ];
 
 /** The schema version this build writes. A DB with a higher version comes from a newer r2mirror. */

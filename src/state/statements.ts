@@ -13,6 +13,12 @@ export interface RawRow {
 export type RawTuple = [key: string, rel: string, size: number, mtime_ns: string, ino: string, etag: string, md5: string | null,
   part_size: number, synced_at: number, dev: string | null];
 
+/** An uploads row as SQLite returns it. */
+export interface RawUpload {
+  key: string; upload_id: string; bucket: string; part_size: number; size: number; mtime_ns: string; ctime_ns: string; ino: string;
+  started_at: number; touched_at: number;
+}
+
 /** The prepared statements of one open DB. */
 export type Statements = ReturnType<typeof prepareStatements>;
 
@@ -78,5 +84,21 @@ export function prepareStatements(db: Database) {
     runsUnfinished: db.prepare<[number], { id: number; kind: string; started_at: number; folders: string | null }>(
       'SELECT id, kind, started_at, folders FROM runs WHERE finished_at IS NULL AND id <> ? ORDER BY id'),
     runEnd: db.prepare('UPDATE runs SET finished_at = ?, summary = ? WHERE id = ?'),
+    // uploads (multipart uploads in progress) and their confirmed parts
+    uploads: {
+      get: db.prepare<[string, string], RawUpload>('SELECT * FROM uploads WHERE folder = ? AND key = ?'),
+      all: db.prepare<[string], RawUpload>('SELECT * FROM uploads WHERE folder = ? ORDER BY key'),
+      parts: db.prepare<[string, string, string], { part_number: number; size: number; md5: string; etag: string }>(
+        'SELECT part_number, size, md5, etag FROM upload_parts WHERE folder = ? AND key = ? AND upload_id = ? ORDER BY part_number'),
+      del: db.prepare('DELETE FROM uploads WHERE folder = ? AND key = ?'),
+      delId: db.prepare('DELETE FROM uploads WHERE folder = ? AND key = ? AND upload_id = ?'),
+      insert: db.prepare(`INSERT INTO uploads (folder, key, upload_id, bucket, part_size, size, mtime_ns, ctime_ns, ino, started_at, touched_at)
+          VALUES (@folder, @key, @upload_id, @bucket, @part_size, @size, @mtime_ns, @ctime_ns, @ino, @started_at, @started_at)`),
+      touch: db.prepare('UPDATE uploads SET touched_at = ? WHERE folder = ? AND key = ? AND upload_id = ?'),
+      // Only for the upload still recorded: a part that lands after its upload was ended is not recorded.
+      part: db.prepare(`INSERT INTO upload_parts (folder, key, upload_id, part_number, size, md5, etag)
+          SELECT folder, key, upload_id, @n, @size, @md5, @etag FROM uploads WHERE folder = @folder AND key = @key AND upload_id = @upload_id
+          ON CONFLICT (folder, key, part_number) DO UPDATE SET size = excluded.size, md5 = excluded.md5, etag = excluded.etag, upload_id = excluded.upload_id`),
+    },
   };
 }

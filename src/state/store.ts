@@ -10,12 +10,14 @@ import { FolderTable, type FolderRow, type FolderStatus, type TrashState } from 
 import { lockTakenElsewhere } from './lock.js';
 import { ObjectTable, type ObjectRow } from './objects.js';
 import { LiveTable, RunTable, type LiveRow, type UnfinishedRun } from './runs.js';
+import { UploadTable, type UploadPartRow, type UploadRow } from './uploads.js';
 
 export type { StoreOptions } from './db.js';
 export type { FailureRow } from './failures.js';
 export type { FolderRow, FolderStatus, TrashState } from './folders.js';
 export type { ObjectRow } from './objects.js';
 export type { LiveRow, UnfinishedRun } from './runs.js';
+export type { UploadPartRow, UploadRow } from './uploads.js';
 
 /** The SQLite state DB. One instance per process; close() is idempotent. Each method is its table's (see there). */
 export class Store {
@@ -26,6 +28,7 @@ export class Store {
   private readonly failuresT: FailureTable;
   private readonly runs: RunTable;
   private readonly liveT: LiveTable;
+  private readonly uploadsT: UploadTable;
 
   private constructor(sdb: StateDb) {
     this.sdb = sdb;
@@ -35,6 +38,7 @@ export class Store {
     this.failuresT = new FailureTable(sdb);
     this.runs = new RunTable(sdb);
     this.liveT = new LiveTable(sdb);
+    this.uploadsT = new UploadTable(sdb);
   }
 
   /**
@@ -104,6 +108,21 @@ export class Store {
 
   /** Run `fn` in one transaction (batched commits during a reconcile). */
   batch(fn: () => void): void { this.sdb.transaction(fn); }
+
+  // --- multipart uploads in progress ------------------------------------------------------------------------
+
+  /** The open multipart upload recorded for `key`, with its confirmed parts. */
+  upload(folder: string, key: string): UploadRow | undefined { return this.uploadsT.find(folder, key); }
+  /** Every open multipart upload recorded for the folder (without parts). */
+  uploads(folder: string): Omit<UploadRow, 'parts'>[] { return this.uploadsT.list(folder); }
+  /** Record a multipart upload the server just created. */
+  uploadBegun(folder: string, u: Omit<UploadRow, 'parts' | 'touchedAt'>): void { this.uploadsT.begin(folder, u); }
+  /** Record one part the server confirmed. */
+  uploadPart(folder: string, key: string, uploadId: string, n: number, p: UploadPartRow): void { this.uploadsT.part(folder, key, uploadId, n, p); }
+  /** Note an attempt on a recorded upload. */
+  uploadTouched(folder: string, key: string, uploadId: string, at: number): void { this.uploadsT.touch(folder, key, uploadId, at); }
+  /** Forget a completed or aborted upload. */
+  uploadEnded(folder: string, key: string, uploadId: string): void { this.uploadsT.end(folder, key, uploadId); }
 
   // --- failures, runs, live --------------------------------------------------------------------------------
 

@@ -64,7 +64,7 @@ test('open creates the directory and a DB at the current schema version, in WAL 
     assert.equal(raw.pragma('user_version', { simple: true }), SCHEMA_VERSION);
     assert.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
     const tables = raw.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all().map((t) => t.name);
-    assert.deepEqual(tables, ['failures', 'folders', 'live', 'objects', 'runs']);
+    assert.deepEqual(tables, ['failures', 'folders', 'live', 'objects', 'runs', 'upload_parts', 'uploads']);
   } finally {
     raw.close();
   }
