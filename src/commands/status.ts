@@ -42,6 +42,8 @@ export interface FolderStatusReport {
    * lifecycle rule, 'self': r2mirror deletes expired objects at each listing); null before the first listing.
    */
   trash: { prefix: string; retention: number; expiry: 'rule' | 'self'; reason: string | null; files: number; bytes: number; listedAt: number } | null;
+  /** Multipart uploads cut off (a crash, a stop) and recorded to be resumed: the file is not mirrored yet. */
+  uploads: { key: string; size: number; sent: number; startedAt: number }[];
 }
 
 async function runStatus(ctx: CommandContext): Promise<number> {
@@ -75,6 +77,9 @@ async function runStatus(ctx: CommandContext): Promise<number> {
             ops: row?.ops ?? { classA: 0, classB: 0, free: 0 },
             needsList: (!!same && row.needsList) || interrupted.has(f.name),
             trash: trashOf(store, f),
+            uploads: store.uploads(f.name).map((u) => ({
+              key: u.key, size: u.size, startedAt: u.startedAt, sent: [...(store.upload(f.name, u.key)?.parts.values() ?? [])].reduce((n, p) => n + p.size, 0),
+            })),
           };
         }),
       };
@@ -126,6 +131,11 @@ function formatStatus(o: { daemon: { pid: number; startedAt: number; updatedAt: 
       const how = f.trash.expiry === 'rule' ? 'by the bucket\'s lifecycle rule' : `by r2mirror at each listing (${f.trash.reason})`;
       lines.push(`  trash:           ${num(f.trash.files)} files, ${formatBytes(f.trash.bytes)} under ${f.trash.prefix} (listed ${whenAgo(f.trash.listedAt, now)}); ` +
         `expire after ${fmtDuration(f.trash.retention)}, ${how}`);
+    }
+    if (f.uploads.length) {
+      lines.push(`  interrupted:     ${num(f.uploads.length)} multipart upload(s) recorded, resumed by the next reconcile`);
+      for (const u of f.uploads.slice(0, 10)) lines.push(`    ${u.key}: ${formatBytes(u.sent)} of ${formatBytes(u.size)} sent, began ${whenAgo(u.startedAt, now)}`);
+      if (f.uploads.length > 10) lines.push(`    ... and ${num(f.uploads.length - 10)} more (use --json for all)`);
     }
     lines.push(`  failed:          ${num(f.failed.length)}`);
     for (const x of f.failed.slice(0, 50)) lines.push(`    ${x.rel}: ${x.reason}${x.attempts > 1 ? ` (${x.attempts} attempts)` : ''}`);
