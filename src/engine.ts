@@ -14,6 +14,7 @@ import { trustState } from './policy.js';
 import { Bucket, createClient, type OpCounter, type OpCounts } from './remote/bucket.js';
 import { Throttle, throttleExtraMs } from './remote/throttle.js';
 import { tendTrash } from './folder/trash.js';
+import { sweepOpenUploads } from './folder/uploads.js';
 import { Store, type FolderRow } from './state/store.js';
 import { ByteBudget } from './transfer.js';
 
@@ -41,7 +42,7 @@ export interface SyncReport {
   readonly durationMs: number;
   readonly folders: FolderReport[];
   readonly totals: {
-    uploaded: Tally; adopted: Tally; copied: Tally; deleted: number; trashed: number; unchanged: number;
+    uploaded: Tally; resumed: Tally; adopted: Tally; copied: Tally; deleted: number; trashed: number; unchanged: number;
     skipped: number; failed: number;
   };
   readonly ops: OpCounts;
@@ -133,8 +134,8 @@ export class Engine {
         }
       }
     }));
-    // A run that stopped on a fatal error or a signal stays unfinished in the DB: aborted multipart uploads
-    // are only aborted on the server once lib-storage gets to it, so the next run sweeps them.
+    // A run that stopped on a fatal error or a signal stays unfinished in the DB: the next run sweeps the multipart
+    // uploads it may have left open that the journal does not know (created, killed before they were recorded).
     if (!dryRun) this.persistOps();
     if (fatal) throw fatal;
     reports.sort((a, b) => names.indexOf(a.name) - names.indexOf(b.name));
@@ -217,13 +218,13 @@ export class Engine {
     const names = new Set<string>();
     for (const r of crashed) for (const n of r.folders ?? this.folders.keys()) names.add(n);
     this.store.setNeedsList([...names]);
-    this.log.warn({ runs: crashed.map((r) => r.id), folders: [...names] }, 'an earlier run stopped uncleanly: sweeping its open multipart uploads; its folders are listed on their next reconcile');
+    this.log.warn({ runs: crashed.map((r) => r.id), folders: [...names] }, 'an earlier run stopped uncleanly: aborting the multipart uploads it left open that cannot be resumed; its folders are listed on their next reconcile');
     if (await this.sweepStaleUploads([...names], signal)) this.store.runsInterrupted(crashed.map((r) => r.id), Date.now());
   }
 
   /**
    * Abort the multipart uploads an interrupted run may have left open under these folders' prefixes (they cost
-   * storage until aborted; AbortMultipartUpload is free). Only after a crash or a cut stop, to spend no LIST
+   * storage until aborted; AbortMultipartUpload is free), except those the journal recorded, which are resumed. Only after a crash or a cut stop, to spend no LIST
    * otherwise. A folder no longer configured is swept at the bucket and prefix the DB recorded for it (its open
    * uploads are ours, and nobody else would ever abort them); a failure there is only warned about. Returns
    * false when a configured folder could not be swept.
@@ -236,7 +237,7 @@ export class Engine {
       if (!cfg) continue; // never reconciled here: it cannot have an upload of ours open
       const configured = this.config.folders.some((f) => f.name === n);
       try {
-        const aborted = await new Bucket(this.client, cfg.bucket).abortStaleUploads(cfg.prefix, signal);
+        const aborted = await sweepOpenUploads(this.store, n, new Bucket(this.client, cfg.bucket), cfg.prefix, configured, signal);
         if (aborted) this.log.warn({ folder: n, aborted }, 'aborted multipart uploads left open by an interrupted run');
       } catch (err) {
         if (configured) ok = false;
@@ -303,7 +304,7 @@ function summarize(folders: FolderReport[], dryRun: boolean, durationMs: number,
   const report: SyncReport = {
     ok, dryRun, exitCode: ok ? ExitCode.OK : ExitCode.FILES_FAILED, durationMs, folders,
     totals: {
-      uploaded: tally((r) => r.uploaded), adopted: tally((r) => r.adopted), copied: tally((r) => r.copied),
+      uploaded: tally((r) => r.uploaded), resumed: tally((r) => r.resumed), adopted: tally((r) => r.adopted), copied: tally((r) => r.copied),
       deleted: sum((r) => r.deleted), trashed: sum((r) => r.trashed), unchanged: sum((r) => r.unchanged),
       skipped: sum((r) => r.skipped.length), failed: sum((r) => r.failed.length) + folders.filter((r) => r.error).length,
     },

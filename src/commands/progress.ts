@@ -119,7 +119,7 @@ export class ProgressLine {
   draw(): void {
     const p = this.progress;
     if (!p || this.stopped) return;
-    const rate = this.rate.sample(this.now(), p.bytesDone);
+    const rate = this.rate.sample(this.now(), p.bytesDone - p.bytesResumed);
     if (p.merging === 0 && p.filesTotal === 0 && p.scanned === 0 && p.listed === 0) return;
     const width = (this.out.columns || 80) - 1 - this.label.length - 2;
     const line = `${this.label}: ${progressText(p, rate, width)}`;

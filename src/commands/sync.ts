@@ -117,6 +117,7 @@ function listingLine(l: NonNullable<SyncReport['folders'][number]['listing']>, n
 /** The counters of a folder's summary, in the order shown; a row is shown only when its count is not zero. */
 const ROWS: readonly [string, (f: SyncReport['folders'][number]) => [number, number?]][] = [
   ['uploaded', (f) => [f.uploaded.files, f.uploaded.bytes]],
+  ['resumed', (f) => [f.resumed.files, f.resumed.bytes]],
   ['adopted', (f) => [f.adopted.files, f.adopted.bytes]],
   ['renamed', (f) => [f.copied.files]],
   ['deleted', (f) => [f.deleted]],

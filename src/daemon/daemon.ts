@@ -154,7 +154,8 @@ export class Daemon {
     this.drain.abort(new Error(reason));
     const idle = Promise.all([...this.loops.values()].map((l) => l.idle()));
     const cut = await this.waitOrCut(idle, reason);
-    // lib-storage aborts its upload as it unwinds; sweep what an abort may have left open (free requests).
+    // A cut multipart upload stays open, recorded, to be resumed on the next start; sweep only what the journal
+    // does not know (free requests).
     const swept = cut ? await this.engine.sweepStaleUploads(this.engine.folderNames(), AbortSignal.timeout(10_000)).catch(() => false) : true;
     try {
       // A transfer cut off may have completed on the server unrecorded: the next start lists (and sweeps what

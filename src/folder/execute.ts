@@ -12,6 +12,7 @@ import type { Outcome, TransferContext } from '../transfer.js';
 import type { Spool } from '../state/spool.js';
 import type { StreamSink } from './stream.js';
 import { TransferRun } from './transfers.js';
+import { journalOf } from './uploads.js';
 import type { FolderDeps, FolderReport, ReconcileOptions } from './types.js';
 
 type RunOptions = Pick<ReconcileOptions, 'signal' | 'drain' | 'progress'>;
@@ -45,6 +46,7 @@ export class ActionRunner {
     return {
       bucket, root: config.path, followSymlinks: config.followSymlinks, partSize: this.deps.partSize, budget: this.deps.budget,
       retries: this.deps.retries, deleteVanished: config.deletes === 'mirror', log: this.log, signal, backoffMs: this.deps.backoffMs,
+      journal: journalOf(this.deps.store, config.name),
     };
   }
 
@@ -119,7 +121,11 @@ export class ActionRunner {
       case 'uploaded':
         report.uploaded.files++;
         report.uploaded.bytes += o.bytes;
-        this.log.info({ key: o.key, bytes: o.bytes, ms, reason: a.type === 'upload' ? a.reason : 'changed' }, 'uploaded');
+        if (o.resumedBytes) {
+          report.resumed.files++;
+          report.resumed.bytes += o.resumedBytes;
+        }
+        this.log.info({ key: o.key, bytes: o.bytes, ms, reason: a.type === 'upload' ? a.reason : 'changed', ...(o.resumedBytes ? { resumedBytes: o.resumedBytes } : {}) }, 'uploaded');
         break;
       case 'adopted':
         report.adopted.files++;

@@ -8,13 +8,13 @@ import type { Action } from '../plan.js';
 
 /** Progress counters at zero. */
 export function newProgress(): Progress {
-  return { filesTotal: 0, filesDone: 0, bytesTotal: 0, bytesDone: 0, scanned: 0, listed: 0, merging: 0, active: new Map() };
+  return { filesTotal: 0, filesDone: 0, bytesTotal: 0, bytesDone: 0, bytesResumed: 0, scanned: 0, listed: 0, merging: 0, active: new Map() };
 }
 
 /** A report with nothing done yet. */
 export function emptyReport(config: Pick<FolderConfig, 'name' | 'path'>): FolderReport {
   return {
-    name: config.name, path: config.path, ok: true, uploaded: { files: 0, bytes: 0 }, adopted: { files: 0, bytes: 0 },
+    name: config.name, path: config.path, ok: true, uploaded: { files: 0, bytes: 0 }, resumed: { files: 0, bytes: 0 }, adopted: { files: 0, bytes: 0 },
     copied: { files: 0, bytes: 0 }, deleted: 0, trashed: 0, unchanged: 0, skipped: [], failed: [],
   };
 }

@@ -59,7 +59,7 @@ export class TransferRun {
       const bytes = new ByteCount(progress, a, expected, a.type === 'upload' && a.file.size > this.ctx.partSize);
       let o: Outcome;
       try {
-        o = await transferFile(a, { ...this.ctx, onBytes: bytes.onBytes });
+        o = await transferFile(a, { ...this.ctx, onBytes: bytes.onBytes, onResumed: bytes.onResumed });
       } finally {
         progress.active.delete(a.file.rel);
       }
@@ -93,6 +93,7 @@ export class TransferRun {
  */
 export class ByteCount {
   private counted = 0;
+  private resumed = 0;
   private readonly size: number;
   private readonly entry: { size: number; sent: number } | undefined;
   constructor(private readonly p: Progress, a: FileAction, private readonly expected: number, big: boolean) {
@@ -100,16 +101,23 @@ export class ByteCount {
     this.entry = big ? { size: a.file.size, sent: 0 } : undefined;
     if (this.entry) p.active.set(a.file.rel, this.entry);
   }
-  readonly onBytes = (n: number): void => {
+  readonly onBytes = (n: number): number => {
     const add = Math.max(0, Math.min(n, this.size - this.counted));
     this.counted += add;
     this.p.bytesDone += add;
     if (this.entry) this.entry.sent = this.counted;
+    return add;
+  };
+  readonly onResumed = (n: number): void => {
+    const add = this.onBytes(n);
+    this.resumed += add;
+    this.p.bytesResumed += add;
   };
   settle(stored: number | undefined): void {
     if (stored === undefined) {
       this.p.bytesTotal -= this.expected;
       this.p.bytesDone -= this.counted;
+      this.p.bytesResumed -= this.resumed;
     } else {
       this.p.bytesTotal += stored - this.expected;
       this.p.bytesDone += stored - this.counted;

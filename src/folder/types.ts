@@ -17,6 +17,8 @@ export interface Progress {
   filesDone: number;
   bytesTotal: number;
   bytesDone: number;
+  /** Of bytesDone, those counted without being sent (the parts a resumed upload found on the server): not in the rate. */
+  bytesResumed: number;
   /** Local files and listed objects the reconciles have compared so far (the line's counter while walking). */
   scanned: number;
   listed: number;
@@ -52,6 +54,8 @@ export interface FolderReport {
   /** Why the folder was not reconciled, or why deletes were refused. */
   error?: string;
   uploaded: Tally;
+  /** Uploads that resumed an interrupted multipart upload, and the bytes already on the server (not sent again). */
+  resumed: Tally;
   adopted: Tally;
   copied: Tally;
   /** Objects deleted (or trashed) because their file was deleted; a rename's old name is counted in `copied`. */

@@ -11,6 +11,7 @@ import { DryRunSink } from './dry-run.js';
 import { ActionRunner, RunSink } from './execute.js';
 import { listInOrder } from './list.js';
 import { Merge } from './merge.js';
+import { abandonUploads } from './uploads.js';
 import { StreamedReconcile } from './stream.js';
 import type { FolderDeps, FolderReport, ReconcileOptions } from './types.js';
 
@@ -22,7 +23,7 @@ export async function reconcileWhole(deps: FolderDeps, opts: ReconcileOptions, r
   const moved = store.moved(config.name, config.bucket, config.prefix);
   if (!moved) store.folder(config.name, config.bucket, config.prefix);
   const listed = opts.scope.kind === 'listing';
-  const t0 = performance.now();
+  const [t0, started] = [performance.now(), Date.now()];
   const retry = { retries: deps.retries, baseMs: deps.backoffMs, signal: opts.signal, log };
   const walk = walkInKeyOrder({
     root: config.path, prefix: config.prefix, exclude: config.exclude, followSymlinks: config.followSymlinks,
@@ -67,6 +68,7 @@ export async function reconcileWhole(deps: FolderDeps, opts: ReconcileOptions, r
       return;
     }
     if (!complete) return; // a graceful stop cut it short: not a reconcile of the whole folder (nor a listing to the end)
+    await abandonUploads(store, config.name, deps.bucket, started, log); // every file that needed an upload was tried
     // A listing whose deletes a guard held back has not converged: a listing owed since a crash stays owed.
     store.markSynced(config.name, Date.now(), listed, listed && !report.error);
   } finally {

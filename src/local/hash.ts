@@ -121,6 +121,23 @@ export async function hashRange(fh: fs.promises.FileHandle, start: number, lengt
   return { bytes, md5: h.digest() };
 }
 
+/**
+ * Read `buf.length` bytes from `start` into `buf` (one multipart part, in chunks of 1 MiB), hashing as they come.
+ * Returns how many bytes there were (fewer when the file shrank) and their raw MD5.
+ */
+export async function readPart(fh: fs.promises.FileHandle, buf: Buffer, start: number, signal?: AbortSignal): Promise<{ bytes: number; md5: Buffer }> {
+  const h = createHash('md5');
+  let done = 0;
+  while (done < buf.length) {
+    signal?.throwIfAborted();
+    const { bytesRead } = await fh.read(buf, done, Math.min(READ_CHUNK, buf.length - done), start + done);
+    if (bytesRead === 0) break;
+    h.update(buf.subarray(done, done + bytesRead));
+    done += bytesRead;
+  }
+  return { bytes: done, md5: h.digest() };
+}
+
 /** Files up to this size are read synchronously: four thread-pool round trips cost more than the read. */
 const SYNC_READ_MAX = 256 * 1024;
 

@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand, DeleteObjectsCommand,
-  HeadBucketCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, S3Client, UploadPartCommand,
+  HeadBucketCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, ListPartsCommand, PutObjectCommand, S3Client, UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { deleteErrorReason, isNoSuchUpload, isNotFound } from '../errors.js';
 import { normalizeEtag } from '../keys.js';
@@ -159,7 +159,7 @@ export function createClient(opts: ClientOptions): { client: S3Client; ops: OpCo
   );
   // A CreateMultipartUpload sent more than once may have created an upload whose answer was lost (connection
   // reset after the server acted), and a failed AbortMultipartUpload leaves its upload open: remember the key,
-  // so Bucket.multipart() aborts what is left under it (once, after that upload is done).
+  // so Bucket.settle() aborts what is left under it (once, after that upload is done).
   const doubtful = new Set<string>();
   uploadsInDoubt.set(client, doubtful);
   client.middlewareStack.add(
@@ -202,20 +202,7 @@ export interface PutParams {
   readonly signal?: AbortSignal | undefined;
 }
 
-/** Parameters of a multipart upload through lib-storage. */
-export interface MultipartParams {
-  readonly key: string;
-  readonly body: Readable;
-  readonly size: number;
-  readonly partSize: number;
-  readonly queueSize: number;
-  readonly contentType: string;
-  readonly metadata: Record<string, string>;
-  readonly signal?: AbortSignal | undefined;
-  readonly onProgress?: ((loaded: number) => void) | undefined;
-}
-
-/** Parameters of a multipart upload whose parts the caller sends one by one (see {@link Bucket.multipartByPart}). */
+/** Parameters of a multipart upload whose parts the caller sends one by one (see {@link Bucket.createUpload}). */
 export interface PartwiseParams {
   readonly key: string;
   readonly contentType: string;
@@ -223,15 +210,22 @@ export interface PartwiseParams {
   readonly signal?: AbortSignal | undefined;
 }
 
-/** One part for {@link Bucket.multipartByPart}: numbered from 1, all but the last of one size (R2's rule). */
+/** One part for {@link Bucket.uploadPart}: numbered from 1, all but the last of one size (R2's rule). */
 export interface PartParams {
   readonly partNumber: number;
-  /** The content: a stream of exactly `length` bytes. */
-  readonly body: Readable;
+  /** The content: a buffer, or a stream of exactly `length` bytes. */
+  readonly body: Buffer | Readable;
   readonly length: number;
   /** Raw MD5 digest of the part: sent as Content-MD5 so the server rejects a changed body. */
   readonly md5: Buffer;
   readonly signal?: AbortSignal | undefined;
+}
+
+/** One part of an open multipart upload, as ListParts shows it. */
+export interface UploadedPart {
+  readonly partNumber: number;
+  readonly size: number;
+  readonly etag: string;
 }
 
 /**
@@ -305,86 +299,79 @@ export class Bucket {
   }
 
   /**
-   * Upload through lib-storage's multipart Upload (parts of one size, `queueSize` in flight). Returns the ETag
-   * from CompleteMultipartUpload, which some servers leave empty (the caller confirms with head()).
-   * On failure or abort, lib-storage aborts the multipart upload (AbortMultipartUpload is free).
+   * CreateMultipartUpload, paced to the per-key write rule; returns the UploadId. The caller records it before
+   * it sends a part (so an interrupted upload can be resumed) and ends it with completeUpload() or abortUpload().
    */
-  async multipart(p: MultipartParams): Promise<string> {
-    const controller = new AbortController();
-    const onAbort = () => controller.abort();
-    p.signal?.addEventListener('abort', onAbort, { once: true });
+  async createUpload(p: PartwiseParams): Promise<string> {
+    p.signal?.throwIfAborted();
+    await this.pacer.pace(p.key, p.signal);
+    const created = await this.client.send(new CreateMultipartUploadCommand({
+      Bucket: this.name, Key: p.key, ContentType: p.contentType, Metadata: p.metadata,
+    }), { abortSignal: p.signal });
+    if (!created.UploadId) throw new Error(`CreateMultipartUpload for ${p.key} returned no UploadId`);
+    return created.UploadId;
+  }
+
+  /** UploadPart with Content-MD5 (a Buffer body is retried by the SDK, a stream is not). Returns the part's ETag. */
+  async uploadPart(key: string, uploadId: string, part: PartParams): Promise<string> {
+    const res = await this.client.send(new UploadPartCommand({
+      Bucket: this.name, Key: key, UploadId: uploadId, PartNumber: part.partNumber, Body: part.body,
+      ContentLength: part.length, ContentMD5: part.md5.toString('base64'),
+    }), { abortSignal: part.signal });
+    return normalizeEtag(res.ETag);
+  }
+
+  /** The parts the server holds for an open upload (ListParts, every page); undefined when it knows no such upload. */
+  async listParts(key: string, uploadId: string, signal?: AbortSignal): Promise<UploadedPart[] | undefined> {
+    const out: UploadedPart[] = [];
+    let marker: string | undefined;
     try {
-      p.signal?.throwIfAborted();
-      await this.pacer.pace(p.key, p.signal);
-      // Loaded on the first multipart upload, not at start-up: most runs never need it.
-      const { Upload } = await import('@aws-sdk/lib-storage');
-      const upload = new Upload({
-        client: this.client,
-        params: { Bucket: this.name, Key: p.key, Body: p.body, ContentLength: p.size, ContentType: p.contentType, Metadata: p.metadata },
-        partSize: p.partSize,
-        queueSize: p.queueSize,
-        leavePartsOnError: false,
-        abortController: controller,
-      });
-      if (p.onProgress) upload.on('httpUploadProgress', (e) => p.onProgress!(e.loaded ?? 0));
-      const res = await upload.done();
-      return normalizeEtag(res.ETag);
-    } finally {
-      p.signal?.removeEventListener('abort', onAbort);
-      await this.settleDoubt(p.key, p.signal);
+      do {
+        const res = await this.client.send(new ListPartsCommand({ Bucket: this.name, Key: key, UploadId: uploadId, PartNumberMarker: marker }), { abortSignal: signal });
+        for (const part of res.Parts ?? []) out.push({ partNumber: part.PartNumber ?? 0, size: part.Size ?? 0, etag: normalizeEtag(part.ETag) });
+        marker = res.IsTruncated ? res.NextPartNumberMarker : undefined;
+      } while (marker);
+    } catch (err) {
+      if (isNoSuchUpload(err) || isNotFound(err)) return undefined;
+      throw err;
     }
+    return out;
+  }
+
+  /** CompleteMultipartUpload with these parts (in any order). Returns its ETag (some servers leave it empty). */
+  async completeUpload(key: string, uploadId: string, parts: readonly { partNumber: number; etag: string }[], signal?: AbortSignal): Promise<string> {
+    const sorted = [...parts].sort((a, b) => a.partNumber - b.partNumber).map((q) => ({ PartNumber: q.partNumber, ETag: `"${q.etag}"` }));
+    const res = await this.client.send(new CompleteMultipartUploadCommand({
+      Bucket: this.name, Key: key, UploadId: uploadId, MultipartUpload: { Parts: sorted },
+    }), { abortSignal: signal });
+    return normalizeEtag(res.ETag);
   }
 
   /**
-   * A multipart upload without lib-storage's buffers: CreateMultipartUpload, then `sendParts` sends each part
-   * through the function it is given (UploadPart with Content-MD5, streamed), then CompleteMultipartUpload
-   * with the parts in order. Returns its ETag (some servers leave it empty). On any failure or abort the
-   * upload is aborted on the server (free), within 10 s.
+   * AbortMultipartUpload (free), within 10 s and not under any stop signal: a stop must still close an upload it
+   * gives up. True when the upload is gone (an upload the server no longer knows is too); a failed abort puts the
+   * key in doubt, for settle().
    */
-  async multipartByPart(p: PartwiseParams, sendParts: (send: (part: PartParams) => Promise<void>) => Promise<void>): Promise<string> {
-    p.signal?.throwIfAborted();
-    await this.pacer.pace(p.key, p.signal);
-    let uploadId: string | undefined;
+  async abortUpload(key: string, uploadId: string): Promise<boolean> {
     try {
-      const created = await this.client.send(new CreateMultipartUploadCommand({
-        Bucket: this.name, Key: p.key, ContentType: p.contentType, Metadata: p.metadata,
-      }), { abortSignal: p.signal });
-      uploadId = created.UploadId!;
-      const parts: { PartNumber: number; ETag: string }[] = [];
-      await sendParts(async (part) => {
-        const res = await this.client.send(new UploadPartCommand({
-          Bucket: this.name, Key: p.key, UploadId: uploadId, PartNumber: part.partNumber, Body: part.body,
-          ContentLength: part.length, ContentMD5: part.md5.toString('base64'),
-        }), { abortSignal: part.signal ?? p.signal });
-        parts.push({ PartNumber: part.partNumber, ETag: res.ETag ?? '' });
-      });
-      parts.sort((a, b) => a.PartNumber - b.PartNumber);
-      const res = await this.client.send(new CompleteMultipartUploadCommand({
-        Bucket: this.name, Key: p.key, UploadId: uploadId, MultipartUpload: { Parts: parts },
-      }), { abortSignal: p.signal });
-      uploadId = undefined;
-      return normalizeEtag(res.ETag);
-    } finally {
-      if (uploadId !== undefined) {
-        // Not under p.signal: a stop must still close the upload; a failure here leaves it to the doubt sweep.
-        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.name, Key: p.key, UploadId: uploadId }), { abortSignal: AbortSignal.timeout(10_000) })
-          .catch(() => undefined);
-      }
-      await this.settleDoubt(p.key, p.signal);
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.name, Key: key, UploadId: uploadId }), { abortSignal: AbortSignal.timeout(10_000) });
+      return true;
+    } catch (err) {
+      return isNoSuchUpload(err) || isNotFound(err);
     }
   }
 
   /**
    * After a multipart upload of `key`: one LIST, only after a retried create or a failed abort, to abort what
-   * they may have left open; tried three times (each call with the SDK's own retries), then left to the sweep
-   * after an unfinished run.
+   * they may have left open (but never `keep`, the upload still to be resumed); tried three times (each call
+   * with the SDK's own retries), then left to the sweep after an unfinished run.
    */
-  private async settleDoubt(key: string, signal?: AbortSignal): Promise<void> {
+  async settle(key: string, signal?: AbortSignal, keep?: string): Promise<void> {
     const doubtful = uploadsInDoubt.get(this.client);
     const id = `${this.name}/${key}`;
     for (let i = 0; i < 3 && doubtful?.has(id) && !signal?.aborted; i++) {
       doubtful.delete(id);
-      await this.abortStaleUploads(key, signal, key).catch(() => doubtful.add(id));
+      await this.abortStaleUploads(key, signal, { only: key, keep: (_k, uploadId) => uploadId === keep }).catch(() => doubtful.add(id));
     }
   }
 
@@ -419,10 +406,10 @@ export class Bucket {
   }
 
   /**
-   * Abort every unfinished multipart upload under `prefix` (left by a crash), or only those of the key `only`.
-   * Returns how many were aborted.
+   * Abort every unfinished multipart upload under `prefix` (left by a crash), or only those of the key `only`,
+   * except those `keep` says are to be resumed. Returns how many were aborted.
    */
-  async abortStaleUploads(prefix: string, signal?: AbortSignal, only?: string): Promise<number> {
+  async abortStaleUploads(prefix: string, signal?: AbortSignal, opts: { only?: string; keep?: (key: string, uploadId: string) => boolean } = {}): Promise<number> {
     let n = 0;
     let failure: unknown;
     let keyMarker: string | undefined;
@@ -432,7 +419,8 @@ export class Bucket {
         Bucket: this.name, Prefix: prefix || undefined, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker,
       }), { abortSignal: signal });
       for (const u of res.Uploads ?? []) {
-        if (only !== undefined && u.Key !== only) continue;
+        if (opts.only !== undefined && u.Key !== opts.only) continue;
+        if (opts.keep?.(u.Key!, u.UploadId!)) continue;
         // One failed abort must not leave the others open: go on, and throw the first error at the end.
         try {
           await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.name, Key: u.Key!, UploadId: u.UploadId! }), { abortSignal: signal });

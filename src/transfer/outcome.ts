@@ -4,7 +4,7 @@
 import type { Logger } from '../log.js';
 import type { Action } from '../plan.js';
 import type { Bucket } from '../remote/bucket.js';
-import type { ObjectRow } from '../state/store.js';
+import type { ObjectRow, UploadPartRow, UploadRow } from '../state/store.js';
 import type { FileVersion } from '../local/scan.js';
 import type { ByteBudget } from './budget.js';
 
@@ -23,13 +23,30 @@ export interface TransferContext {
   readonly signal?: AbortSignal | undefined;
   /** Bytes read and sent, for progress. */
   readonly onBytes?: ((n: number) => void) | undefined;
+  /** Bytes a resumed upload found on the server: done for progress, but not sent (not in the rate). */
+  readonly onResumed?: ((n: number) => void) | undefined;
   /** Backoff base in ms (tests shorten it). */
   readonly backoffMs?: number | undefined;
+  /** Where multipart uploads record themselves and their parts, to be resumed after an interruption. */
+  readonly journal: UploadJournal;
+}
+
+/** The folder's record of its open multipart uploads (the state DB's uploads tables, bound to the folder). */
+export interface UploadJournal {
+  find(key: string): UploadRow | undefined;
+  begin(u: Omit<UploadRow, 'parts' | 'touchedAt'>): void;
+  part(key: string, uploadId: string, n: number, p: UploadPartRow): void;
+  touch(key: string, uploadId: string): void;
+  end(key: string, uploadId: string): void;
 }
 
 /** The outcome of one file action. */
 export type Outcome =
-  | { readonly kind: 'uploaded' | 'adopted' | 'copied'; readonly key: string; readonly rel: string; readonly bytes: number; readonly row: ObjectRow }
+  | {
+    readonly kind: 'uploaded' | 'adopted' | 'copied'; readonly key: string; readonly rel: string; readonly bytes: number; readonly row: ObjectRow;
+    /** An upload that resumed an interrupted multipart upload: the bytes already on the server, not sent again. */
+    readonly resumedBytes?: number | undefined;
+  }
   | { readonly kind: 'gone'; readonly key: string; readonly rel: string }
   | { readonly kind: 'failed'; readonly key: string; readonly rel: string; readonly reason: string };
 
@@ -44,8 +61,4 @@ export function rowFor(action: FileAction, st: FileVersion, etag: string, partSi
   };
 }
 
-/** A completed multipart upload: the ETag the server reported (may be empty) and the one the parts give. */
-export interface MultipartSent {
-  readonly reported: string;
-  readonly expected: string;
-}
+

@@ -25,6 +25,8 @@ export interface Sent {
   readonly etag: string;
   readonly md5: string | null;
   readonly partSize: number;
+  /** Bytes of a resumed multipart upload that were already on the server and not sent again. */
+  readonly resumedBytes?: number | undefined;
 }
 
 /** One buffer, one PutObject: for files up to {@link BUFFERED_PUT_MAX}. */

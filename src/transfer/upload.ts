@@ -1,6 +1,6 @@
-// Uploads one file: opens it (checked against the scan), picks the put strategy by size and memory budget
-// (one buffered PUT, one streamed PUT, multipart via lib-storage or parts from disk), then re-stats it: only a
-// file that did not change while it was read becomes an 'uploaded' outcome.
+// Uploads one file: opens it (checked against the scan), picks the put strategy by size and memory budget (one
+// buffered PUT, one streamed PUT, a resumable multipart upload from part buffers or from disk), then re-stats it:
+// only a file that did not change while it was read becomes an 'uploaded' outcome.
 // Must not: retry (transferFile does), write the state DB, or return a row for a file that changed.
 
 import type { Logger } from '../log.js';
@@ -45,5 +45,8 @@ export async function upload(action: FileAction, abs: string, s0: FileVersion, c
     }
     throw err;
   }
-  return { kind: 'uploaded', key: action.key, rel: action.file.rel, bytes: size, row: { ...rowFor(action, s0, sent.etag, sent.partSize), md5: sent.md5 } };
+  return {
+    kind: 'uploaded', key: action.key, rel: action.file.rel, bytes: size, row: { ...rowFor(action, s0, sent.etag, sent.partSize), md5: sent.md5 },
+    ...(sent.resumedBytes ? { resumedBytes: sent.resumedBytes } : {}),
+  };
 }

@@ -102,6 +102,7 @@ interface Row {
   adoptedFiles: number;
   adoptedBytes: number;
   resentBytes: number;
+  resumedBytes: number;
   recoveryMs: number;
 }
 
@@ -127,16 +128,18 @@ describe(`crash: kill -9 at seeded points, then restart (seed ${SEED})`, () => {
     if (table.length) {
       const fmt = (n: number) => (n >= MiB ? `${(n / MiB).toFixed(1)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`);
       console.log('\nBytes sent again after kill -9 (recovery run = plain `r2mirror sync`):');
-      console.log(['kill point', 'trigger', 'killed at', 'in bucket, no row', 'open MPU (parts)', 'recovery uploaded', 'adopted', 're-sent', 'recovery']
-        .map((h, i) => h.padEnd([34, 24, 10, 18, 18, 22, 18, 10, 9][i]!)).join('| '));
+      const widths = [34, 24, 10, 18, 18, 22, 18, 10, 10, 9];
+      console.log(['kill point', 'trigger', 'killed at', 'in bucket, no row', 'open MPU (parts)', 'recovery uploaded', 'adopted', 'resumed', 're-sent', 'recovery']
+        .map((h, i) => h.padEnd(widths[i]!)).join('| '));
       for (const r of table) {
         console.log([
           r.point, r.trigger, `${r.killedAtMs} ms`, String(r.inBucketNotInDb), `${r.openUploads} (${fmt(r.openPartBytes)})`,
-          `${r.uploadedFiles} / ${fmt(r.uploadedBytes)}`, `${r.adoptedFiles} / ${fmt(r.adoptedBytes)}`, fmt(r.resentBytes), `${r.recoveryMs} ms`,
-        ].map((c, i) => c.padEnd([34, 24, 10, 18, 18, 22, 18, 10, 9][i]!)).join('| '));
+          `${r.uploadedFiles} / ${fmt(r.uploadedBytes)}`, `${r.adoptedFiles} / ${fmt(r.adoptedBytes)}`, fmt(r.resumedBytes), fmt(r.resentBytes), `${r.recoveryMs} ms`,
+        ].map((c, i) => c.padEnd(widths[i]!)).join('| '));
       }
+      console.log('resumed = bytes of multipart uploads left open that the recovery kept (their parts were not sent again);');
       console.log('re-sent = bytes the recovery uploaded although they had reached the server before the kill: objects complete');
-      console.log('but not yet recorded and re-uploaded, plus parts of multipart uploads left open (aborted by the sweep, sent again).\n');
+      console.log('but not yet recorded and re-uploaded, plus parts of multipart uploads left open that were sent again.\n');
     }
     await f?.close();
   });
@@ -192,11 +195,12 @@ describe(`crash: kill -9 at seeded points, then restart (seed ${SEED})`, () => {
       const want = new Map([...files].map(([rel, b]) => [keyOf(f, rel), b]));
       const completeAtKill = new Set([...settled.objects].filter(([k, o]) => want.has(k) && o.etag === expectedEtag(want.get(k)!)).map(([k]) => k));
       const inBucketNotInDb = [...completeAtKill].filter((k) => rowsAtKill.get(k)?.etag !== settled.objects.get(k)!.etag).length;
-      let openPartBytes = 0;
+      const openParts = new Map<string, number>(); // key -> bytes of the parts the server held at the kill
       for (const u of settled.uploads) {
         const parts = await f.client.send(new ListPartsCommand({ Bucket: f.bucket, Key: u.key, UploadId: u.uploadId }));
-        openPartBytes += (parts.Parts ?? []).reduce((n, p) => n + (p.Size ?? 0), 0);
+        openParts.set(u.key, (openParts.get(u.key) ?? 0) + (parts.Parts ?? []).reduce((n, p) => n + (p.Size ?? 0), 0));
       }
+      const openPartBytes = [...openParts.values()].reduce((a, b) => a + b, 0);
 
       // Restart, without faults or kill.
       f.proxy.setFaults(undefined);
@@ -206,16 +210,23 @@ describe(`crash: kill -9 at seeded points, then restart (seed ${SEED})`, () => {
       assert.equal(r.code, 0, `recovery exit ${r.code}\n${r.stdout}\n${r.stderr.slice(-3000)}`);
       await assertMirror(f, files, `after kill during ${point.name}`);
       assert.deepEqual(await openUploads(f), [], 'no multipart upload left open');
-      if (settled.uploads.length > 0) {
-        assert.ok(r.logs.some((l) => l.msg === 'aborted multipart uploads left open by an interrupted run'), 'the recovery swept the open uploads');
-      }
       const uploadedKeys = r.logs.filter((l) => l.msg === 'uploaded');
-      const resent = uploadedKeys.filter((l) => completeAtKill.has(l.key)).reduce((n, l) => n + l.bytes, 0) + openPartBytes;
+      // An upload left open is resumed (its parts on the server kept), or, when the kill came before it was recorded
+      // (it has no part then), swept.
+      const resumed = new Map<string, number>(uploadedKeys.filter((l) => l.resumedBytes).map((l) => [l.key, l.resumedBytes]));
+      const swept = r.logs.some((l) => l.msg === 'aborted multipart uploads left open by an interrupted run');
+      const resuming = new Set(r.logs.filter((l) => l.msg === 'resuming an interrupted multipart upload').map((l) => l.key));
+      for (const u of settled.uploads) assert.ok(resuming.has(u.key) || swept, `the open upload of ${u.key} was resumed or swept`);
+      const partsResent = [...openParts].reduce((n, [key, bytes]) => n + bytes - Math.min(bytes, resumed.get(key) ?? 0), 0);
+      const resent = uploadedKeys.filter((l) => completeAtKill.has(l.key)).reduce((n, l) => n + l.bytes, 0) + partsResent;
       table.push({
         point: point.name, trigger: `${what}${delayMs ? ` +${delayMs}ms` : ''}`, killedAtMs, inBucketNotInDb, openUploads: settled.uploads.length,
         openPartBytes, uploadedFiles: r.json.totals.uploaded.files, uploadedBytes: r.json.totals.uploaded.bytes,
         adoptedFiles: r.json.totals.adopted.files, adoptedBytes: r.json.totals.adopted.bytes, resentBytes: resent, recoveryMs,
+        resumedBytes: r.json.totals.resumed.bytes,
       });
+      assert.equal(partsResent, 0, 'no part that was on the server at the kill is sent again: the upload resumes');
+      assert.equal(r.json.totals.resumed.bytes, openPartBytes, 'the summary counts the resumed bytes');
       // Objects that were complete at the kill, recorded or not, are adopted or unchanged: never uploaded again.
       assert.deepEqual(uploadedKeys.filter((l) => completeAtKill.has(l.key)).map((l) => l.key), [], 'no object that was complete at the kill is uploaded again');
     });

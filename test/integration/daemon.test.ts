@@ -174,7 +174,7 @@ describe('daemon: safety and lifecycle', () => {
     }
   });
 
-  test('SIGTERM during a multipart upload: exit 0, no open upload, a half-sent file is not recorded', async () => {
+  test('SIGTERM during a multipart upload: exit 0, the upload kept open to resume, a half-sent file is not recorded', async () => {
     const f = await fixture('daemon-term', { topYaml: `${QUIET}\n  stopTimeout: 1s` });
     try {
       const d = startDaemon(f);
@@ -187,13 +187,16 @@ describe('daemon: safety and lifecycle', () => {
       assert.equal(r.code, 0, r.stderr.slice(-2000));
       f.proxy.setFaults(undefined);
       assert.ok(d.logs.some((l) => l.msg === 'stop timeout: aborting the transfers still running'), 'the stop timeout cut the upload');
-      assert.deepEqual(await openUploads(f), [], 'no multipart upload left open');
+      // The cut upload stays open, to be resumed (a reboot must not cost the parts already sent); nothing else is.
+      assert.deepEqual((await openUploads(f)).map((u) => u.key), [keyOf(f, 'big.bin')], 'only the cut upload is left open');
       assert.equal(f.rows().filter((x) => x.key === keyOf(f, 'big.bin')).length, 0, 'the unfinished file has no row');
       assert.equal((await f.objects()).has(keyOf(f, 'big.bin')), false);
-      // and the next run mirrors it
-      const s = await f.run([]);
+      // and the next run resumes it, leaving no upload open
+      const s = await f.run(['--log-level', 'info']);
       assert.equal(s.code, 0, s.stderr);
+      assert.ok(s.logs.some((l) => l.msg === 'resuming an interrupted multipart upload'), 'the next run resumed the upload');
       assert.equal((await f.objects()).get(keyOf(f, 'big.bin'))?.size, 20 * MiB);
+      assert.deepEqual(await openUploads(f), [], 'no multipart upload left open');
     } finally {
       await f.close();
     }

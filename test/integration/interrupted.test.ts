@@ -1,11 +1,13 @@
 // After a killed run, the next run, whichever folders it selects, sweeps the open multipart uploads of every
-// folder the killed run reconciled, and closes the killed run only once all of them are swept; the folders it
+// folder the killed run reconciled (except those recorded to be resumed by the folder's next reconcile; all of a
+// folder no longer configured), and closes the killed run only once all of them are swept; the folders it
 // did not reconcile itself owe a listing (status says so). And `sync -f X -f X` reconciles X once.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
+import { CreateMultipartUploadCommand } from '@aws-sdk/client-s3';
 import { bytes, fixture, type Fixture } from '../harness/mirror.js';
 import { MiB, assertMirror, openUploads, runs, waitFor, writeTree } from '../harness/verify.js';
 import { listAll } from '../harness/s3server.js';
@@ -69,11 +71,15 @@ describe('interrupted runs', () => {
       assert.ok((await openUploads(f)).some((u) => u.key.startsWith(b.prefix)), 'b/big.bin is still open');
       assert.equal(runs(f).find((r) => r.id === killed.id)!.finished_at, null, 'the killed run stays unfinished while b is not swept');
 
-      // 2. The next run, again only A, sweeps B and closes the killed run.
+      // 2. The next run, again only A, sweeps B and closes the killed run. The sweep keeps b/big.bin's upload: it
+      //    is recorded, to be resumed by B's next reconcile; an upload nobody recorded is aborted.
+      const stray = await f.client.send(new CreateMultipartUploadCommand({ Bucket: f.bucket, Key: `${b.prefix}stray.bin` }));
       const r2 = await f.run(['--json', '-f', 'data']);
       assert.equal(r2.code, 0, r2.stderr.slice(-2000));
-      assert.deepEqual((await openUploads(f)).filter((u) => u.key.startsWith(b.prefix)), [], 'b/big.bin aborted by a run that selected only data');
-      assert.ok(r2.logs.some((l) => l.msg === 'aborted multipart uploads left open by an interrupted run' && l.folder === 'b'));
+      assert.deepEqual((await openUploads(f)).filter((u) => u.key.startsWith(b.prefix)).map((u) => u.key), [`${b.prefix}big.bin`],
+        'the unrecorded upload under b aborted by a run that selected only data; the recorded one kept');
+      assert.ok(r2.logs.some((l) => l.msg === 'aborted multipart uploads left open by an interrupted run' && l.folder === 'b' && l.aborted === 1));
+      assert.ok(stray.UploadId);
       const closed = runs(f).find((r) => r.id === killed.id)!;
       assert.notEqual(closed.finished_at, null, 'the killed run is closed once every folder it touched is swept');
       assert.deepEqual(JSON.parse(closed.summary!), { crashed: true });
@@ -83,9 +89,11 @@ describe('interrupted runs', () => {
       const mid = await statusOf(f);
       assert.deepEqual(mid.json.folders.map((x: any) => [x.name, x.needsList]), [['data', false], ['b', true]]);
 
-      // 3. B's own reconcile lists it and pays the debt.
-      const r3 = await f.run(['--json', '-f', 'b']);
+      // 3. B's own reconcile lists it, pays the debt and resumes the upload.
+      const r3 = await f.run(['--json', '--log-level', 'info', '-f', 'b']);
       assert.equal(r3.code, 0, r3.stderr.slice(-2000));
+      assert.ok(r3.logs.some((l) => l.msg === 'resuming an interrupted multipart upload' && l.key === `${b.prefix}big.bin`));
+      assert.deepEqual(await openUploads(f), [], 'no upload left open');
       const objs = await listAll(f.client, f.bucket, b.prefix);
       assert.deepEqual([...objs.keys()], [b.prefix + 'big.bin']);
       const after = await statusOf(f);

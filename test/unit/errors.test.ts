@@ -309,10 +309,10 @@ test('formatReport: file names with escape sequences and line breaks are escaped
   const report: SyncReport = {
     ok: false, dryRun: false, exitCode: 1, durationMs: 10,
     folders: [{
-      name: 'data', path: '/srv/da\x1bta', ok: false, error: `cannot read ${evil}`, uploaded: tally, adopted: tally, copied: tally,
+      name: 'data', path: '/srv/da\x1bta', ok: false, error: `cannot read ${evil}`, uploaded: tally, resumed: tally, adopted: tally, copied: tally,
       deleted: 0, trashed: 0, unchanged: 0, skipped: [{ rel: evil, reason: `link to ${evil}` }], failed: [{ rel: evil, reason: `"${evil}" differs` }],
     }],
-    totals: { uploaded: tally, adopted: tally, copied: tally, deleted: 0, trashed: 0, unchanged: 0, skipped: 1, failed: 1 },
+    totals: { uploaded: tally, resumed: tally, adopted: tally, copied: tally, deleted: 0, trashed: 0, unchanged: 0, skipped: 1, failed: 1 },
     ops: { classA: 0, classB: 0, free: 0, byOp: {} },
   } as SyncReport;
   const text = formatReport(report);

@@ -20,7 +20,7 @@ const ID: RootIdentity = { dev: '2049', ino: '2', mount: '31' };
 /** A report of a reconcile that did nothing, with `over` applied. */
 function report(over: Partial<FolderReport> = {}): FolderReport {
   return {
-    name: 'photos', path: ROOT, ok: true, uploaded: { files: 0, bytes: 0 }, adopted: { files: 0, bytes: 0 }, copied: { files: 0, bytes: 0 },
+    name: 'photos', path: ROOT, ok: true, uploaded: { files: 0, bytes: 0 }, resumed: { files: 0, bytes: 0 }, adopted: { files: 0, bytes: 0 }, copied: { files: 0, bytes: 0 },
     deleted: 0, trashed: 0, unchanged: 0, skipped: [], failed: [], ...over,
   };
 }

@@ -81,6 +81,35 @@ test('the byte counts stay true: a retry is not counted twice, an adoption or fa
   copy.onBytes(30);
   copy.settle(30);
   assert.deepEqual([p.bytesDone, p.bytesTotal], [130, 130], 'it became an upload');
+  p.bytesTotal += 80;
+  const resumed = new ByteCount(p, file(80), 80, true);
+  resumed.onResumed(48); // parts already on the server
+  resumed.onBytes(32);
+  assert.deepEqual([p.bytesDone, p.bytesResumed], [210, 48], 'resumed bytes are done, and kept apart from the rate');
+  const cut = new ByteCount(p, file(80), 80, true);
+  p.bytesTotal += 80;
+  cut.onResumed(40);
+  cut.settle(undefined);
+  assert.deepEqual([p.bytesDone, p.bytesResumed, p.bytesTotal], [210, 48, 210], 'a failed resume takes them out again');
+});
+
+test('the rate leaves out the bytes a resumed upload did not send', () => {
+  let out = '';
+  let now = 0;
+  const line = new ProgressLine({ write: (s: string) => (out += s), isTTY: true, columns: 120 }, 'r2mirror', { redraw: true, now: () => now });
+  const p = progress({ filesTotal: 1, bytesTotal: 96 * MiB });
+  line.start(p);
+  line.draw();
+  now = 1000;
+  p.bytesDone = 40 * MiB; // found on the server
+  p.bytesResumed = 40 * MiB;
+  line.draw();
+  now = 2000;
+  p.bytesDone = 48 * MiB; // one 8 MiB part sent in this second
+  line.draw();
+  line.stop();
+  const frames = out.split('\r\x1b[2K').filter(Boolean);
+  assert.match(frames.at(-1)!, /50% · 0\/1 files · 48 MiB\/96 MiB · 4\.0 MiB\/s/, `the rate is what was sent: ${frames.at(-1)}`);
 });
 
 test('the progress line is never drawn again after stop(): no stale line follows the summary', () => {
@@ -121,10 +150,10 @@ const tally = (files: number, bytes = 0) => ({ files, bytes });
 const report = (f: Partial<SyncReport['folders'][number]>, ops: Partial<SyncReport['ops']> = {}): SyncReport => ({
   ok: true, dryRun: false, exitCode: 0, durationMs: 12_345,
   folders: [{
-    name: 'photos', path: '/home/me/Pictures', ok: true, uploaded: tally(0), adopted: tally(0), copied: tally(0),
+    name: 'photos', path: '/home/me/Pictures', ok: true, uploaded: tally(0), resumed: tally(0), adopted: tally(0), copied: tally(0),
     deleted: 0, trashed: 0, unchanged: 0, skipped: [], failed: [], ...f,
   }],
-  totals: { uploaded: tally(0), adopted: tally(0), copied: tally(0), deleted: 0, trashed: 0, unchanged: 0, skipped: 0, failed: 0 },
+  totals: { uploaded: tally(0), resumed: tally(0), adopted: tally(0), copied: tally(0), deleted: 0, trashed: 0, unchanged: 0, skipped: 0, failed: 0 },
   ops: { classA: 0, classB: 0, free: 0, byOp: {}, ...ops },
 } as SyncReport);
 
@@ -139,7 +168,8 @@ test('the summary: a short table without zero counters, the bill on its own line
     'R2 bill: Class A 1,240, Class B 0, free 2 (PutObject 1,234, ListObjectsV2 6)',
     '',
   ].join('\n'));
-  assert.doesNotMatch(text, /adopted|renamed|trashed|skipped|failed/, 'zero counters are left out');
+  assert.doesNotMatch(text, /resumed|adopted|renamed|trashed|skipped|failed/, 'zero counters are left out');
+  assert.match(formatReport(report({ uploaded: tally(1, 24 * MiB), resumed: tally(1, 16 * MiB) })), /^ {4}uploaded {2}1 {2}24 MiB\n {4}resumed {3}1 {2}16 MiB$/m, 'a resumed upload shows the bytes it did not send again');
   assert.match(formatReport(report({})), /^ {4}nothing to mirror: no files$/m);
 });
 
